@@ -1,0 +1,1 @@
+"""Active Multi-task Fine-tuning (AMF) of generalist policies, in JAX."""

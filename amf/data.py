@@ -1,0 +1,103 @@
+"""Demonstration datasets: fixed-shape trajectory buffers with masks, and pre-training mixes."""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from amf.envs.base import MultiTaskEnv
+from amf.rollout import expert_actor, rollout
+
+TASK_MIXES = ("uniform", "skewed", "subset")
+
+
+class Dataset(NamedTuple):
+  """`M` demonstration slots of horizon `H`; slots with `mask == False` are empty."""
+  obs: jax.Array      # (M, H, obs_size)
+  actions: jax.Array  # (M, H, action_size)
+  task: jax.Array     # (M, P) task parameters
+  task_id: jax.Array  # (M,) index into env.tasks, -1 for a task off the finite set
+  mask: jax.Array     # (M,) bool
+
+  @property
+  def size(self) -> int:
+    return self.mask.shape[0]
+
+
+def empty(env: MultiTaskEnv, size: int) -> Dataset:
+  h, p = env.horizon, env.tasks.shape[1]
+  return Dataset(
+      obs=jnp.zeros((size, h, env.observation_size)),
+      actions=jnp.zeros((size, h, env.action_size)),
+      task=jnp.zeros((size, p)),
+      task_id=jnp.full((size,), -1, jnp.int32),
+      mask=jnp.zeros((size,), bool))
+
+
+def write(data: Dataset, index: jax.Array, obs, actions, task, task_id) -> Dataset:
+  """Fills slots `index` (shape `(B,)`) with `B` demonstrations."""
+  return Dataset(
+      obs=data.obs.at[index].set(obs),
+      actions=data.actions.at[index].set(actions),
+      task=data.task.at[index].set(task),
+      task_id=data.task_id.at[index].set(task_id),
+      mask=data.mask.at[index].set(True))
+
+
+def concat(a: Dataset, b: Dataset) -> Dataset:
+  return jax.tree.map(lambda x, y: jnp.concatenate([x, y]), a, b)
+
+
+def demonstrate(env: MultiTaskEnv, key: jax.Array, task_ids: jax.Array) -> Dataset:
+  """One expert demonstration for each of the finite-set tasks `task_ids` (shape `(B,)`)."""
+  tasks = env.tasks[task_ids]
+  keys = jax.random.split(key, task_ids.shape[0])
+  trajs = jax.vmap(lambda k, c: rollout(env, expert_actor(env), k, c))(keys, tasks)
+  return Dataset(trajs.obs, trajs.actions, tasks, task_ids.astype(jnp.int32),
+                 jnp.ones(task_ids.shape, bool))
+
+
+def mix_weights(mix: str, num_tasks: int, k=None, strength=None) -> jax.Array:
+  """Task probabilities of a pre-training mix.
+
+  `uniform`: all tasks equally. `skewed`: Zipf weights `(i + 1)^-strength` (strength 0 is
+  uniform). `subset`: uniform over the first `k` tasks (the paper's "mismatch"). `k` and
+  `strength` may be traced values, so mixes vmap.
+  """
+  i = jnp.arange(num_tasks)
+  if mix == "uniform":
+    w = jnp.ones(num_tasks)
+  elif mix == "skewed":
+    w = (i + 1.0) ** (-jnp.asarray(strength, jnp.float32))
+  elif mix == "subset":
+    w = (i < k).astype(jnp.float32)
+  else:
+    raise ValueError(f"Unknown task mix {mix!r}; choose one of {TASK_MIXES}.")
+  return w / w.sum()
+
+
+def apportion(weights: jax.Array, total: int) -> jax.Array:
+  """Integer counts summing to `total`, proportional to `weights` (largest remainder)."""
+  exact = weights * total
+  counts = jnp.floor(exact).astype(jnp.int32)
+  remainder = total - counts.sum()
+  # Ties broken towards lower task indices, so the result is deterministic.
+  order = jnp.argsort(-(exact - counts), stable=True)
+  bonus = jnp.zeros_like(counts).at[order].set((jnp.arange(weights.shape[0]) < remainder)
+                                               .astype(jnp.int32))
+  return counts + bonus
+
+
+def counts_to_ids(counts: jax.Array, total: int) -> jax.Array:
+  """`(total,)` task ids, task `i` repeated `counts[i]` times."""
+  return jnp.searchsorted(jnp.cumsum(counts), jnp.arange(total), side="right").astype(jnp.int32)
+
+
+def pretraining(env: MultiTaskEnv, key: jax.Array, size: int, weights: jax.Array) -> Dataset:
+  """`size` expert demonstrations with per-task counts apportioned exactly from `weights`."""
+  return demonstrate(env, key, counts_to_ids(apportion(weights, size), size))
+
+
+def task_counts(data: Dataset, num_tasks: int) -> jax.Array:
+  """Demonstrations per finite-set task, counting only filled slots."""
+  one_hot = jax.nn.one_hot(data.task_id, num_tasks, dtype=jnp.int32)  # all-zero rows for -1
+  return (one_hot * data.mask[:, None]).sum(0)

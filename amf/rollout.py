@@ -1,0 +1,63 @@
+"""Episodes of any policy (expert or learned) as fixed-shape trajectories, batched with vmap."""
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from amf.envs.base import MultiTaskEnv, State
+
+# An actor maps an environment state to an action (it may read `state.info['task']`).
+Actor = Callable[[State], jax.Array]
+
+
+class Trajectory(NamedTuple):
+  """One episode: inputs the policy saw, actions taken, rewards, and the outcome."""
+  obs: jax.Array      # (H, obs_size): the state each action was taken in
+  actions: jax.Array  # (H, action_size)
+  rewards: jax.Array  # (H,)
+  task: jax.Array     # (P,) task parameters
+  success: jax.Array  # () bool, the env's success test on the final state
+
+  @property
+  def ret(self) -> jax.Array:
+    return self.rewards.sum(-1)
+
+
+def rollout(env: MultiTaskEnv, actor: Actor, key: jax.Array, task: jax.Array) -> Trajectory:
+  """Runs one episode of `actor` in task `task` for `env.horizon` steps."""
+  def step(state, _):
+    action = actor(state)
+    next_state = env.step(state, action)
+    return next_state, (state.obs, action, next_state.reward)
+
+  final, (obs, actions, rewards) = jax.lax.scan(step, env.reset(key, task), None, env.horizon)
+  return Trajectory(obs, actions, rewards, task, env.success(final))
+
+
+def rollouts(env: MultiTaskEnv, actor: Actor, key: jax.Array, tasks: jax.Array,
+             episodes: int = 1) -> Trajectory:
+  """Episodes of every task in `tasks` (shape `(T, P)`): leaves shaped `(T, episodes, ...)`."""
+  keys = jax.random.split(key, (tasks.shape[0], episodes))
+  per_task = jax.vmap(lambda k, c: rollout(env, actor, k, c), in_axes=(0, None))
+  return jax.vmap(per_task)(keys, tasks)
+
+
+def expert_actor(env: MultiTaskEnv) -> Actor:
+  return env.expert
+
+
+def policy_actor(env: MultiTaskEnv, policy: Callable[[jax.Array, jax.Array], jax.Array]) -> Actor:
+  """Wraps `policy(obs, task_features) -> action` as an actor."""
+  return lambda state: policy(state.obs, env.task_features(state.info["task"]))
+
+
+class Evaluation(NamedTuple):
+  """Per-task means over episodes: return `(T,)` and success rate `(T,)`."""
+  ret: jax.Array
+  success: jax.Array
+
+
+def evaluate(env: MultiTaskEnv, actor: Actor, key: jax.Array, tasks: jax.Array,
+             episodes: int) -> Evaluation:
+  trajs = rollouts(env, actor, key, tasks, episodes)
+  return Evaluation(trajs.ret.mean(-1), trajs.success.astype(jnp.float32).mean(-1))
