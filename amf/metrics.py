@@ -1,0 +1,181 @@
+"""Tidy metric tables: CSV I/O, bootstrap confidence intervals over seeds, AUC, summaries, gaps.
+
+Rows are dicts, one per method x variant x seed x round (see `metrics.csv` in AMF.md §9); all
+statistics are over seeds, the unit of independent replication.
+"""
+import csv
+import pathlib
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+Row = dict
+GROUP = ("method", "variant")
+
+
+def write_csv(path, rows: Sequence[Row], columns: Sequence[str], append: bool = False):
+  """Writes `rows` (exactly `columns` each) to `path`; with `append`, the header only once.
+
+  Appending checks the existing header, so a resumed run cannot misalign columns.
+  """
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  columns = list(columns)
+  exists = append and path.exists() and path.stat().st_size > 0
+  if exists:
+    with path.open(newline="") as f:
+      header = next(csv.reader(f))
+    if header != columns:
+      raise ValueError(f"{path} has columns {header}, not {columns}")
+  for row in rows:
+    if row.keys() != set(columns):
+      raise ValueError(f"row columns {sorted(row)} differ from {sorted(columns)}")
+  with path.open("a" if append else "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=columns)
+    if not exists:
+      writer.writeheader()
+    writer.writerows(rows)
+
+
+def read_csv(path) -> list[Row]:
+  """Reads rows written by `write_csv`, parsing numbers back to int or float."""
+  with pathlib.Path(path).open(newline="") as f:
+    return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _parse(text: str):
+  for kind in (int, float):
+    try:
+      return kind(text)
+    except ValueError:
+      pass
+  return text
+
+
+def bootstrap_ci(values, level: float = 0.9, num_resamples: int = 2000, seed: int = 0):
+  """Percentile-bootstrap CI of the mean over axis 0 (seeds).
+
+  Args:
+    values: shape `(n, ...)`; trailing axes (e.g. rounds) get their own intervals.
+    level: coverage of the interval.
+    num_resamples: bootstrap resamples.
+    seed: makes the interval deterministic.
+
+  Returns:
+    `(mean, low, high)`, each of shape `values.shape[1:]`.
+  """
+  values = np.asarray(values, float)
+  if values.ndim == 0 or values.shape[0] == 0:
+    raise ValueError(f"bootstrap_ci needs at least one value along axis 0, got {values.shape}")
+  n = values.shape[0]
+  mean = values.mean(0)
+  if n == 1:
+    return mean, mean, mean
+  # Resampling n of n with replacement is a multinomial draw of per-seed counts; a matmul with
+  # the counts then gives every resample's mean without materialising (resamples, n, ...).
+  counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=num_resamples)
+  means = (counts @ values.reshape(n, -1) / n).reshape(num_resamples, *values.shape[1:])
+  tail = (1 - level) / 2
+  low, high = np.quantile(means, [tail, 1 - tail], axis=0)
+  return mean, low, high
+
+
+def auc(curve) -> np.ndarray:
+  """Trapezoid area under a metric over rounds 0..R divided by R, i.e. its mean level.
+
+  Rounds are the last axis; a single round gives its value.
+  """
+  curve = np.asarray(curve, float)
+  if curve.shape[-1] == 1:
+    return curve[..., 0]
+  area = curve.sum(-1) - (curve[..., 0] + curve[..., -1]) / 2
+  return area / (curve.shape[-1] - 1)
+
+
+class Grid(NamedTuple):
+  """One group's values with the seeds and rounds its rows and columns stand for."""
+  seeds: list
+  rounds: list
+  values: np.ndarray  # (len(seeds), len(rounds))
+
+
+def grids(rows: Sequence[Row], value: str, by: Sequence[str] = GROUP) -> dict[tuple, Grid]:
+  """Groups rows by the columns `by` into seed x round grids, in order of first appearance."""
+  check_columns(rows, (value, "seed", "round", *by))
+  cells = {}
+  for row in rows:
+    cell = cells.setdefault(tuple(row[c] for c in by), {})
+    index = (row["seed"], row["round"])
+    if index in cell:
+      raise ValueError(
+          f"several rows for {dict(zip(by, tuple(row[c] for c in by)))}, seed {index[0]}, round "
+          f"{index[1]}: filter the rows (e.g. to one env) or add their column to `by`")
+    cell[index] = float(row[value])
+  return {key: _grid(key, cell) for key, cell in cells.items()}
+
+
+def _grid(key: tuple, cell: dict) -> Grid:
+  seeds = sorted({s for s, _ in cell})
+  rounds = sorted({r for _, r in cell})
+  missing = [(s, r) for s in seeds for r in rounds if (s, r) not in cell]
+  if missing:
+    raise ValueError(f"group {key} lacks (seed, round) {missing[:5]}: runs of unequal length")
+  return Grid(seeds, rounds, np.array([[cell[s, r] for r in rounds] for s in seeds]))
+
+
+def table(rows: Sequence[Row], value: str, by: Sequence[str] = GROUP) -> dict[tuple, np.ndarray]:
+  """Maps each group (a tuple of the `by` columns) to its `(n_seeds, n_rounds)` array of `value`.
+
+  Seeds and rounds are sorted; a group whose seeds do not all have the same rounds is an error.
+  """
+  return {key: grid.values for key, grid in grids(rows, value, by).items()}
+
+
+def check_columns(rows: Sequence[Row], columns: Sequence[str]):
+  """Raises a ValueError naming the first of `columns` that `rows` lack."""
+  if not rows:
+    raise ValueError("no rows")
+  for column in columns:
+    if column not in rows[0]:
+      raise ValueError(f"unknown column {column!r}; the rows have {sorted(rows[0])}")
+
+
+def _stats(prefix: str, values, level: float) -> Row:
+  mean, low, high = bootstrap_ci(values, level)
+  return {f"{prefix}_mean": float(mean), f"{prefix}_low": float(low),
+          f"{prefix}_high": float(high)}
+
+
+def summary(rows: Sequence[Row], value: str, by: Sequence[str] = GROUP,
+            level: float = 0.9) -> list[Row]:
+  """Per group: the final-round value and the AUC, each as a mean with a bootstrap CI over seeds."""
+  out = []
+  for key, values in table(rows, value, by).items():
+    out.append({**dict(zip(by, key)), "metric": value, "n_seeds": len(values),
+                **_stats("final", values[:, -1], level), **_stats("auc", auc(values), level)})
+  return out
+
+
+def paired_gap(rows: Sequence[Row], value: str, method_a: str, method_b: str,
+               level: float = 0.9) -> list[Row]:
+  """Per variant run with both methods: seed-paired difference a - b of final value and of AUC.
+
+  Pairing by seed removes the variance the two methods share (same pre-trained policy, same
+  evaluation tasks), so the intervals are tighter than those of two independent means.
+  """
+  by_group = grids(rows, value, ("method", "variant"))
+  out = []
+  for (method, variant), a in by_group.items():
+    b = by_group.get((method_b, variant))
+    if method != method_a or b is None:
+      continue
+    if a.seeds != b.seeds or a.rounds != b.rounds:
+      raise ValueError(f"variant {variant!r}: {method_a} and {method_b} ran different seeds or "
+                       f"rounds ({a.seeds} x {a.rounds} vs {b.seeds} x {b.rounds})")
+    diff = a.values - b.values
+    out.append({"variant": variant, "method_a": method_a, "method_b": method_b, "metric": value,
+                "n_seeds": len(a.seeds), **_stats("final", diff[:, -1], level),
+                **_stats("auc", auc(diff), level)})
+  if not out:
+    raise ValueError(f"no variant has rows of both {method_a!r} and {method_b!r}")
+  return out

@@ -1,0 +1,240 @@
+"""PNG figures of tidy metric rows: learning curves, gaps against a variant, allocations, bars.
+
+Figures are built on `matplotlib.figure.Figure`, which renders PNGs with Agg and keeps no pyplot
+state, so plotting is safe from scripts and tests alike. Every function writes one PNG and returns
+its path. A method has the same colour in every figure; bands and error bars are bootstrap CIs of
+the mean over seeds.
+"""
+import pathlib
+import re
+import zlib
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from amf import metrics
+
+LEVEL = 0.9
+METHOD_COLORS = {
+    "amf": "#d62728",
+    "uniform": "#7f7f7f",
+    "round_robin": "#1f77b4",
+    "rebalancing": "#2ca02c",
+    "uncertainty": "#ff7f0e",
+}
+_FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79",
+                    "#000000", "#8c6d31", "#843c39", "#7b4173")
+_LABELS = {"success": "success rate", "return": "return", "round": "round",
+           "num_demos": "demonstrations"}
+
+
+def method_colors(methods: Sequence[str]) -> dict[str, str]:
+  """Colours for the methods of one figure: fixed for known names, else hashed from the name.
+
+  Hashing the name (not its position) keeps a method's colour the same across figures; a
+  collision within one figure moves to the next free colour.
+  """
+  colors = {m: METHOD_COLORS[m] for m in methods if m in METHOD_COLORS}
+  for method in methods:
+    if method in colors:
+      continue
+    start = zlib.crc32(method.encode())
+    options = [_FALLBACK_COLORS[(start + i) % len(_FALLBACK_COLORS)]
+               for i in range(len(_FALLBACK_COLORS))]
+    used = set(colors.values())
+    colors[method] = next((c for c in options if c not in used), options[0])
+  return colors
+
+
+def _label(column: str) -> str:
+  return _LABELS.get(column, column.replace("_", " "))
+
+
+def _unique(items) -> list:
+  return list(dict.fromkeys(items))
+
+
+def _select(available: Sequence, wanted, what: str) -> list:
+  """`wanted` in its order (all of `available` when None); unknown entries are an error."""
+  if wanted is None:
+    return list(available)
+  unknown = [w for w in wanted if w not in available]
+  if unknown:
+    raise ValueError(f"unknown {what} {unknown}; the rows have {list(available)}")
+  return list(wanted)
+
+
+def _variant_axis(variants: Sequence) -> tuple[np.ndarray, str | None]:
+  """Numeric x positions for variants such as `k=3` (and the name `k`), else evenly spaced."""
+  matches = [re.fullmatch(r"(\w+)=(-?\d+(?:\.\d+)?)", str(v)) for v in variants]
+  if all(matches) and len({m[1] for m in matches}) == 1:
+    return np.array([float(m[2]) for m in matches]), matches[0][1]
+  if all(isinstance(v, (int, float)) for v in variants):
+    return np.array(variants, float), None
+  return np.arange(len(variants), dtype=float), None
+
+
+def _save(fig: Figure, path) -> pathlib.Path:
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path, dpi=120, bbox_inches="tight")
+  return path
+
+
+def _panels(num: int, max_cols: int = 4, size=(4.0, 3.2), **kwargs):
+  cols = min(num, max_cols)
+  rows = -(-num // cols)
+  fig = Figure(figsize=(size[0] * cols, size[1] * rows), layout="constrained")
+  axes = fig.subplots(rows, cols, squeeze=False, **kwargs).ravel()
+  for ax in axes[num:]:
+    ax.set_visible(False)
+  return fig, axes[:num]
+
+
+def _legend(fig: Figure, axes):
+  handles, labels = axes[0].get_legend_handles_labels()
+  fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6),
+             frameon=False)
+
+
+def _yerr(mean, low, high) -> np.ndarray:
+  # Clipped at 0: for (near-)constant values the bootstrap bounds can miss the mean by rounding,
+  # and matplotlib rejects negative error bar lengths.
+  return np.clip([mean - low, high - mean], 0, None)
+
+
+def _seeds_note(n_seeds: Sequence[int]) -> str:
+  lo, hi = min(n_seeds), max(n_seeds)
+  seeds = f"{lo}" if lo == hi else f"{lo}-{hi}"
+  return f"mean over {seeds} seeds, {LEVEL:.0%} bootstrap CI"
+
+
+def curves(rows: Sequence[dict], path, value: str = "success", variants=None, x: str = "round",
+           title: str | None = None) -> pathlib.Path:
+  """One panel per variant: `value` against `x` (`round` or `num_demos`), one line per method."""
+  metrics.check_columns(rows, (value, x, "variant"))
+  grids = metrics.grids(rows, value)
+  xs = metrics.table(rows, x) if x != "round" else None
+  methods = _unique(m for m, _ in grids)
+  variants = _select(_unique(v for _, v in grids), variants, "variants")
+  colors = method_colors(methods)
+  fig, axes = _panels(len(variants), sharey=True)
+  for ax, variant in zip(axes, variants):
+    for method in methods:
+      grid = grids.get((method, variant))
+      if grid is None:
+        continue
+      mean, low, high = metrics.bootstrap_ci(grid.values, LEVEL)
+      pos = grid.rounds if xs is None else xs[method, variant].mean(0)
+      ax.plot(pos, mean, "o-", ms=3, color=colors[method], label=method)
+      ax.fill_between(pos, low, high, color=colors[method], alpha=0.2, lw=0)
+    ax.set_title(str(variant))
+    ax.set_xlabel(_label(x))
+    ax.grid(alpha=0.3)
+  axes[0].set_ylabel(_label(value))
+  if value == "success":
+    axes[0].set_ylim(-0.03, 1.03)
+  _legend(fig, axes)
+  n_seeds = [len(g.seeds) for g in grids.values()]
+  fig.suptitle(title or f"{_label(value)} per {_label(x)} ({_seeds_note(n_seeds)})")
+  return _save(fig, path)
+
+
+def gap_vs_variant(rows: Sequence[dict], path, value: str, method_a: str, method_b: str,
+                   variant_order=None, xlabel: str | None = None,
+                   title: str | None = None) -> pathlib.Path:
+  """Seed-paired gap `method_a - method_b` of the final value and of the AUC against variant."""
+  gaps = {g["variant"]: g for g in metrics.paired_gap(rows, value, method_a, method_b, LEVEL)}
+  variants = _select(list(gaps), variant_order, "variants")
+  pos, name = _variant_axis(variants)
+  fig, axes = _panels(2, size=(4.8, 3.4), sharey=True)
+  color = method_colors([method_a])[method_a]
+  for ax, stat in zip(axes, ("final", "auc")):
+    mean, low, high = (np.array([gaps[v][f"{stat}_{s}"] for v in variants])
+                       for s in ("mean", "low", "high"))
+    ax.axhline(0, color="k", lw=0.8)
+    ax.fill_between(pos, low, high, color=color, alpha=0.2, lw=0)
+    ax.errorbar(pos, mean, yerr=_yerr(mean, low, high), fmt="o-", ms=4, capsize=3,
+                color=color)
+    ax.set_xticks(pos, [str(v) if name is None else f"{p:g}" for v, p in zip(variants, pos)])
+    ax.set_xlabel(xlabel or name or "variant")
+    ax.set_title("final round" if stat == "final" else "area under the curve (mean over rounds)")
+    ax.grid(alpha=0.3)
+  axes[0].set_ylabel(f"{_label(value)}: {method_a} - {method_b}")
+  n_seeds = [gaps[v]["n_seeds"] for v in variants]
+  fig.suptitle(title or f"{method_a} - {method_b}, {_label(value)} ({_seeds_note(n_seeds)})")
+  return _save(fig, path)
+
+
+def _default_variants(variants: list, num: int = 4) -> list:
+  """At most `num` variants spread evenly over their order, first and last included."""
+  if len(variants) <= num:
+    return variants
+  return [variants[i] for i in np.linspace(0, len(variants) - 1, num).round().astype(int)]
+
+
+def allocation_heatmaps(alloc_rows: Sequence[dict], path, num_tasks: int,
+                        variants=None, title: str | None = None) -> pathlib.Path:
+  """Task x round heatmaps of the demonstrations asked, summed over seeds.
+
+  Columns are methods, rows are variants (by default at most four, spread over all of them).
+  All panels share one colour scale so their counts compare.
+  """
+  metrics.check_columns(alloc_rows, ("method", "variant", "seed", "round", "task"))
+  methods = _unique(r["method"] for r in alloc_rows)
+  available = _unique(r["variant"] for r in alloc_rows)
+  variants = (_default_variants(available) if variants is None
+              else _select(available, variants, "variants"))
+  num_rounds = max(r["round"] for r in alloc_rows)
+  counts = np.zeros((len(variants), len(methods), num_tasks, num_rounds), int)
+  for r in alloc_rows:
+    if not 0 <= r["task"] < num_tasks or r["round"] < 1:
+      raise ValueError(f"allocation row {r} has a task outside [0, {num_tasks}) or round < 1")
+    if r["variant"] in variants:
+      counts[variants.index(r["variant"]), methods.index(r["method"]), r["task"],
+             r["round"] - 1] += 1
+  fig = Figure(figsize=(2.2 + 2.6 * len(methods), 0.6 + 2.4 * len(variants)),
+               layout="constrained")
+  axes = fig.subplots(len(variants), len(methods), squeeze=False, sharex=True, sharey=True)
+  extent = (0.5, num_rounds + 0.5, num_tasks - 0.5, -0.5)
+  colors = method_colors(methods)
+  for (i, j), ax in np.ndenumerate(axes):
+    image = ax.imshow(counts[i, j], cmap="Blues", vmin=0, vmax=max(counts.max(), 1),
+                      aspect="auto", interpolation="nearest", extent=extent)
+    if i == 0:
+      ax.set_title(methods[j], color=colors[methods[j]], fontweight="bold")
+    if i == len(variants) - 1:
+      ax.set_xlabel("round")
+    if j == 0:
+      ax.set_ylabel(f"{variants[i]}\ntask")
+  fig.colorbar(image, ax=axes, label="demonstrations asked (sum over seeds)", shrink=0.8)
+  num_seeds = len({r["seed"] for r in alloc_rows})
+  fig.suptitle(title or f"Tasks asked for per round, summed over {num_seeds} seeds")
+  return _save(fig, path)
+
+
+def bars(rows: Sequence[dict], path, value: str, title: str | None = None) -> pathlib.Path:
+  """Grouped bars of the final value and the AUC per variant (groups) and method (bars)."""
+  stats = {(s["method"], s["variant"]): s for s in metrics.summary(rows, value, level=LEVEL)}
+  methods = _unique(m for m, _ in stats)
+  variants = _unique(v for _, v in stats)
+  colors = method_colors(methods)
+  width = 0.8 / len(methods)
+  fig, axes = _panels(2, size=(max(4.0, 1.5 + 0.35 * len(variants) * len(methods)), 3.4),
+                      sharey=True)
+  for ax, stat in zip(axes, ("final", "auc")):
+    for k, method in enumerate(methods):
+      here = [i for i, v in enumerate(variants) if (method, v) in stats]
+      mean, low, high = (np.array([stats[method, variants[i]][f"{stat}_{s}"] for i in here])
+                         for s in ("mean", "low", "high"))
+      ax.bar(np.array(here) + (k - (len(methods) - 1) / 2) * width, mean, width,
+             yerr=_yerr(mean, low, high), capsize=2, color=colors[method], label=method)
+    ax.set_xticks(range(len(variants)), [str(v) for v in variants])
+    ax.set_title("final round" if stat == "final" else "area under the curve (mean over rounds)")
+    ax.grid(axis="y", alpha=0.3)
+  axes[0].set_ylabel(_label(value))
+  _legend(fig, axes)
+  n_seeds = [s["n_seeds"] for s in stats.values()]
+  fig.suptitle(title or f"{_label(value)} ({_seeds_note(n_seeds)})")
+  return _save(fig, path)

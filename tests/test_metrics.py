@@ -1,0 +1,146 @@
+"""Tests of CSV I/O, bootstrap CIs, AUC, tables and paired gaps."""
+import numpy as np
+import pytest
+
+from amf import metrics
+
+
+def _rows(methods=("amf", "uniform"), variants=("k=1", "k=2"), seeds=3, rounds=4, offset=None):
+  """Synthetic metrics rows; `offset` maps a method to a value added to its success."""
+  rng = np.random.default_rng(0)
+  return [{"env": "toy", "method": m, "variant": v, "seed": s, "round": r, "num_demos": 5 * r,
+           "return": float(rng.normal()),
+           "success": r / rounds + (offset or {}).get(m, 0.0) + 0.01 * s}
+          for m in methods for v in variants for s in range(seeds) for r in range(rounds)]
+
+
+def test_bootstrap_ci_brackets_the_mean():
+  values = np.random.default_rng(1).normal(size=10)
+  mean, low, high = metrics.bootstrap_ci(values)
+  assert mean == pytest.approx(values.mean())
+  assert low < mean < high
+
+
+def test_bootstrap_ci_shrinks_with_more_seeds():
+  rng = np.random.default_rng(2)
+  widths = []
+  for n in (5, 200):
+    _, low, high = metrics.bootstrap_ci(rng.normal(size=n))
+    widths.append(high - low)
+  assert widths[1] < widths[0] / 3
+
+
+def test_bootstrap_ci_is_deterministic_given_seed():
+  values = np.random.default_rng(3).normal(size=(7, 4))
+  first = metrics.bootstrap_ci(values, seed=5)
+  np.testing.assert_array_equal(first, metrics.bootstrap_ci(values, seed=5))
+  assert not np.array_equal(first[1], metrics.bootstrap_ci(values, seed=6)[1])
+
+
+def test_bootstrap_ci_over_seeds_keeps_trailing_axes():
+  values = np.random.default_rng(4).normal(size=(6, 5))
+  mean, low, high = metrics.bootstrap_ci(values)
+  assert mean.shape == low.shape == high.shape == (5,)
+  assert np.all((low <= mean) & (mean <= high))
+
+
+def test_bootstrap_ci_of_one_seed_is_the_value():
+  assert metrics.bootstrap_ci([0.7]) == (0.7, 0.7, 0.7)
+
+
+def test_bootstrap_ci_of_no_seeds_raises():
+  with pytest.raises(ValueError, match="at least one"):
+    metrics.bootstrap_ci(np.zeros((0, 3)))
+
+
+def test_auc_of_constant_is_the_constant():
+  assert metrics.auc(np.full(6, 0.4)) == pytest.approx(0.4)
+
+
+def test_auc_of_linear_ramp_is_its_mean():
+  ramp = np.linspace(0.0, 1.0, 11)
+  assert metrics.auc(ramp) == pytest.approx(0.5)
+  np.testing.assert_allclose(metrics.auc(np.stack([ramp, 2 * ramp])), [0.5, 1.0])
+
+
+def test_auc_of_one_round_is_its_value():
+  assert metrics.auc([0.3]) == pytest.approx(0.3)
+
+
+def test_csv_round_trip_preserves_values_and_types(tmp_path):
+  rows = _rows()
+  columns = list(rows[0])
+  path = tmp_path / "sub" / "metrics.csv"
+  metrics.write_csv(path, rows, columns)
+  back = metrics.read_csv(path)
+  assert back == rows
+  assert [type(v) for v in back[5].values()] == [type(v) for v in rows[5].values()]
+
+
+def test_csv_append_writes_header_once(tmp_path):
+  rows = _rows()
+  columns = list(rows[0])
+  path = tmp_path / "metrics.csv"
+  metrics.write_csv(path, rows[:4], columns, append=True)
+  metrics.write_csv(path, rows[4:], columns, append=True)
+  assert metrics.read_csv(path) == rows
+  assert path.read_text().count("env,method") == 1
+
+
+def test_csv_append_with_other_columns_raises(tmp_path):
+  path = tmp_path / "metrics.csv"
+  metrics.write_csv(path, [{"a": 1, "b": 2}], ["a", "b"])
+  with pytest.raises(ValueError, match="has columns"):
+    metrics.write_csv(path, [{"a": 1, "c": 2}], ["a", "c"], append=True)
+
+
+def test_csv_row_missing_a_column_raises(tmp_path):
+  with pytest.raises(ValueError, match="differ"):
+    metrics.write_csv(tmp_path / "x.csv", [{"a": 1}], ["a", "b"])
+
+
+def test_table_orders_by_seed_then_round():
+  rows = _rows(methods=("amf",), variants=("k=1",), seeds=2, rounds=3)[::-1]
+  values = metrics.table(rows, "success")[("amf", "k=1")]
+  np.testing.assert_allclose(values, [[0, 1 / 3, 2 / 3], [0.01, 1 / 3 + 0.01, 2 / 3 + 0.01]])
+
+
+def test_table_rejects_unknown_column_duplicates_and_ragged_runs():
+  rows = _rows()
+  with pytest.raises(ValueError, match="unknown column 'nope'"):
+    metrics.table(rows, "nope")
+  with pytest.raises(ValueError, match="several rows"):
+    metrics.table(rows + rows[:1], "success")
+  with pytest.raises(ValueError, match="unequal length"):
+    metrics.table(rows[:-1], "success")
+
+
+def test_summary_reports_final_and_auc_per_group():
+  out = metrics.summary(_rows(seeds=1), "success")
+  assert [(r["method"], r["variant"]) for r in out] == [
+      ("amf", "k=1"), ("amf", "k=2"), ("uniform", "k=1"), ("uniform", "k=2")]
+  assert out[0]["final_mean"] == pytest.approx(0.75)
+  assert out[0]["auc_mean"] == pytest.approx(0.375)
+  assert out[0]["n_seeds"] == 1
+
+
+def test_paired_gap_of_identical_methods_is_zero():
+  rows = _rows(methods=("amf",))
+  rows += [{**r, "method": "copy"} for r in rows]
+  for gap in metrics.paired_gap(rows, "success", "amf", "copy"):
+    for key in ("final_mean", "final_low", "final_high", "auc_mean", "auc_low", "auc_high"):
+      assert gap[key] == 0.0
+
+
+def test_paired_gap_recovers_a_constant_offset():
+  gaps = metrics.paired_gap(_rows(offset={"amf": 0.2}), "success", "amf", "uniform")
+  assert [g["variant"] for g in gaps] == ["k=1", "k=2"]
+  for g in gaps:
+    assert g["final_mean"] == pytest.approx(0.2)
+    assert g["auc_low"] == pytest.approx(0.2)
+    assert g["auc_high"] == pytest.approx(0.2)
+
+
+def test_paired_gap_without_shared_variants_raises():
+  with pytest.raises(ValueError, match="no variant"):
+    metrics.paired_gap(_rows(), "success", "amf", "missing")

@@ -1,0 +1,88 @@
+"""Each figure writes a non-empty PNG from small synthetic rows and rejects bad requests."""
+import numpy as np
+import pytest
+
+from amf import plotting
+
+METHODS = ("amf", "uniform")
+VARIANTS = ("k=1", "k=2", "k=3")
+SEEDS, ROUNDS, TASKS = 3, 4, 5
+
+
+@pytest.fixture(name="rows")
+def _rows():
+  rng = np.random.default_rng(0)
+  return [{"env": "toy", "method": m, "variant": v, "seed": s, "round": r, "num_demos": 4 * r,
+           "return": float(-10 + 3 * r + rng.normal()),
+           "success": float(np.clip(r / ROUNDS + (m == "amf") * 0.1 + 0.05 * rng.normal(), 0, 1))}
+          for m in METHODS for v in VARIANTS for s in range(SEEDS) for r in range(ROUNDS)]
+
+
+@pytest.fixture(name="alloc_rows")
+def _alloc_rows():
+  rng = np.random.default_rng(1)
+  return [{"env": "toy", "method": m, "variant": v, "seed": s, "round": r,
+           "task": int(rng.integers(TASKS))}
+          for m in METHODS for v in VARIANTS for s in range(SEEDS) for r in range(1, ROUNDS)
+          for _ in range(4)]
+
+
+def _is_png(path) -> bool:
+  return path.stat().st_size > 0 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_curves(rows, tmp_path):
+  assert _is_png(plotting.curves(rows, tmp_path / "curves.png"))
+  assert _is_png(plotting.curves(rows, tmp_path / "demos.png", value="return", x="num_demos",
+                                 variants=["k=3", "k=1"]))
+
+
+def test_gap_vs_variant(rows, tmp_path):
+  path = plotting.gap_vs_variant(rows, tmp_path / "gap.png", "success", "amf", "uniform",
+                                 variant_order=["k=3", "k=2", "k=1"])
+  assert _is_png(path)
+
+
+def test_allocation_heatmaps(alloc_rows, tmp_path):
+  assert _is_png(plotting.allocation_heatmaps(alloc_rows, tmp_path / "alloc.png", TASKS))
+  assert _is_png(plotting.allocation_heatmaps(alloc_rows, tmp_path / "one.png", TASKS,
+                                              variants=["k=2"]))
+
+
+def test_bars(rows, tmp_path):
+  assert _is_png(plotting.bars(rows, tmp_path / "bars.png", "return"))
+
+
+@pytest.mark.parametrize("plot", [
+    lambda rows, path: plotting.curves(rows, path, value="nope"),
+    lambda rows, path: plotting.gap_vs_variant(rows, path, "nope", "amf", "uniform"),
+    lambda rows, path: plotting.bars(rows, path, "nope"),
+])
+def test_unknown_value_column_raises(rows, tmp_path, plot):
+  with pytest.raises(ValueError, match="unknown column 'nope'"):
+    plot(rows, tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("plot", [
+    lambda rows, alloc, path: plotting.curves(rows, path, variants=["k=9"]),
+    lambda rows, alloc, path: plotting.gap_vs_variant(rows, path, "success", "amf", "uniform",
+                                                      variant_order=["k=1", "k=9"]),
+    lambda rows, alloc, path: plotting.allocation_heatmaps(alloc, path, TASKS, variants=["k=9"]),
+])
+def test_unknown_variant_raises(rows, alloc_rows, tmp_path, plot):
+  with pytest.raises(ValueError, match=r"unknown variants \['k=9'\]"):
+    plot(rows, alloc_rows, tmp_path / "x.png")
+  assert not (tmp_path / "x.png").exists()
+
+
+def test_allocation_task_out_of_range_raises(alloc_rows, tmp_path):
+  with pytest.raises(ValueError, match="outside"):
+    plotting.allocation_heatmaps(alloc_rows, tmp_path / "x.png", num_tasks=2)
+
+
+def test_method_colors_are_fixed_and_distinct():
+  colors = plotting.method_colors(["uniform", "amf[importance]", "amf[greedy]", "amf"])
+  assert colors["amf"] == plotting.METHOD_COLORS["amf"]
+  assert len(set(colors.values())) == 4
+  again = plotting.method_colors(["amf[importance]"])
+  assert again["amf[importance]"] == colors["amf[importance]"]
