@@ -1,4 +1,5 @@
 """Multi-task environments, registered by name."""
+from amf import registry
 from amf.envs.base import MultiTaskEnv, State
 from amf.envs.integrator import Integrator
 
@@ -7,6 +8,4 @@ ENVS = {"integrator": Integrator}
 
 def make(name: str, **kwargs) -> MultiTaskEnv:
   """Builds environment `name` with keyword settings (e.g. from a config)."""
-  if name not in ENVS:
-    raise ValueError(f"Unknown environment {name!r}; choose one of {sorted(ENVS)}.")
-  return ENVS[name](**kwargs)
+  return registry.lookup(ENVS, name, "environment")(**kwargs)

@@ -1,0 +1,80 @@
+"""AMF's acquisition: expected marginal information gain about the expert on target inputs.
+
+All quantities come from one posterior covariance `cov` over a set of query inputs `Z` that
+holds both the target inputs and every candidate's estimated inputs (AMF.md §3):
+
+  alpha(c) = sum_i w_i(c) sum_t v_t 1/2 log( var_D(z_t) / var_{D u X_i(c)}(z_t) )
+
+where `X_i(c)` (indices into `Z`) are the inputs of the `i`-th estimated trajectory of
+candidate `c` with occupancy weight `w_i(c)`, and `v_t` weighs target input `t` (target task
+probability x occupancy weight x 1/H). Observations of `X` carry noise variance `noise**2`.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from amf.gp import VARIANCE_FLOOR
+
+
+class Candidates(NamedTuple):
+  """Estimated inputs of each candidate task: `index` (C, m, H) into `Z`, `weights` (C, m)."""
+  index: jax.Array
+  weights: jax.Array
+
+
+class Targets(NamedTuple):
+  """Target inputs: `index` (T,) into `Z` and their weights `weights` (T,), summing to one."""
+  index: jax.Array
+  weights: jax.Array
+
+
+def _whiten(cov: jax.Array, noise: float, observed: jax.Array, columns) -> jax.Array:
+  """`L^-1 cov[observed, columns]` with `L L^T = cov[observed, observed] + noise^2 I`."""
+  s_xx = cov[observed][:, observed] + noise ** 2 * jnp.eye(observed.shape[0])
+  chol = jnp.linalg.cholesky(s_xx)
+  return jax.scipy.linalg.solve_triangular(chol, cov[observed][:, columns], lower=True)
+
+
+def variance_reduction(cov: jax.Array, noise: float, targets: jax.Array,
+                       observed: jax.Array) -> jax.Array:
+  """`var_D(z_t) - var_{D u X}(z_t)` for target indices `targets`, observations at `observed`."""
+  return jnp.sum(_whiten(cov, noise, observed, targets) ** 2, axis=0)
+
+
+def information_gain(cov: jax.Array, noise: float, targets: Targets,
+                     observed: jax.Array) -> jax.Array:
+  """Weighted marginal information gain on the targets from noisy observations at `observed`."""
+  var = jnp.maximum(jnp.diag(cov)[targets.index], VARIANCE_FLOOR)
+  post = jnp.maximum(var - variance_reduction(cov, noise, targets.index, observed),
+                     VARIANCE_FLOOR)
+  return jnp.sum(targets.weights * 0.5 * jnp.log(var / post))
+
+
+def scores(cov: jax.Array, noise: float, targets: Targets, candidates: Candidates) -> jax.Array:
+  """`alpha(c)` for every candidate, shape (C,)."""
+  gains = jax.vmap(jax.vmap(lambda idx: information_gain(cov, noise, targets, idx)))(
+      candidates.index)
+  return jnp.sum(candidates.weights * gains, axis=-1)
+
+
+def condition(cov: jax.Array, noise: float, observed: jax.Array) -> jax.Array:
+  """The covariance over `Z` after noisy observations at `observed` (inputs only)."""
+  half = _whiten(cov, noise, observed, slice(None))
+  return cov - half.T @ half
+
+
+def greedy_batch(cov: jax.Array, noise: float, targets: Targets, candidates: Candidates,
+                 batch_size: int) -> jax.Array:
+  """Picks `batch_size` candidates greedily (AMF.md §3); a candidate may be picked again.
+
+  After each pick the model is conditioned on the inputs of that candidate's most likely
+  estimated trajectory, and the rest are re-scored.
+  """
+  def pick(cov, _):
+    best = jnp.argmax(scores(cov, noise, targets, candidates))
+    likeliest = candidates.index[best, jnp.argmax(candidates.weights[best])]
+    return condition(cov, noise, likeliest), best
+
+  _, chosen = jax.lax.scan(pick, cov, None, batch_size)
+  return chosen

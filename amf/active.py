@@ -1,0 +1,128 @@
+"""The active fine-tuning loop as pure functions: select -> demonstrate -> fine-tune -> evaluate.
+
+`make_loop(...)` returns `init(key, pretrain_weights) -> Carry` and
+`advance(carry, num_rounds) -> Carry`. Both are pure and shape-static, so a sweep is
+`jax.jit(jax.vmap(...))` over seeds and value-variants (e.g. the pre-training mix), and a
+long run advances in chunks with a checkpoint of the carry in between. Every round's metrics
+live in the carry, so a restored carry has lost nothing.
+"""
+import dataclasses
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+
+from amf import acquisition, data as data_lib, occupancy, selection
+from amf.envs.base import MultiTaskEnv
+from amf.rollout import evaluate
+
+
+class Learner(Protocol):
+  """A policy class with its fine-tuning and its uncertainty model (e.g. `GPPolicy`)."""
+
+  def fit(self, data: data_lib.Dataset) -> Any: ...
+  def act(self, fitted, obs, task_features) -> jax.Array: ...
+  def log_prob(self, fitted, obs, task_features, action) -> jax.Array: ...
+  def covariance(self, fitted, data: data_lib.Dataset, query: jax.Array) -> jax.Array: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+  """Static settings of one compiled loop."""
+  strategy: str = "amf"
+  estimator: str = "importance"
+  pretrain_size: int = 12
+  budget: int = 12
+  batch_size: int = 1
+  occupancy_samples: int = 4
+  eval_episodes: int = 10
+
+  @property
+  def num_rounds(self) -> int:
+    return self.budget // self.batch_size
+
+  def validate(self) -> None:
+    """Refuses impossible settings before anything compiles."""
+    selection.get(self.strategy)
+    occupancy.get(self.estimator)
+    if self.batch_size < 1 or self.budget < self.batch_size:
+      raise ValueError(f"Need 1 <= batch_size <= budget, got batch_size={self.batch_size}, "
+                       f"budget={self.budget}.")
+    if self.budget % self.batch_size:
+      raise ValueError(f"budget={self.budget} is not a whole number of rounds of "
+                       f"batch_size={self.batch_size}.")
+    if self.pretrain_size < 1 and self.estimator == "importance":
+      raise ValueError("The importance estimator re-uses past demonstrations: "
+                       "pretrain_size must be at least 1.")
+    if min(self.occupancy_samples, self.eval_episodes) < 1:
+      raise ValueError("occupancy_samples and eval_episodes must be at least 1.")
+
+
+class Carry(NamedTuple):
+  data: data_lib.Dataset  # pre-training demonstrations, then `budget` slots for new ones
+  key: jax.Array
+  round: jax.Array        # () rounds done
+  returns: jax.Array      # (R + 1, K) per-task mean return after each round (0: pre-trained)
+  success: jax.Array      # (R + 1, K) per-task success rate
+  asked: jax.Array        # (R, B) task ids asked for in each round
+
+
+def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float):
+  """Builds `init` and `advance` for one strategy/estimator; `noise` is the GP noise std."""
+  cfg.validate()
+  strategy = selection.get(cfg.strategy)
+  estimator = occupancy.get(cfg.estimator)
+  k, h, b = env.num_tasks, env.horizon, cfg.batch_size
+  target = jnp.full((k,), 1.0 / k)  # mu: uniform over the finite task set
+  phi = jax.vmap(env.task_features)(env.tasks)
+
+  def evaluation(fitted, key):
+    actor = lambda state: learner.act(fitted, state.obs, env.task_features(state.info["task"]))
+    return evaluate(env, actor, key, env.tasks, cfg.eval_episodes)
+
+  def amf_batch(fitted, data, key):
+    ctx = occupancy.Context(env, data, lambda *x: learner.log_prob(fitted, *x),
+                            cfg.occupancy_samples)
+    occ = estimator(ctx, key, env.tasks)  # (K, m, H, ...) — targets and candidates alike
+    m = occ.weights.shape[1]
+    query = jnp.concatenate(
+        [occ.obs, jnp.broadcast_to(phi[:, None, None], (k, m, h, phi.shape[-1]))], -1)
+    cov = learner.covariance(fitted, data, query.reshape(k * m * h, -1))
+    index = jnp.arange(k * m * h).reshape(k, m, h)
+    target_w = jnp.broadcast_to(target[:, None, None] * occ.weights[..., None] / h, (k, m, h))
+    return acquisition.greedy_batch(
+        cov, noise, acquisition.Targets(index.reshape(-1), target_w.reshape(-1)),
+        acquisition.Candidates(index, occ.weights), b)
+
+  def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
+    key, k_pre, k_eval = jax.random.split(key, 3)
+    pre = data_lib.pretraining(env, k_pre, cfg.pretrain_size, pretrain_weights)
+    data = data_lib.concat(pre, data_lib.empty(env, cfg.budget))
+    ev = evaluation(learner.fit(data), k_eval)
+    r = cfg.num_rounds
+    return Carry(data, key, jnp.int32(0),
+                 jnp.zeros((r + 1, k)).at[0].set(ev.ret),
+                 jnp.zeros((r + 1, k)).at[0].set(ev.success),
+                 jnp.zeros((r, b), jnp.int32))
+
+  def one_round(c: Carry) -> Carry:
+    key, k_sel, k_demo, k_eval = jax.random.split(c.key, 4)
+    fitted = learner.fit(c.data)
+    problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
+                                lambda key: amf_batch(fitted, c.data, key))
+    ids = strategy(problem, k_sel)
+    new = data_lib.demonstrate(env, k_demo, ids)
+    slots = cfg.pretrain_size + c.round * b + jnp.arange(b)
+    data = data_lib.write(c.data, slots, *new[:-1])
+    ev = evaluation(learner.fit(data), k_eval)
+    return Carry(data, key, c.round + 1,
+                 c.returns.at[c.round + 1].set(ev.ret),
+                 c.success.at[c.round + 1].set(ev.success),
+                 c.asked.at[c.round].set(ids))
+
+  def advance(c: Carry, num_rounds: jax.Array) -> Carry:
+    """Runs `num_rounds` more rounds (stops at the budget)."""
+    stop = jnp.minimum(c.round + num_rounds, cfg.num_rounds)
+    return jax.lax.while_loop(lambda c: c.round < stop, one_round, c)
+
+  return init, advance

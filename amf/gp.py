@@ -1,0 +1,51 @@
+"""Gaussian-process maths on masked, fixed-size data, through tinygp.
+
+Datasets have static shapes; empty slots are masked. A masked observation gets a huge noise
+variance, which removes it from the posterior (to float precision) without changing shapes.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from tinygp import GaussianProcess, kernels
+
+# Noise variance of a masked observation: its weight in the posterior is ~ k^2 / _MASKED_NOISE.
+_MASKED_NOISE = 1e9
+# Floor on posterior variances, so the log-ratios of information gains stay finite.
+VARIANCE_FLOOR = 1e-9
+
+
+def prior(kernel: kernels.Kernel, inputs: jax.Array, mask: jax.Array,
+          noise: float) -> GaussianProcess:
+  """The GP over `inputs` (n, d) with noise variance `noise**2` on the unmasked ones."""
+  return GaussianProcess(kernel, inputs, diag=jnp.where(mask, noise ** 2, _MASKED_NOISE))
+
+
+class Posterior(NamedTuple):
+  """A GP posterior mean with one output per column of the observations."""
+  kernel: kernels.Kernel
+  inputs: jax.Array  # (n, d)
+  alpha: jax.Array   # (n, outputs): (K + noise)^-1 Y
+
+  def mean(self, x: jax.Array) -> jax.Array:
+    """Posterior mean at one input `x` (d,), shape (outputs,)."""
+    return self.kernel(x[None], self.inputs)[0] @ self.alpha
+
+
+def posterior(kernel: kernels.Kernel, inputs: jax.Array, targets: jax.Array, mask: jax.Array,
+              noise: float) -> Posterior:
+  """Conditions independent GPs (shared kernel, one per column of `targets`) on the data."""
+  gp = prior(kernel, inputs, mask, noise)
+  targets = jnp.where(mask[:, None], targets, 0.0)
+  # One Cholesky factor (tinygp's solver) serves every output column.
+  alpha = gp.solver.solve_triangular(gp.solver.solve_triangular(targets), transpose=True)
+  return Posterior(kernel, inputs, alpha)
+
+
+def posterior_covariance(kernel: kernels.Kernel, inputs: jax.Array, mask: jax.Array,
+                         noise: float, query: jax.Array) -> jax.Array:
+  """Posterior covariance `Sigma_D(Z, Z)` of the latent function at `query` (m, d)."""
+  gp = prior(kernel, inputs, mask, noise)
+  # diag=0: the latent function's covariance, without tinygp's default jitter on the query.
+  return gp.condition(jnp.zeros(inputs.shape[0]), query, diag=0.0,
+                      include_mean=False).gp.covariance
