@@ -1,8 +1,19 @@
 """Orbax checkpoints of pytrees: whole-object save/restore and step-numbered progress."""
+import logging as std_logging
 import os
 from typing import Any, Optional
 
 import orbax.checkpoint as ocp
+from absl import logging
+
+
+def _quiet_orbax() -> None:
+  """Drops orbax's per-save INFO lines from the absl log, keeping its warnings and errors."""
+  handler = logging.get_absl_handler()
+  if not any(getattr(f, "_amf_orbax", False) for f in handler.filters):
+    drop = lambda record: record.levelno > std_logging.INFO or "orbax" not in record.pathname
+    drop._amf_orbax = True
+    handler.addFilter(drop)
 
 
 def save(path: str, tree: Any) -> None:
@@ -24,6 +35,7 @@ class Progress:
   """
 
   def __init__(self, directory: str, max_to_keep: int = 2):
+    _quiet_orbax()
     self._manager = ocp.CheckpointManager(
         os.path.abspath(directory),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,

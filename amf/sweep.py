@@ -1,0 +1,71 @@
+"""Runs one compiled active loop over a batch of runs (seeds x value-variants), checkpointed.
+
+A run is one `(key, variant value)` pair; all runs of a method share one `jit(vmap(...))`
+program. The carry is saved with orbax every `checkpoint_every` rounds, and a restarted sweep
+resumes from the newest checkpoint, so a killed run loses no finished round.
+"""
+import time
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from amf import checkpoint
+from amf.active import Carry
+
+
+def seed_keys(base_seed: int, seeds: Sequence[int]) -> jax.Array:
+  """Seed `s` gets `fold_in(key(base_seed), s)`, whatever else runs beside it."""
+  return jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(base_seed), s))(
+      jnp.asarray(seeds))
+
+
+def run(name: str, init: Callable, advance: Callable, keys: jax.Array, values: jax.Array,
+        num_rounds: int, checkpoint_dir: str, checkpoint_every: int) -> Carry:
+  """Runs `num_rounds` rounds of every run (batched `keys`, `values`), resuming if it can."""
+  init_all = jax.jit(jax.vmap(init))
+  advance_all = jax.jit(jax.vmap(advance, in_axes=(0, None)))
+  progress = checkpoint.Progress(checkpoint_dir)
+  done, carry = progress.latest(jax.eval_shape(init_all, keys, values))
+  if carry is None:
+    start = time.time()
+    carry = init_all(keys, values)
+    progress.save(0, carry)
+    logging.info("%s: %d runs initialised (pre-training and round-0 evaluation, compile "
+                 "included) in %.1fs", name, keys.shape[0], time.time() - start)
+  else:
+    logging.info("%s: resuming from the checkpoint after round %d", name, done)
+  while done < num_rounds:
+    start = time.time()
+    carry = jax.block_until_ready(advance_all(carry, checkpoint_every))
+    done = int(carry.round[0])
+    progress.save(done, carry)
+    logging.info("%s: round %d/%d (%.1fs)", name, done, num_rounds, time.time() - start)
+  progress.close()
+  return carry
+
+
+def rows(carry: Carry, env: str, method: str, variants: Sequence[str], seeds: Sequence[int],
+         target: np.ndarray) -> tuple[list[dict], list[dict], list[dict]]:
+  """Tidy rows of a finished batch of runs: (metrics, per_task, allocations).
+
+  Run `j` of the batch is variant `variants[j]`, seed `seeds[j]`; metrics average the tasks
+  with the target distribution `target`.
+  """
+  returns, success, asked = (np.asarray(x) for x in (carry.returns, carry.success, carry.asked))
+  batch = asked.shape[-1]
+  metrics, per_task, allocations = [], [], []
+  for j, (variant, seed) in enumerate(zip(variants, seeds)):
+    run_id = dict(env=env, method=method, variant=variant, seed=int(seed))
+    for r in range(returns.shape[1]):
+      metrics.append(dict(run_id, round=r, num_demos=r * batch,
+                          **{"return": float(returns[j, r] @ target),
+                             "success": float(success[j, r] @ target)}))
+      per_task += [dict(run_id, round=r, task=t, **{"return": float(returns[j, r, t]),
+                                                     "success": float(success[j, r, t])})
+                   for t in range(returns.shape[2])]
+    allocations += [dict(run_id, round=r + 1, task=int(t))
+                    for r in range(asked.shape[1]) for t in asked[j, r]]
+  return metrics, per_task, allocations

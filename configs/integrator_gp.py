@@ -1,0 +1,46 @@
+"""AMF-GP on the 2-D integrator: pre-training on the first k of 12 tasks (AMF.md §8).
+
+`--config=configs/integrator_gp.py` is the paper's scale; `--config=configs/integrator_gp.py:quick`
+a laptop-sized one. Any field can be overridden, e.g. `--config.num_seeds=3`.
+"""
+import ml_collections
+
+
+def get_config(scale: str = "paper") -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.scale = scale
+  c.seed = 0                # base seed: seed s of a run is fold_in(seed, s)
+  c.num_seeds = 10
+  c.methods = ("amf", "uniform", "rebalancing")
+  c.ks = tuple(range(1, 13))  # pre-training covers the first k tasks (the `variant` column)
+
+  c.env = "integrator"
+  c.env_kwargs = ml_collections.ConfigDict(dict(
+      num_tasks=12, radius=1.0, horizon=8, max_action=0.25, init_noise=0.05,
+      success_threshold=0.1))
+
+  c.pretrain_size = 12      # demonstrations in the pre-training set, spread over the k tasks
+  c.budget = 12             # N demonstrations asked for
+  c.batch_size = 1          # B per round
+
+  # The GP model of the expert (AMF-GP's policy is its posterior mean).
+  c.kernel = "rbf"
+  c.state_scale = 0.5       # lengthscale on the state part of x = (s, phi(c))
+  c.task_scale = 0.5        # lengthscale on the task features (goal positions on the unit circle)
+  c.amplitude = 1.0
+  c.noise = 0.1             # observation noise std of the demonstrated actions
+  c.action_std = 0.1        # the policy's action noise, for the importance weights
+
+  c.estimator = "importance"
+  c.occupancy_samples = 4   # estimated trajectories kept per task (m)
+  c.eval_episodes = 10
+  c.checkpoint_every = 4    # rounds between orbax checkpoints
+  c.plot_ks = (1, 3, 6, 12)  # k values drawn in the curve figures
+
+  if scale == "quick":
+    c.num_seeds = 5
+    c.ks = (1, 2, 3, 4, 6, 8, 10, 12)
+    c.plot_ks = (1, 3, 6, 12)
+  elif scale != "paper":
+    raise ValueError(f"Unknown scale {scale!r}; choose 'quick' or 'paper'.")
+  return c
