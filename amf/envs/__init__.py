@@ -2,8 +2,9 @@
 from amf import registry
 from amf.envs.base import MultiTaskEnv, State
 from amf.envs.integrator import Integrator
+from amf.envs.reacher import Reacher
 
-ENVS = {"integrator": Integrator}
+ENVS = {"integrator": Integrator, "reacher": Reacher}
 
 
 def make(name: str, **kwargs) -> MultiTaskEnv:

@@ -1,0 +1,83 @@
+"""Brax `reacher` made multi-task: the task places the target the fingertip must reach."""
+import brax.envs
+import jax
+import jax.numpy as jnp
+
+from amf.envs.base import MultiTaskEnv, State
+
+# Link lengths of brax's reacher: shoulder to elbow, elbow to fingertip.
+_L0, _L1 = 0.1, 0.11
+
+
+class Reacher(MultiTaskEnv):
+  """Brax's 2-link reacher; task = `(angle, radius)` of the target, features = its position.
+
+  The finite task set is `num_tasks` angles on a circle of radius `radius`; the continuous
+  sampler draws any angle and a radius in `radius_range`. The arm starts stretched along +x
+  (brax's pose and noise), so radii below ~0.19 keep a still arm from passing the test. The
+  reward is brax's own (minus the fingertip-target distance minus the squared torque); success
+  is a final fingertip-target distance below `success_threshold` (the target's and fingertip's
+  radii sum to 0.019). The expert solves the arm's inverse kinematics analytically and tracks
+  the joint angles with a PD controller.
+  """
+
+  def __init__(self, num_tasks: int = 8, radius: float = 0.15,
+               radius_range: tuple[float, float] = (0.07, 0.17), horizon: int = 50,
+               success_threshold: float = 0.02, backend: str = "mjx",
+               kp: float = 2.0, kd: float = 0.15):
+    if num_tasks < 1 or horizon < 1:
+      raise ValueError(f"Reacher needs num_tasks >= 1 and horizon >= 1, "
+                       f"got {num_tasks} and {horizon}.")
+    lo, hi = radius_range
+    if not 0.02 < lo <= hi < _L0 + _L1 or not 0.02 < radius < _L0 + _L1:
+      raise ValueError(f"Reacher radii must lie in (0.02, {_L0 + _L1}) to be reachable, "
+                       f"got radius={radius}, radius_range={radius_range}.")
+    self._env = brax.envs.get_environment("reacher", backend=backend)
+    self.horizon = horizon
+    self.observation_size = self._env.observation_size
+    self.action_size = self._env.action_size
+    self.task_feature_size = 2
+    self.radius_range, self.success_threshold = (lo, hi), success_threshold
+    self.kp, self.kd = kp, kd
+    angles = 2 * jnp.pi * jnp.arange(num_tasks) / num_tasks
+    self.tasks = jnp.stack([angles, jnp.full_like(angles, radius)], -1)
+
+  def task_features(self, task):
+    return task[..., 1:] * jnp.stack([jnp.cos(task[..., 0]), jnp.sin(task[..., 0])], -1)
+
+  def sample_tasks(self, key, num):
+    k1, k2 = jax.random.split(key)
+    angle = jax.random.uniform(k1, (num,), maxval=2 * jnp.pi)
+    radius = jax.random.uniform(k2, (num,), minval=self.radius_range[0],
+                                maxval=self.radius_range[1])
+    return jnp.stack([angle, radius], -1)
+
+  def reset(self, key, task):
+    # Brax's reset with its noise, but with the target placed by the task instead of at random.
+    sys = self._env.sys
+    k1, k2 = jax.random.split(key)
+    q = sys.init_q + jax.random.uniform(k1, (sys.q_size(),), minval=-0.1, maxval=0.1)
+    q = q.at[2:].set(self.task_features(task))
+    qd = jax.random.uniform(k2, (sys.qd_size(),), minval=-0.005, maxval=0.005).at[2:].set(0)
+    pipeline_state = self._env.pipeline_init(q, qd)
+    zero = jnp.zeros(())
+    return State(pipeline_state, self._env._get_obs(pipeline_state), zero, zero,  # pylint: disable=protected-access
+                 metrics={"reward_dist": zero, "reward_ctrl": zero}, info={"task": task})
+
+  def step(self, state, action):
+    # Brax's reward measures the distance to the target body, which reset put at the task's goal.
+    return self._env.step(state, action)
+
+  def success(self, state):
+    return jnp.linalg.norm(state.obs[-3:]) < self.success_threshold
+
+  def expert(self, state):
+    x, y = self.task_features(state.info["task"])
+    q, qd = state.pipeline_state.q[:2], state.pipeline_state.qd[:2]
+    cos_elbow = (x ** 2 + y ** 2 - _L0 ** 2 - _L1 ** 2) / (2 * _L0 * _L1)
+    # Keep the elbow bent the way it already is, so the arm never swings through a singularity.
+    elbow = jnp.where(q[1] < 0, -1.0, 1.0) * jnp.arccos(jnp.clip(cos_elbow, -1.0, 1.0))
+    shoulder = jnp.arctan2(y, x) - jnp.arctan2(_L1 * jnp.sin(elbow), _L0 + _L1 * jnp.cos(elbow))
+    error = jnp.stack([shoulder, elbow]) - q
+    error = error.at[0].set(jnp.arctan2(jnp.sin(error[0]), jnp.cos(error[0])))  # shoulder wraps
+    return jnp.clip(self.kp * error - self.kd * qd, -1.0, 1.0)
