@@ -2,9 +2,10 @@
 from amf import registry
 from amf.envs.base import MultiTaskEnv, State
 from amf.envs.integrator import Integrator
+from amf.envs.pusher import Pusher
 from amf.envs.reacher import Reacher
 
-ENVS = {"integrator": Integrator, "reacher": Reacher}
+ENVS = {"integrator": Integrator, "reacher": Reacher, "pusher": Pusher}
 
 
 def make(name: str, **kwargs) -> MultiTaskEnv:

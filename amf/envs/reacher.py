@@ -24,7 +24,7 @@ class Reacher(MultiTaskEnv):
   def __init__(self, num_tasks: int = 8, radius: float = 0.15,
                radius_range: tuple[float, float] = (0.07, 0.17), horizon: int = 50,
                success_threshold: float = 0.02, backend: str = "mjx",
-               kp: float = 2.0, kd: float = 0.15):
+               kp: float = 0.5, kd: float = 0.08):
     if num_tasks < 1 or horizon < 1:
       raise ValueError(f"Reacher needs num_tasks >= 1 and horizon >= 1, "
                        f"got {num_tasks} and {horizon}.")

@@ -1,0 +1,144 @@
+"""Brax `pusher` made multi-task: the task places the goal the object must be pushed to."""
+import brax.envs
+from brax import kinematics
+from brax import math
+import jax
+import jax.numpy as jnp
+
+from amf.envs.base import MultiTaskEnv, State
+
+_ARM = 7                # arm joints; q[7:9] slide the object (y, x), q[9:11] the goal (y, x)
+_OBJECT_RADIUS = 0.05
+_BAR_RADIUS = 0.02      # the wrist's cross bar, which pushes; its two prongs cage the object
+_HEIGHT = -0.275        # the object's centre height above the table
+# Points of the wrist roll link the expert places: the bar's centre, the prongs' midpoint, and
+# one end of the bar (so the fork points along the push and lies flat).
+_POINTS = jnp.array([[0.0, 0.0, 0.0], [0.1, 0.0, 0.0], [0.0, 0.1, 0.0]])
+
+
+class Pusher(MultiTaskEnv):
+  """Brax's 7-joint pusher; task = `(angle, distance)` of the goal from the object's start.
+
+  The object starts at `start` (plus uniform noise of `start_noise`); the goal is `distance`
+  away from it in direction `angle`. Angles are restricted to `angle_range`, an arc of pushes
+  away from the shoulder: a fork-shaped wrist cannot pull the object back towards the arm.
+  The finite set is `num_tasks` angles evenly over the arc at distance `distance`; the
+  continuous sampler draws any angle in the arc and a distance in `distance_range`. The reward
+  is brax's own (object-goal distance, fingertip-object distance, control cost); success is a
+  final object-goal distance below `success_threshold` (the object's radius). The expert moves
+  the wrist's bar behind the object on the goal-object line, then pushes it to the goal, with
+  damped least-squares Jacobian control through brax's kinematics.
+  """
+
+  def __init__(self, num_tasks: int = 8, distance: float = 0.2,
+               distance_range: tuple[float, float] = (0.12, 0.2),
+               angle_range: tuple[float, float] = (0.0, 1.2),
+               start: tuple[float, float] = (0.45, -0.2), start_noise: float = 0.02,
+               horizon: int = 100, success_threshold: float = 0.03,
+               backend: str = "generalized"):
+    if num_tasks < 1 or horizon < 1:
+      raise ValueError(f"Pusher needs num_tasks >= 1 and horizon >= 1, "
+                       f"got {num_tasks} and {horizon}.")
+    if not 0 < distance_range[0] <= distance_range[1] or angle_range[0] > angle_range[1]:
+      raise ValueError(f"Pusher needs 0 < distance_range[0] <= distance_range[1] and an "
+                       f"increasing angle_range, got {distance_range} and {angle_range}.")
+    self._env = brax.envs.get_environment("pusher", backend=backend)
+    sys = self._env.sys
+    self._wrist = sys.link_names.index("r_wrist_roll_link")
+    # The object's and the goal's slide joints are offsets from their bodies' positions.
+    self._origin = jnp.array([0.45, -0.05])
+    self.horizon = horizon
+    self.observation_size = self._env.observation_size
+    self.action_size = self._env.action_size
+    self.task_feature_size = 2
+    self.start, self.start_noise = jnp.array(start), start_noise
+    self.distance_range, self.angle_range = distance_range, angle_range
+    self.success_threshold = success_threshold
+    angles = jnp.linspace(*angle_range, num_tasks) if num_tasks > 1 else jnp.mean(
+        jnp.array(angle_range), keepdims=True)
+    self.tasks = jnp.stack([angles, jnp.full_like(angles, distance)], -1)
+
+  def task_features(self, task):
+    direction = jnp.stack([jnp.cos(task[..., 0]), jnp.sin(task[..., 0])], -1)
+    return self.start + task[..., 1:] * direction
+
+  def sample_tasks(self, key, num):
+    k1, k2 = jax.random.split(key)
+    angle = jax.random.uniform(k1, (num,), minval=self.angle_range[0],
+                               maxval=self.angle_range[1])
+    distance = jax.random.uniform(k2, (num,), minval=self.distance_range[0],
+                                  maxval=self.distance_range[1])
+    return jnp.stack([angle, distance], -1)
+
+  def reset(self, key, task):
+    # Brax's reset (arm at rest, small velocity noise), with the object and goal from the task.
+    sys = self._env.sys
+    k1, k2 = jax.random.split(key)
+    obj = self.start + jax.random.uniform(k1, (2,), minval=-self.start_noise,
+                                          maxval=self.start_noise)
+    slides = jnp.concatenate([obj, self.task_features(task)]) - jnp.tile(self._origin, 2)
+    q = sys.init_q.at[_ARM:].set(slides.reshape(2, 2)[:, ::-1].ravel())  # joints are (y, x)
+    qd = jax.random.uniform(k2, (sys.qd_size(),), minval=-0.005, maxval=0.005)
+    pipeline_state = self._env.pipeline_init(q, qd.at[_ARM:].set(0.0))
+    zero = jnp.zeros(())
+    metrics = {"reward_dist": zero, "reward_ctrl": zero, "reward_near": zero}
+    return State(pipeline_state, self._env._get_obs(pipeline_state), zero, zero,  # pylint: disable=protected-access
+                 metrics=metrics, info={"task": task})
+
+  def step(self, state, action):
+    # Brax's reward measures the distance to the goal body, which reset put at the task's goal.
+    return self._env.step(state, action)
+
+  def _object(self, state):
+    return state.obs[17:19]
+
+  def success(self, state):
+    goal = self.task_features(state.info["task"])
+    return jnp.linalg.norm(self._object(state) - goal) < self.success_threshold
+
+  def _points(self, q):
+    """World positions of `_POINTS` on the wrist for arm joint angles `q`, shape `(3, 3)`."""
+    sys = self._env.sys
+    full = sys.init_q.at[:_ARM].set(q)
+    x, _ = kinematics.forward(sys, full, jnp.zeros(sys.qd_size()))
+    pos, rot = x.pos[self._wrist], x.rot[self._wrist]
+    return pos + jax.vmap(math.rotate, (0, None))(_POINTS, rot)
+
+  def expert(self, state):
+    q, qd = state.pipeline_state.q[:_ARM], state.pipeline_state.qd[:_ARM]
+    obj, goal = self._object(state), self.task_features(state.info["task"])
+    u = goal - obj
+    remaining = jnp.linalg.norm(u)
+    u = u / jnp.maximum(remaining, 1e-6)
+    points = self._points(q)
+    bar = points[0]
+    # Where the bar is relative to the object: along the push, across it, and above it.
+    rel = bar[:2] - obj
+    along, across = rel @ u, jnp.abs(rel @ jnp.array([-u[1], u[0]]))
+    contact = _OBJECT_RADIUS + _BAR_RADIUS + 0.005
+    behind = (along < -contact + 0.02) & (across < 0.02) & (bar[2] < _HEIGHT + 0.03)
+    pre = obj - (contact + 0.03) * u
+    # Approach from above so the prongs clear the object, descending once over the pre-push spot.
+    offset = jnp.linalg.norm(bar[:2] - pre)
+    hover = 0.15 * jnp.clip((offset - 0.01) / 0.03, 0.0, 1.0)
+    push = goal - contact * u
+    target_xy = jnp.where(behind, jnp.where(remaining > 0.01, push, bar[:2]), pre)
+    target = jnp.append(target_xy, _HEIGHT + jnp.where(behind, 0.0, hover))
+    side = jnp.array([-u[1], u[0], 0.0])
+    forward = jnp.append(u, 0.0)
+    targets = jnp.stack([target, target + 0.1 * forward, target + 0.1 * side])
+    # Bounded task-space steps, so far targets give a steady approach rather than a swing.
+    error = targets - points
+    error = error * jnp.minimum(1.0, self.max_step / jnp.linalg.norm(error, axis=-1,
+                                                                     keepdims=True))
+    jac = jax.jacfwd(lambda q: self._points(q).ravel())(q)
+    dq = jac.T @ jnp.linalg.solve(jac @ jac.T + 1e-3 * jnp.eye(jac.shape[0]), error.ravel())
+    # Computed-torque PD: the same response on every joint, light wrist or heavy shoulder.
+    mass = state.pipeline_state.mass_mx[:_ARM, :_ARM]
+    torque = mass @ (self.kp * dq - self.kd * qd)
+    return jnp.clip(torque / self._env.sys.actuator.ctrl_range[:, 1], -1.0, 1.0)
+
+  kp = 36.0
+  kd = 12.0
+  max_step = 0.1
+
