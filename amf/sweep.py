@@ -22,19 +22,14 @@ def seed_keys(base_seed: int, seeds: Sequence[int]) -> jax.Array:
       jnp.asarray(seeds))
 
 
-def run(name: str, init: Callable, advance: Callable, keys: jax.Array, values: jax.Array,
-        num_rounds: int, checkpoint_dir: str, checkpoint_every: int) -> Carry:
-  """Runs `num_rounds` rounds of every run (batched `keys`, `values`), resuming if it can."""
-  init_all = jax.jit(jax.vmap(init))
+def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoint_dir: str,
+        checkpoint_every: int) -> Carry:
+  """Advances the batched `initial` carry to `num_rounds` rounds, resuming if it can."""
   advance_all = jax.jit(jax.vmap(advance, in_axes=(0, None)))
   progress = checkpoint.Progress(checkpoint_dir)
-  done, carry = progress.latest(jax.eval_shape(init_all, keys, values))
+  done, carry = progress.latest(initial)
   if carry is None:
-    start = time.time()
-    carry = init_all(keys, values)
-    progress.save(0, carry)
-    logging.info("%s: %d runs initialised (pre-training and round-0 evaluation, compile "
-                 "included) in %.1fs", name, keys.shape[0], time.time() - start)
+    done, carry = 0, initial
   else:
     logging.info("%s: resuming from the checkpoint after round %d", name, done)
   while done < num_rounds:
@@ -42,7 +37,8 @@ def run(name: str, init: Callable, advance: Callable, keys: jax.Array, values: j
     carry = jax.block_until_ready(advance_all(carry, checkpoint_every))
     done = int(carry.round[0])
     progress.save(done, carry)
-    logging.info("%s: round %d/%d (%.1fs)", name, done, num_rounds, time.time() - start)
+    logging.info("%s: round %d/%d (%.1fs%s)", name, done, num_rounds, time.time() - start,
+                 ", compile included" if done <= checkpoint_every else "")
   progress.close()
   return carry
 

@@ -10,6 +10,7 @@ import json
 import os
 import time
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -67,11 +68,17 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   variants = [f"k={k}" for k in ks]
   target = np.full(env.num_tasks, 1.0 / env.num_tasks)
 
+  # Pre-training and the round-0 evaluation do not depend on the method: done once, shared.
+  start = time.time()
+  init, _ = make_loop(env, learner, loop_config(config, config.methods[0]), config.noise)
+  initial = jax.block_until_ready(jax.jit(jax.vmap(init))(keys, weights))
+  logging.info("%d runs pre-trained and evaluated in %.1fs (compile included)", len(keys),
+               time.time() - start)
   tables = {"metrics": [], "per_task": [], "allocations": []}
   for method in config.methods:
     start = time.time()
-    init, advance = make_loop(env, learner, loop_config(config, method), config.noise)
-    carry = sweep.run(method, init, advance, keys, weights, config.budget // config.batch_size,
+    _, advance = make_loop(env, learner, loop_config(config, method), config.noise)
+    carry = sweep.run(method, advance, initial, config.budget // config.batch_size,
                       os.path.join(workdir, "checkpoints", method), config.checkpoint_every)
     for table, new in zip(tables.values(), sweep.rows(carry, config.env, method, variants,
                                                        seeds, target)):
