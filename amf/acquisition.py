@@ -36,26 +36,43 @@ def _whiten(cov: jax.Array, noise: float, observed: jax.Array, columns) -> jax.A
   return jax.scipy.linalg.solve_triangular(chol, cov[observed][:, columns], lower=True)
 
 
-def variance_reduction(cov: jax.Array, noise: float, targets: jax.Array,
-                       observed: jax.Array) -> jax.Array:
-  """`var_D(z_t) - var_{D u X}(z_t)` for target indices `targets`, observations at `observed`."""
-  return jnp.sum(_whiten(cov, noise, observed, targets) ** 2, axis=0)
+def variance_reduction(cov: jax.Array, noise: float, observed: jax.Array) -> jax.Array:
+  """`var_D(z) - var_{D u X_j}(z)` for every query `z` and every input set `X_j`.
+
+  `observed` (J, H) holds the `H` indices of each `X_j`; the result is (Z, J). Conditioning
+  on the noisy observations one at a time (rank-one updates) is exact and vectorises over
+  all `J` sets at once, where a factorisation per set would be `J` small LAPACK calls.
+  """
+  sets = jnp.arange(observed.shape[0])[:, None]
+  cross = cov[:, observed]               # (Z, J, H): Cov(z, x_jh), updated as we condition
+  block = cross[observed, sets, :]       # (J, H, H): Cov(x_jh, x_jh')
+
+  def observe(t, state):
+    cross, block, reduction = state
+    pivot = block[:, t, t] + noise ** 2  # (J,): variance of the t-th noisy observation
+    col, row = cross[:, :, t], block[:, t, :]
+    cross = cross - col[:, :, None] * (row / pivot[:, None])[None]
+    block = block - block[:, :, t, None] * (row / pivot[:, None])[:, None, :]
+    return cross, block, reduction + col ** 2 / pivot
+
+  zeros = jnp.zeros(cross.shape[:2])
+  return jax.lax.fori_loop(0, observed.shape[1], observe, (cross, block, zeros))[2]
 
 
 def information_gain(cov: jax.Array, noise: float, targets: Targets,
                      observed: jax.Array) -> jax.Array:
-  """Weighted marginal information gain on the targets from noisy observations at `observed`."""
-  var = jnp.maximum(jnp.diag(cov)[targets.index], VARIANCE_FLOOR)
-  post = jnp.maximum(var - variance_reduction(cov, noise, targets.index, observed),
+  """Weighted marginal information gain on the targets of each input set, shape (J,)."""
+  var = jnp.maximum(jnp.diag(cov)[targets.index], VARIANCE_FLOOR)[:, None]
+  post = jnp.maximum(var - variance_reduction(cov, noise, observed)[targets.index],
                      VARIANCE_FLOOR)
-  return jnp.sum(targets.weights * 0.5 * jnp.log(var / post))
+  return targets.weights @ (0.5 * jnp.log(var / post))
 
 
 def scores(cov: jax.Array, noise: float, targets: Targets, candidates: Candidates) -> jax.Array:
   """`alpha(c)` for every candidate, shape (C,)."""
-  gains = jax.vmap(jax.vmap(lambda idx: information_gain(cov, noise, targets, idx)))(
-      candidates.index)
-  return jnp.sum(candidates.weights * gains, axis=-1)
+  c, m, h = candidates.index.shape
+  gains = information_gain(cov, noise, targets, candidates.index.reshape(c * m, h))
+  return jnp.sum(candidates.weights * gains.reshape(c, m), axis=-1)
 
 
 def condition(cov: jax.Array, noise: float, observed: jax.Array) -> jax.Array:

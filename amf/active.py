@@ -1,13 +1,13 @@
 """The active fine-tuning loop as pure functions: select -> demonstrate -> fine-tune -> evaluate.
 
-`make_loop(...)` returns `init(key, pretrain_weights) -> Carry` and
-`advance(carry, num_rounds) -> Carry`. Both are pure and shape-static, so a sweep is
+`make_loop(...)` returns a `Loop` of pure functions: `init(key, pretrain_weights) -> Carry`,
+`advance(carry, num_rounds) -> Carry` and `select(carry, key) -> task ids` (one selection). Both are pure and shape-static, so a sweep is
 `jax.jit(jax.vmap(...))` over seeds and value-variants (e.g. the pre-training mix), and a
 long run advances in chunks with a checkpoint of the carry in between. Every round's metrics
 live in the carry, so a restored carry has lost nothing.
 """
 import dataclasses
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -58,6 +58,12 @@ class LoopConfig:
       raise ValueError("occupancy_samples and eval_episodes must be at least 1.")
 
 
+class Loop(NamedTuple):
+  init: Callable[[jax.Array, jax.Array], "Carry"]
+  advance: Callable[["Carry", jax.Array], "Carry"]
+  select: Callable[["Carry", jax.Array], jax.Array]
+
+
 class Carry(NamedTuple):
   data: data_lib.Dataset  # pre-training demonstrations, then `budget` slots for new ones
   key: jax.Array
@@ -67,8 +73,8 @@ class Carry(NamedTuple):
   asked: jax.Array        # (R, B) task ids asked for in each round
 
 
-def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float):
-  """Builds `init` and `advance` for one strategy/estimator; `noise` is the GP noise std."""
+def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float) -> Loop:
+  """Builds the loop of one strategy/estimator; `noise` is the GP's observation noise std."""
   cfg.validate()
   strategy = selection.get(cfg.strategy)
   estimator = occupancy.get(cfg.estimator)
@@ -105,12 +111,15 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
                  jnp.zeros((r + 1, k)).at[0].set(ev.success),
                  jnp.zeros((r, b), jnp.int32))
 
-  def one_round(c: Carry) -> Carry:
-    key, k_sel, k_demo, k_eval = jax.random.split(c.key, 4)
+  def select(c: Carry, key: jax.Array) -> jax.Array:
     fitted = learner.fit(c.data)
     problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
                                 lambda key: amf_batch(fitted, c.data, key))
-    ids = strategy(problem, k_sel)
+    return strategy(problem, key)
+
+  def one_round(c: Carry) -> Carry:
+    key, k_sel, k_demo, k_eval = jax.random.split(c.key, 4)
+    ids = select(c, k_sel)
     new = data_lib.demonstrate(env, k_demo, ids)
     slots = cfg.pretrain_size + c.round * b + jnp.arange(b)
     data = data_lib.write(c.data, slots, *new[:-1])
@@ -125,4 +134,4 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     stop = jnp.minimum(c.round + num_rounds, cfg.num_rounds)
     return jax.lax.while_loop(lambda c: c.round < stop, one_round, c)
 
-  return init, advance
+  return Loop(init, advance, select)

@@ -50,6 +50,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
     raise ValueError("num_seeds and checkpoint_every must be at least 1.")
 
 
+def setup(config: ml_collections.ConfigDict):
+  """The environment, the GP learner, and the batch of runs: one per (k, seed).
+
+  Returns `(env, learner, (keys, pretrain_weights, variant_labels, seeds))`.
+  """
+  env = envs.make(config.env, **config.env_kwargs)
+  kernel = kernels.make(config.kernel, env.observation_size, env.task_feature_size,
+                        config.state_scale, config.task_scale, config.amplitude)
+  learner = GPPolicy(env, kernel, config.noise, config.action_std)
+  seeds = np.tile(np.arange(config.num_seeds), len(config.ks))
+  ks = np.repeat(np.asarray(config.ks), config.num_seeds)
+  weights = jnp.stack([data.mix_weights("subset", env.num_tasks, k=k) for k in ks])
+  return env, learner, (sweep.seed_keys(config.seed, seeds), weights, [f"k={k}" for k in ks],
+                        seeds)
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   """Runs every method on every (k, seed); writes the outputs; returns the metric rows."""
   validate(config)
@@ -57,27 +73,20 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json(indent=2))
 
-  env = envs.make(config.env, **config.env_kwargs)
-  kernel = kernels.make(config.kernel, env.observation_size, env.task_feature_size,
-                        config.state_scale, config.task_scale, config.amplitude)
-  learner = GPPolicy(env, kernel, config.noise, config.action_std)
-  seeds = np.tile(np.arange(config.num_seeds), len(config.ks))
-  ks = np.repeat(np.asarray(config.ks), config.num_seeds)
-  keys = sweep.seed_keys(config.seed, seeds)
-  weights = jnp.stack([data.mix_weights("subset", env.num_tasks, k=k) for k in ks])
-  variants = [f"k={k}" for k in ks]
+  env, learner, runs = setup(config)
+  keys, weights, variants, seeds = runs
   target = np.full(env.num_tasks, 1.0 / env.num_tasks)
 
   # Pre-training and the round-0 evaluation do not depend on the method: done once, shared.
   start = time.time()
-  init, _ = make_loop(env, learner, loop_config(config, config.methods[0]), config.noise)
+  init = make_loop(env, learner, loop_config(config, config.methods[0]), config.noise).init
   initial = jax.block_until_ready(jax.jit(jax.vmap(init))(keys, weights))
   logging.info("%d runs pre-trained and evaluated in %.1fs (compile included)", len(keys),
                time.time() - start)
   tables = {"metrics": [], "per_task": [], "allocations": []}
   for method in config.methods:
     start = time.time()
-    _, advance = make_loop(env, learner, loop_config(config, method), config.noise)
+    advance = make_loop(env, learner, loop_config(config, method), config.noise).advance
     carry = sweep.run(method, advance, initial, config.budget // config.batch_size,
                       os.path.join(workdir, "checkpoints", method), config.checkpoint_every)
     for table, new in zip(tables.values(), sweep.rows(carry, config.env, method, variants,

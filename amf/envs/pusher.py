@@ -20,29 +20,33 @@ class Pusher(MultiTaskEnv):
   """Brax's 7-joint pusher; task = `(angle, distance)` of the goal from the object's start.
 
   The object starts at `start` (plus uniform noise of `start_noise`); the goal is `distance`
-  away from it in direction `angle`. Angles are restricted to `angle_range`, an arc of pushes
-  away from the shoulder: a fork-shaped wrist cannot pull the object back towards the arm.
-  The finite set is `num_tasks` angles evenly over the arc at distance `distance`; the
-  continuous sampler draws any angle in the arc and a distance in `distance_range`. The reward
-  is brax's own (object-goal distance, fingertip-object distance, control cost); success is a
-  final object-goal distance below `success_threshold` (the object's radius). The expert moves
-  the wrist's bar behind the object on the goal-object line, then pushes it to the goal, with
-  damped least-squares Jacobian control through brax's kinematics.
+  away from it in direction `angle`. The finite set is `num_tasks` angles evenly over
+  `angle_range` at distance `distance`; the continuous sampler draws any angle in the arc and a
+  distance in `distance_range`. The default arc, 0 to 1.2 rad around the direction away from
+  the shoulder (0.73 rad), is where the expert is reliable: its fork-shaped wrist cannot pull
+  the object back towards the arm, and near the arm it cannot get low enough behind it (it
+  fails from about -0.2 and 1.5 rad on). The reward is brax's own (object-goal distance,
+  fingertip-object distance, control cost); success is a final object-goal distance below
+  `success_threshold`, tighter than the goals' spacing. The expert moves the wrist's bar behind
+  the object on the goal-object line, then pushes the object to the goal, with damped
+  least-squares Jacobian control through brax's kinematics and computed-torque PD gains `kp`,
+  `kd`. Physics is brax's `generalized` backend: its mass matrix serves the expert, and `mjx`
+  runs this contact-rich scene about 100x slower on CPU.
   """
 
   def __init__(self, num_tasks: int = 8, distance: float = 0.2,
                distance_range: tuple[float, float] = (0.12, 0.2),
                angle_range: tuple[float, float] = (0.0, 1.2),
                start: tuple[float, float] = (0.45, -0.2), start_noise: float = 0.02,
-               horizon: int = 100, success_threshold: float = 0.03,
-               backend: str = "generalized"):
+               horizon: int = 100, success_threshold: float = 0.03, kp: float = 36.0,
+               kd: float = 12.0, max_step: float = 0.1):
     if num_tasks < 1 or horizon < 1:
       raise ValueError(f"Pusher needs num_tasks >= 1 and horizon >= 1, "
                        f"got {num_tasks} and {horizon}.")
     if not 0 < distance_range[0] <= distance_range[1] or angle_range[0] > angle_range[1]:
       raise ValueError(f"Pusher needs 0 < distance_range[0] <= distance_range[1] and an "
                        f"increasing angle_range, got {distance_range} and {angle_range}.")
-    self._env = brax.envs.get_environment("pusher", backend=backend)
+    self._env = brax.envs.get_environment("pusher", backend="generalized")
     sys = self._env.sys
     self._wrist = sys.link_names.index("r_wrist_roll_link")
     # The object's and the goal's slide joints are offsets from their bodies' positions.
@@ -54,8 +58,8 @@ class Pusher(MultiTaskEnv):
     self.start, self.start_noise = jnp.array(start), start_noise
     self.distance_range, self.angle_range = distance_range, angle_range
     self.success_threshold = success_threshold
-    angles = jnp.linspace(*angle_range, num_tasks) if num_tasks > 1 else jnp.mean(
-        jnp.array(angle_range), keepdims=True)
+    self.kp, self.kd, self.max_step = kp, kd, max_step
+    angles = jnp.linspace(*angle_range, num_tasks)
     self.tasks = jnp.stack([angles, jnp.full_like(angles, distance)], -1)
 
   def task_features(self, task):
@@ -82,8 +86,8 @@ class Pusher(MultiTaskEnv):
     pipeline_state = self._env.pipeline_init(q, qd.at[_ARM:].set(0.0))
     zero = jnp.zeros(())
     metrics = {"reward_dist": zero, "reward_ctrl": zero, "reward_near": zero}
-    return State(pipeline_state, self._env._get_obs(pipeline_state), zero, zero,  # pylint: disable=protected-access
-                 metrics=metrics, info={"task": task})
+    obs = self._env._get_obs(pipeline_state)  # pylint: disable=protected-access
+    return State(pipeline_state, obs, zero, zero, metrics=metrics, info={"task": task})
 
   def step(self, state, action):
     # Brax's reward measures the distance to the goal body, which reset put at the task's goal.
@@ -114,7 +118,8 @@ class Pusher(MultiTaskEnv):
     bar = points[0]
     # Where the bar is relative to the object: along the push, across it, and above it.
     rel = bar[:2] - obj
-    along, across = rel @ u, jnp.abs(rel @ jnp.array([-u[1], u[0]]))
+    side = jnp.array([-u[1], u[0]])
+    along, across = rel @ u, jnp.abs(rel @ side)
     contact = _OBJECT_RADIUS + _BAR_RADIUS + 0.005
     behind = (along < -contact + 0.02) & (across < 0.02) & (bar[2] < _HEIGHT + 0.03)
     pre = obj - (contact + 0.03) * u
@@ -124,9 +129,7 @@ class Pusher(MultiTaskEnv):
     push = goal - contact * u
     target_xy = jnp.where(behind, jnp.where(remaining > 0.01, push, bar[:2]), pre)
     target = jnp.append(target_xy, _HEIGHT + jnp.where(behind, 0.0, hover))
-    side = jnp.array([-u[1], u[0], 0.0])
-    forward = jnp.append(u, 0.0)
-    targets = jnp.stack([target, target + 0.1 * forward, target + 0.1 * side])
+    targets = target + 0.1 * jnp.stack([jnp.zeros(3), jnp.append(u, 0.0), jnp.append(side, 0.0)])
     # Bounded task-space steps, so far targets give a steady approach rather than a swing.
     error = targets - points
     error = error * jnp.minimum(1.0, self.max_step / jnp.linalg.norm(error, axis=-1,
@@ -137,8 +140,4 @@ class Pusher(MultiTaskEnv):
     mass = state.pipeline_state.mass_mx[:_ARM, :_ARM]
     torque = mass @ (self.kp * dq - self.kd * qd)
     return jnp.clip(torque / self._env.sys.actuator.ctrl_range[:, 1], -1.0, 1.0)
-
-  kp = 36.0
-  kd = 12.0
-  max_step = 0.1
 

@@ -61,7 +61,8 @@ class Reacher(MultiTaskEnv):
     qd = jax.random.uniform(k2, (sys.qd_size(),), minval=-0.005, maxval=0.005).at[2:].set(0)
     pipeline_state = self._env.pipeline_init(q, qd)
     zero = jnp.zeros(())
-    return State(pipeline_state, self._env._get_obs(pipeline_state), zero, zero,  # pylint: disable=protected-access
+    obs = self._env._get_obs(pipeline_state)  # pylint: disable=protected-access
+    return State(pipeline_state, obs, zero, zero,
                  metrics={"reward_dist": zero, "reward_ctrl": zero}, info={"task": task})
 
   def step(self, state, action):

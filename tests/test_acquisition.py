@@ -1,0 +1,189 @@
+"""Tests of AMF's acquisition maths against brute-force NumPy GP conditioning."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from amf import acquisition
+from amf.acquisition import Candidates, Targets
+
+DATA_NOISE = 0.2  # noise std of the observations in D
+NOISE = 0.3       # noise std of a candidate's (hypothetical) observations X
+C, M, H = 3, 2, 2
+
+
+def _k(a, b, scale=1.0):
+  return np.exp(-0.5 * np.sum((a[:, None] - b[None]) ** 2, -1) / scale ** 2)
+
+
+def _post_cov(data, z, extra=None):
+  """Brute-force posterior covariance over `z` given `data` (+ `extra` observed with NOISE)."""
+  noise = np.full(len(data), DATA_NOISE ** 2)
+  if extra is not None and len(extra):
+    data = np.concatenate([data, extra])
+    noise = np.concatenate([noise, np.full(len(extra), NOISE ** 2)])
+  inv = np.linalg.inv(_k(data, data) + np.diag(noise))
+  k_zd = _k(z, data)
+  return _k(z, z) - k_zd @ inv @ k_zd.T
+
+
+def _ig(data, z, targets, observed):
+  var_d = np.diag(_post_cov(data, z))[targets.index]
+  var_dx = np.diag(_post_cov(data, z, z[observed]))[targets.index]
+  return np.sum(targets.weights * 0.5 * np.log(var_d / var_dx))
+
+
+def _scores(data, z, targets, cands, picked=()):
+  """Brute-force alpha(c), with noisy observations at `picked` (indices into z) added to D."""
+  picked = np.asarray(picked, int)
+
+  def ig(observed):
+    var_d = np.diag(_post_cov(data, z, z[picked]))[targets.index]
+    var_dx = np.diag(_post_cov(data, z, z[np.concatenate([picked, observed])]))[targets.index]
+    return np.sum(targets.weights * 0.5 * np.log(var_d / var_dx))
+
+  return np.array([sum(cands.weights[c, i] * ig(cands.index[c, i]) for i in range(M))
+                   for c in range(C)])
+
+
+def _problem(seed):
+  """Data D (6 points), query Z (12 points) in 3-D, candidate blocks and weighted targets."""
+  rng = np.random.default_rng(seed)
+  data = rng.normal(size=(6, 3))
+  z = rng.normal(size=(12, 3))
+  index = rng.permutation(12).reshape(C, M, H)
+  weights = rng.dirichlet(np.ones(M), size=C)
+  t_index = np.arange(12)
+  t_weights = rng.dirichlet(np.ones(12))
+  return (data, z, Candidates(index, weights), Targets(t_index, t_weights))
+
+
+def _jax(tree):
+  return jax.tree.map(jnp.asarray, tree)
+
+
+@jax.jit
+def _vr(cov, targets, observed):
+  return acquisition.variance_reduction(cov, NOISE, targets, observed)
+
+
+@jax.jit
+def _info(cov, targets, observed):
+  return acquisition.information_gain(cov, NOISE, targets, observed)
+
+
+@jax.jit
+def _score(cov, targets, cands):
+  return acquisition.scores(cov, NOISE, targets, cands)
+
+
+@jax.jit
+def _condition(cov, observed):
+  return acquisition.condition(cov, NOISE, observed)
+
+
+def _greedy(cov, targets, cands, batch_size):
+  return jax.jit(acquisition.greedy_batch, static_argnums=(1, 4))(
+      cov, NOISE, _jax(targets), _jax(cands), batch_size)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_variance_reduction_matches_explicit_conditioning(seed):
+  data, z, cands, _ = _problem(seed)
+  cov = _post_cov(data, z)
+  observed = cands.index[1, 0]
+  expected = np.diag(cov) - np.diag(_post_cov(data, z, z[observed]))
+  got = _vr(jnp.asarray(cov, jnp.float32), jnp.arange(12), jnp.asarray(observed))
+  np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5)
+  assert np.all(expected >= 0) and expected.max() > 0.05  # a non-trivial problem
+
+
+def test_variance_reduction_counts_repeated_observations_twice():
+  data, z, _, _ = _problem(2)
+  cov = _post_cov(data, z)
+  observed = np.array([3, 3])
+  expected = np.diag(cov) - np.diag(_post_cov(data, z, z[observed]))
+  got = _vr(jnp.asarray(cov, jnp.float32), jnp.arange(12), jnp.asarray(observed))
+  np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5)
+  once = np.diag(cov) - np.diag(_post_cov(data, z, z[[3]]))
+  assert expected[3] > once[3] + 1e-3
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_information_gain_matches_brute_force(seed):
+  data, z, cands, targets = _problem(seed)
+  cov = jnp.asarray(_post_cov(data, z), jnp.float32)
+  for c in range(C):
+    observed = cands.index[c, 1]
+    got = _info(cov, _jax(targets), jnp.asarray(observed))
+    np.testing.assert_allclose(got, _ig(data, z, targets, observed), rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_scores_are_weighted_sums_over_estimated_trajectories(seed):
+  data, z, cands, targets = _problem(seed)
+  cov = jnp.asarray(_post_cov(data, z), jnp.float32)
+  got = _score(cov, _jax(targets), _jax(cands))
+  assert got.shape == (C,)
+  np.testing.assert_allclose(got, _scores(data, z, targets, cands), rtol=1e-3, atol=1e-6)
+
+
+def test_condition_equals_posterior_with_the_observations_added():
+  data, z, cands, _ = _problem(3)
+  observed = cands.index[2, 1]
+  got = _condition(jnp.asarray(_post_cov(data, z), jnp.float32), jnp.asarray(observed))
+  np.testing.assert_allclose(got, _post_cov(data, z, z[observed]), rtol=1e-3, atol=1e-5)
+
+
+def _brute_force_greedy(data, z, targets, cands, batch_size):
+  picked_inputs, chosen = [], []
+  for _ in range(batch_size):
+    s = _scores(data, z, targets, cands, picked_inputs)
+    top2 = np.sort(s)[-2:]
+    assert top2[1] - top2[0] > 1e-3 * top2[1], "ambiguous argmax; pick another seed"
+    best = int(np.argmax(s))
+    chosen.append(best)
+    picked_inputs += list(cands.index[best, np.argmax(cands.weights[best])])
+  return chosen
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_greedy_batch_matches_brute_force_greedy_loop(seed):
+  data, z, cands, targets = _problem(seed)
+  cov = jnp.asarray(_post_cov(data, z), jnp.float32)
+  expected = _brute_force_greedy(data, z, targets, cands, 4)
+  got = _greedy(cov, targets, cands, 4)
+  assert got.shape == (4,)
+  assert int(got[0]) == int(np.argmax(_scores(data, z, targets, cands)))
+  np.testing.assert_array_equal(got, expected)
+
+
+def test_candidate_far_from_every_target_scores_zero():
+  data, z, cands, targets = _problem(5)
+  z = z.copy()
+  z[cands.index[0].ravel()] = 50.0 + np.arange(M * H)[:, None]  # far away, distinct
+  targets = Targets(np.setdiff1d(np.arange(12), cands.index[0].ravel()),
+                    np.full(12 - M * H, 1.0 / (12 - M * H)))
+  s = _score(jnp.asarray(_post_cov(data, z), jnp.float32), _jax(targets), _jax(cands))
+  assert abs(float(s[0])) < 1e-6
+  assert float(s[1]) > 1e-3 and float(s[2]) > 1e-3
+
+
+def test_greedy_batch_may_pick_a_candidate_again():
+  # Candidate 0 sits on the targets; 1 and 2 are far from them and from each other.
+  rng = np.random.default_rng(6)
+  data = rng.normal(size=(4, 3)) + 20.0
+  z = np.concatenate([rng.normal(size=(4, 3)), 40.0 + 3 * np.arange(8)[:, None]
+                      * np.ones((8, 3))])
+  cands = Candidates(np.arange(12).reshape(C, M, H), np.full((C, M), 0.5))
+  targets = Targets(np.arange(4), np.full(4, 0.25))
+  chosen = _greedy(jnp.asarray(_post_cov(data, z), jnp.float32), targets, cands, 3)
+  np.testing.assert_array_equal(chosen, [0, 0, 0])
+
+
+def test_information_gain_is_finite_at_zero_prior_variance():
+  # A target whose variance is already zero (numerically) gains nothing, not NaN.
+  cov = jnp.diag(jnp.array([0.0, 1.0, 1.0]))
+  targets = Targets(jnp.arange(3), jnp.full(3, 1 / 3))
+  gain = _info(cov, targets, jnp.array([0]))
+  assert np.isfinite(gain) and abs(float(gain)) < 1e-6

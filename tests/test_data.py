@@ -1,0 +1,144 @@
+"""Tests of demonstration datasets on the integrator: mixes, apportioning, masks, checkpoints."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from amf import checkpoint, data
+from amf.envs.integrator import Integrator
+
+
+@pytest.fixture(scope="module")
+def env():
+  return Integrator(horizon=4)
+
+
+@pytest.fixture(scope="module")
+def build(env):
+  """Pre-training of 12 demos, one compile for every mix (the weights are traced)."""
+  return jax.jit(lambda key, weights: data.pretraining(env, key, 12, weights))
+
+
+def test_mix_weights_uniform():
+  np.testing.assert_allclose(data.mix_weights("uniform", 12), np.full(12, 1 / 12), rtol=1e-6)
+
+
+def test_mix_weights_skewed_is_zipf():
+  w = np.asarray(data.mix_weights("skewed", 6, strength=1.5))
+  zipf = np.arange(1, 7) ** -1.5
+  np.testing.assert_allclose(w, zipf / zipf.sum(), rtol=1e-5)
+  assert np.all(np.diff(w) < 0)
+  np.testing.assert_allclose(data.mix_weights("skewed", 6, strength=0.0), np.full(6, 1 / 6),
+                             rtol=1e-6)
+
+
+def test_mix_weights_subset():
+  w = np.asarray(data.mix_weights("subset", 12, k=5))
+  np.testing.assert_allclose(w[:5], 0.2, rtol=1e-6)
+  np.testing.assert_array_equal(w[5:], 0.0)
+
+
+def test_mix_weights_vmap_over_traced_k_and_strength():
+  w = jax.vmap(lambda k: data.mix_weights("subset", 4, k=k))(jnp.array([1, 3]))
+  np.testing.assert_allclose(w, [[1, 0, 0, 0], [1 / 3, 1 / 3, 1 / 3, 0]], rtol=1e-6)
+  s = jax.vmap(lambda s: data.mix_weights("skewed", 3, strength=s))(jnp.array([0.0, 1.0]))
+  np.testing.assert_allclose(s[1], np.array([1, 1 / 2, 1 / 3]) / (11 / 6), rtol=1e-5)
+  np.testing.assert_allclose(s[0], 1 / 3, rtol=1e-6)
+
+
+def test_unknown_mix_raises_naming_it():
+  with pytest.raises(ValueError, match="'zipf'"):
+    data.mix_weights("zipf", 12)
+
+
+def test_apportion_subset_is_exact():
+  counts = data.apportion(data.mix_weights("subset", 12, k=5), 12)
+  np.testing.assert_array_equal(counts, [3, 3, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("total", [1, 7, 12, 13, 100])
+def test_apportion_sums_to_total_and_stays_within_one(total):
+  weights = jnp.asarray(np.random.default_rng(total).dirichlet(np.ones(9)), jnp.float32)
+  counts = np.asarray(data.apportion(weights, total))
+  assert counts.sum() == total and counts.min() >= 0
+  assert np.all(np.abs(counts - np.asarray(weights) * total) < 1)
+
+
+@pytest.mark.parametrize("k", range(1, 13))
+def test_apportion_exact_multiples(k):
+  # Whenever k divides the total, every covered task gets exactly total / k demos,
+  # even though 1/k is not exact in float32.
+  counts = np.asarray(data.apportion(data.mix_weights("subset", 12, k=k), 12 * k))
+  np.testing.assert_array_equal(counts, [12] * k + [0] * (12 - k))
+
+
+def test_counts_to_ids():
+  ids = data.counts_to_ids(jnp.array([0, 2, 0, 3, 1]), 6)
+  np.testing.assert_array_equal(ids, [1, 1, 3, 3, 3, 4])
+
+
+@pytest.mark.parametrize("mix,kwargs", [("uniform", {}), ("subset", {"k": 5}),
+                                         ("skewed", {"strength": 1.0})])
+def test_pretraining_task_counts_equal_apportioned_counts(env, build, mix, kwargs):
+  weights = data.mix_weights(mix, 12, **kwargs)
+  ds = build(jax.random.PRNGKey(0), weights)
+  np.testing.assert_array_equal(data.task_counts(ds, 12), data.apportion(weights, 12))
+  assert bool(ds.mask.all())
+  np.testing.assert_allclose(ds.task, env.tasks[ds.task_id])
+
+
+def test_pretraining_holds_expert_demonstrations(env, build):
+  ds = build(jax.random.PRNGKey(1), data.mix_weights("uniform", 12))
+  assert ds.obs.shape == (12, 4, 2) and ds.actions.shape == (12, 4, 2)
+  assert ds.task.shape == (12, 1) and ds.task_id.dtype == jnp.int32 and ds.size == 12
+  # Each action is the expert's in the state it was taken in, and states integrate actions.
+  states = jax.vmap(lambda o, c: env.reset(jax.random.PRNGKey(0), c).replace(obs=o))
+  for t in range(4):
+    np.testing.assert_allclose(ds.actions[:, t], jax.vmap(env.expert)(states(ds.obs[:, t],
+                                                                             ds.task)), atol=1e-6)
+  np.testing.assert_allclose(ds.obs[:, 1:], ds.obs[:, :-1] + ds.actions[:, :-1], atol=1e-6)
+
+
+def test_same_key_same_dataset(build):
+  weights = data.mix_weights("subset", 12, k=3)
+  a = build(jax.random.PRNGKey(5), weights)
+  b = build(jax.random.PRNGKey(5), weights)
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+  c = build(jax.random.PRNGKey(6), weights)
+  assert not np.array_equal(a.obs, c.obs)
+
+
+def test_task_counts_ignore_empty_slots(env):
+  ds = data.Dataset(obs=jnp.zeros((5, 4, 2)), actions=jnp.zeros((5, 4, 2)),
+                    task=jnp.zeros((5, 1)), task_id=jnp.array([2, 2, 0, 2, -1], jnp.int32),
+                    mask=jnp.array([True, False, True, True, True]))
+  np.testing.assert_array_equal(data.task_counts(ds, 4), [1, 0, 2, 0])
+
+
+def test_empty_write_and_concat(env):
+  ds = data.concat(data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([4, 4])),
+                   data.empty(env, 3))
+  assert ds.size == 5
+  np.testing.assert_array_equal(ds.mask, [True, True, False, False, False])
+  np.testing.assert_array_equal(ds.task_id, [4, 4, -1, -1, -1])
+  np.testing.assert_array_equal(data.task_counts(ds, 12)[4], 2)
+  new = data.demonstrate(env, jax.random.PRNGKey(1), jnp.array([7]))
+  ds = data.write(ds, jnp.array([3]), *new[:-1])
+  np.testing.assert_array_equal(ds.mask, [True, True, False, True, False])
+  np.testing.assert_array_equal(ds.task_id, [4, 4, -1, 7, -1])
+  np.testing.assert_array_equal(ds.obs[3], new.obs[0])
+  np.testing.assert_array_equal(ds.obs[2], 0.0)
+
+
+def test_orbax_round_trip(build, tmp_path):
+  ds = build(jax.random.PRNGKey(2), data.mix_weights("skewed", 12, strength=2.0))
+  path = tmp_path / "dataset"
+  checkpoint.save(str(path), ds)
+  like = jax.tree.map(jnp.zeros_like, ds)
+  restored = checkpoint.restore(str(path), like)
+  assert isinstance(restored, data.Dataset)
+  jax.tree.map(np.testing.assert_array_equal, restored, ds)
+  assert restored.mask.dtype == jnp.bool_ and restored.task_id.dtype == jnp.int32
+  # Saving again replaces what is there.
+  checkpoint.save(str(path), like)
+  jax.tree.map(np.testing.assert_array_equal, checkpoint.restore(str(path), ds), like)

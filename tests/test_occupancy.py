@@ -1,0 +1,143 @@
+"""Tests of the occupancy estimators: importance weights, truncation, the oracle, the registry."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from amf import occupancy
+from amf.data import Dataset
+from amf.envs.integrator import Integrator
+from amf.rollout import rollouts
+
+H = 2
+
+
+@pytest.fixture(scope="module")
+def env():
+  return Integrator(num_tasks=4, horizon=H)
+
+
+def _toy_log_prob(s, phi, a):
+  """A task-dependent Gaussian policy: mean 0.3 (phi - s), unit std (up to a constant)."""
+  return -0.5 * jnp.sum((a - 0.3 * (phi - s)) ** 2)
+
+
+def _toy_log_prob_np(s, phi, a):
+  return -0.5 * np.sum((a - 0.3 * (phi - s)) ** 2)
+
+
+def _dataset(env, seed=0):
+  """Three demos (tasks 0, 1, 3) and one empty slot holding garbage."""
+  rng = np.random.default_rng(seed)
+  task_id = np.array([0, 1, 3, 2], np.int32)
+  return Dataset(obs=jnp.asarray(rng.normal(size=(4, H, 2)), jnp.float32),
+                 actions=jnp.asarray(rng.normal(size=(4, H, 2)), jnp.float32),
+                 task=env.tasks[task_id], task_id=jnp.asarray(task_id),
+                 mask=jnp.array([True, True, True, False]))
+
+
+def _hand_log_weights(env, data, log_prob):
+  """(K, M) log w_i(c) by explicit loops, -inf on empty slots."""
+  phi = np.asarray(jax.vmap(env.task_features)(env.tasks), np.float64)
+  obs, act = np.asarray(data.obs, np.float64), np.asarray(data.actions, np.float64)
+  out = np.full((env.num_tasks, data.size), -np.inf)
+  for c in range(env.num_tasks):
+    for i in range(data.size):
+      if data.mask[i]:
+        own = phi[int(data.task_id[i])]
+        out[c, i] = sum(log_prob(obs[i, t], phi[c], act[i, t]) - log_prob(obs[i, t], own, act[i, t])
+                        for t in range(H))
+  return out
+
+
+def _run(env, data, log_prob, num_samples, estimator="importance", key=None):
+  ctx = occupancy.Context(env, data, log_prob, num_samples)
+  return jax.jit(lambda k: occupancy.get(estimator)(ctx, k, env.tasks))(
+      jax.random.PRNGKey(0) if key is None else key)
+
+
+def test_log_importance_weights_match_hand_computation(env):
+  data = _dataset(env)
+  ctx = occupancy.Context(env, data, _toy_log_prob, 4)
+  got = jax.jit(lambda: occupancy.log_importance_weights(ctx, env.tasks))()
+  expected = _hand_log_weights(env, data, _toy_log_prob_np)
+  assert got.shape == (4, 4)
+  np.testing.assert_array_equal(np.isneginf(got), np.isneginf(expected))
+  finite = np.isfinite(expected)
+  np.testing.assert_allclose(np.asarray(got)[finite], expected[finite], rtol=1e-4, atol=1e-4)
+  # A demonstration relabelled with its own task has log-weight exactly zero.
+  for i, c in enumerate([0, 1, 3]):
+    np.testing.assert_allclose(got[c, i], 0.0, atol=1e-5)
+  assert np.ptp(expected[finite]) > 0.1  # the toy policy makes the weights differ
+
+
+def test_importance_weights_are_self_normalised_hand_weights(env):
+  data = _dataset(env)
+  occ = _run(env, data, _toy_log_prob, num_samples=4)
+  log_w = _hand_log_weights(env, data, _toy_log_prob_np)
+  w = np.exp(log_w - log_w.max(1, keepdims=True))
+  w /= w.sum(1, keepdims=True)
+  assert occ.obs.shape == (4, 4, H, 2) and occ.weights.shape == (4, 4)
+  np.testing.assert_allclose(occ.weights.sum(1), 1.0, rtol=1e-5)
+  for c in range(4):
+    order = np.argsort(-w[c], kind="stable")
+    np.testing.assert_allclose(occ.weights[c], w[c, order], rtol=1e-4, atol=1e-6)
+    # The kept trajectories are the demos' own states, in the same order as their weights.
+    np.testing.assert_allclose(occ.obs[c, :3], data.obs[order[:3]])
+
+
+def test_masked_slots_get_zero_weight(env):
+  data = _dataset(env)
+  occ = _run(env, data, _toy_log_prob, num_samples=4)
+  # The empty slot (index 3) ranks last for every task, with weight exactly zero.
+  np.testing.assert_array_equal(occ.weights[:, 3], 0.0)
+  np.testing.assert_array_equal(occ.obs[:, 3], np.broadcast_to(data.obs[3], (4, H, 2)))
+
+
+def test_weights_are_uniform_when_the_policy_ignores_the_task(env):
+  data = _dataset(env)
+  blind = lambda s, phi, a: -0.5 * jnp.sum((a - 0.7 * s) ** 2)
+  occ = _run(env, data, blind, num_samples=3)
+  np.testing.assert_allclose(occ.weights, 1.0 / 3, rtol=1e-5)
+  for c in range(4):  # all three filled demos, never the empty slot
+    kept = {tuple(np.asarray(o).ravel().round(5)) for o in occ.obs[c]}
+    assert kept == {tuple(np.asarray(o).ravel().round(5)) for o in data.obs[:3]}
+
+
+def test_top_m_truncation_keeps_the_heaviest(env):
+  data = _dataset(env)
+  occ = _run(env, data, _toy_log_prob, num_samples=2)
+  log_w = _hand_log_weights(env, data, _toy_log_prob_np)
+  assert occ.weights.shape == (4, 2)
+  for c in range(4):
+    top = np.argsort(-log_w[c], kind="stable")[:2]
+    np.testing.assert_allclose(occ.obs[c], data.obs[top])
+    expected = np.exp(log_w[c, top] - log_w[c, top].max())
+    np.testing.assert_allclose(occ.weights[c], expected / expected.sum(), rtol=1e-4)
+
+
+def test_num_samples_beyond_the_dataset_is_capped(env):
+  occ = _run(env, _dataset(env), _toy_log_prob, num_samples=10)
+  assert occ.weights.shape == (4, 4)
+
+
+def test_oracle_returns_the_experts_states_with_equal_weights(env):
+  key = jax.random.PRNGKey(3)
+  occ = _run(env, _dataset(env), _toy_log_prob, num_samples=3, estimator="oracle", key=key)
+  expert = rollouts(env, env.expert, key, env.tasks, 3)
+  assert occ.obs.shape == (4, 3, H, 2)
+  np.testing.assert_allclose(occ.obs, expert.obs, rtol=1e-6)
+  np.testing.assert_allclose(occ.weights, 1.0 / 3)
+  # The expert moves towards each task's own goal, so the tasks' states differ.
+  assert not np.allclose(occ.obs[0, :, -1], occ.obs[2, :, -1], atol=0.1)
+
+
+@pytest.mark.parametrize("name", ["learned", "Importance", ""])
+def test_unknown_estimator_raises(name):
+  with pytest.raises(ValueError, match="occupancy estimator"):
+    occupancy.get(name)
+
+
+def test_registered_estimators():
+  assert occupancy.get("importance") is occupancy.importance
+  assert occupancy.get("oracle") is occupancy.oracle
