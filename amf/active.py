@@ -28,8 +28,13 @@ class Learner(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
-  """Static settings of one compiled loop."""
-  strategy: str = "amf"
+  """Static settings of one compiled loop.
+
+  `strategies` are the selection strategies one program can run; each run picks one by the
+  index in its carry (`with_strategy`), so cheap baselines share a program through
+  `lax.switch`. Under `vmap` every branch is computed, so AMF gets a program of its own.
+  """
+  strategies: tuple[str, ...] = ("amf",)
   estimator: str = "importance"
   pretrain_size: int = 12
   budget: int = 12
@@ -43,7 +48,10 @@ class LoopConfig:
 
   def validate(self) -> None:
     """Refuses impossible settings before anything compiles."""
-    selection.get(self.strategy)
+    if not self.strategies:
+      raise ValueError("LoopConfig needs at least one selection strategy.")
+    for name in self.strategies:
+      selection.get(name)
     occupancy.get(self.estimator)
     if self.batch_size < 1 or self.budget < self.batch_size:
       raise ValueError(f"Need 1 <= batch_size <= budget, got batch_size={self.batch_size}, "
@@ -71,12 +79,25 @@ class Carry(NamedTuple):
   returns: jax.Array      # (R + 1, K) per-task mean return after each round (0: pre-trained)
   success: jax.Array      # (R + 1, K) per-task success rate
   asked: jax.Array        # (R, B) task ids asked for in each round
+  strategy: jax.Array     # () index into LoopConfig.strategies
+
+
+def strategy_groups(names) -> list[tuple[str, ...]]:
+  """Splits strategies into programs: AMF alone (it is costly), the cheap baselines together."""
+  costly = tuple(n for n in names if n == "amf")
+  cheap = tuple(n for n in names if n != "amf")
+  return [(n,) for n in costly] + ([cheap] if cheap else [])
+
+
+def with_strategy(carry: Carry, index) -> Carry:
+  """The same run, set to use strategy `index` of the loop's `strategies`."""
+  return carry._replace(strategy=jnp.full_like(carry.strategy, index))
 
 
 def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float) -> Loop:
   """Builds the loop of one strategy/estimator; `noise` is the GP's observation noise std."""
   cfg.validate()
-  strategy = selection.get(cfg.strategy)
+  strategies = [selection.get(name) for name in cfg.strategies]
   estimator = occupancy.get(cfg.estimator)
   k, h, b = env.num_tasks, env.horizon, cfg.batch_size
   target = jnp.full((k,), 1.0 / k)  # mu: uniform over the finite task set
@@ -109,13 +130,14 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     return Carry(data, key, jnp.int32(0),
                  jnp.zeros((r + 1, k)).at[0].set(ev.ret),
                  jnp.zeros((r + 1, k)).at[0].set(ev.success),
-                 jnp.zeros((r, b), jnp.int32))
+                 jnp.zeros((r, b), jnp.int32), jnp.int32(0))
 
   def select(c: Carry, key: jax.Array) -> jax.Array:
     fitted = learner.fit(c.data)
     problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
                                 lambda key: amf_batch(fitted, c.data, key))
-    return strategy(problem, key)
+    branches = [lambda key, pick=pick: pick(problem, key) for pick in strategies]
+    return jax.lax.switch(c.strategy, branches, key)
 
   def one_round(c: Carry) -> Carry:
     key, k_sel, k_demo, k_eval = jax.random.split(c.key, 4)
@@ -124,10 +146,10 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     slots = cfg.pretrain_size + c.round * b + jnp.arange(b)
     data = data_lib.write(c.data, slots, *new[:-1])
     ev = evaluation(learner.fit(data), k_eval)
-    return Carry(data, key, c.round + 1,
-                 c.returns.at[c.round + 1].set(ev.ret),
-                 c.success.at[c.round + 1].set(ev.success),
-                 c.asked.at[c.round].set(ids))
+    return c._replace(data=data, key=key, round=c.round + 1,
+                      returns=c.returns.at[c.round + 1].set(ev.ret),
+                      success=c.success.at[c.round + 1].set(ev.success),
+                      asked=c.asked.at[c.round].set(ids))
 
   def advance(c: Carry, num_rounds: jax.Array) -> Carry:
     """Runs `num_rounds` more rounds (stops at the budget)."""

@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from amf import data, envs, kernels, metrics, plotting, selection, sweep
-from amf.active import LoopConfig, make_loop
+from amf.active import LoopConfig, make_loop, strategy_groups, with_strategy
 from amf.gp_policy import GPPolicy
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/integrator_gp.py")
@@ -29,8 +29,8 @@ PER_TASK_COLUMNS = ("env", "method", "variant", "seed", "round", "task", "return
 ALLOCATION_COLUMNS = ("env", "method", "variant", "seed", "round", "task")
 
 
-def loop_config(config: ml_collections.ConfigDict, method: str) -> LoopConfig:
-  return LoopConfig(strategy=method, estimator=config.estimator,
+def loop_config(config: ml_collections.ConfigDict, methods) -> LoopConfig:
+  return LoopConfig(strategies=tuple(methods), estimator=config.estimator,
                     pretrain_size=config.pretrain_size, budget=config.budget,
                     batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
                     eval_episodes=config.eval_episodes)
@@ -39,8 +39,7 @@ def loop_config(config: ml_collections.ConfigDict, method: str) -> LoopConfig:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Refuses a bad config before anything compiles."""
   env = envs.make(config.env, **config.env_kwargs)
-  for method in config.methods:
-    loop_config(config, method).validate()
+  loop_config(config, config.methods).validate()
   kernels.make(config.kernel, env.observation_size, env.task_feature_size, 1.0, 1.0)
   if not config.ks or any(not 1 <= k <= env.num_tasks for k in config.ks):
     raise ValueError(f"ks must be values in 1..{env.num_tasks}, got {tuple(config.ks)}.")
@@ -79,20 +78,25 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
 
   # Pre-training and the round-0 evaluation do not depend on the method: done once, shared.
   start = time.time()
-  init = make_loop(env, learner, loop_config(config, config.methods[0]), config.noise).init
+  init = make_loop(env, learner, loop_config(config, config.methods), config.noise).init
   initial = jax.block_until_ready(jax.jit(jax.vmap(init))(keys, weights))
   logging.info("%d runs pre-trained and evaluated in %.1fs (compile included)", len(keys),
                time.time() - start)
   tables = {"metrics": [], "per_task": [], "allocations": []}
-  for method in config.methods:
-    start = time.time()
-    advance = make_loop(env, learner, loop_config(config, method), config.noise).advance
-    carry = sweep.run(method, advance, initial, config.budget // config.batch_size,
-                      os.path.join(workdir, "checkpoints", method), config.checkpoint_every)
-    for table, new in zip(tables.values(), sweep.rows(carry, config.env, method, variants,
-                                                       seeds, target)):
-      table.extend(new)
-    logging.info("%s: %d runs in %.1fs", method, len(keys), time.time() - start)
+  for group in strategy_groups(config.methods):
+    # One program per group; the runs of every method of the group are batched together.
+    start, name = time.time(), "+".join(group)
+    batch = jax.tree.map(lambda *x: jnp.concatenate(x),
+                         *[with_strategy(initial, i) for i in range(len(group))])
+    loop = make_loop(env, learner, loop_config(config, group), config.noise)
+    carry = sweep.run(name, loop.advance, batch, config.budget // config.batch_size,
+                      os.path.join(workdir, "checkpoints", name), config.checkpoint_every)
+    for i, method in enumerate(group):
+      runs = jax.tree.map(lambda x: x[i * len(keys):(i + 1) * len(keys)], carry)
+      for table, new in zip(tables.values(), sweep.rows(runs, config.env, method, variants,
+                                                         seeds, target)):
+        table.extend(new)
+    logging.info("%s: %d runs in %.1fs", name, len(group) * len(keys), time.time() - start)
 
   for (name, table), columns in zip(tables.items(), (METRIC_COLUMNS, PER_TASK_COLUMNS,
                                                       ALLOCATION_COLUMNS)):
