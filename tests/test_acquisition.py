@@ -63,8 +63,8 @@ def _jax(tree):
 
 
 @jax.jit
-def _vr(cov, targets, observed):
-  return acquisition.variance_reduction(cov, NOISE, targets, observed)
+def _vr(cov, observed):
+  return acquisition.variance_reduction(cov, NOISE, observed)
 
 
 @jax.jit
@@ -91,9 +91,10 @@ def _greedy(cov, targets, cands, batch_size):
 def test_variance_reduction_matches_explicit_conditioning(seed):
   data, z, cands, _ = _problem(seed)
   cov = _post_cov(data, z)
-  observed = cands.index[1, 0]
-  expected = np.diag(cov) - np.diag(_post_cov(data, z, z[observed]))
-  got = _vr(jnp.asarray(cov, jnp.float32), jnp.arange(12), jnp.asarray(observed))
+  observed = cands.index.reshape(C * M, H)  # every estimated trajectory is one input set
+  expected = np.stack([np.diag(cov) - np.diag(_post_cov(data, z, z[x])) for x in observed], 1)
+  got = _vr(jnp.asarray(cov, jnp.float32), jnp.asarray(observed))
+  assert got.shape == (12, C * M)
   np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5)
   assert np.all(expected >= 0) and expected.max() > 0.05  # a non-trivial problem
 
@@ -101,22 +102,33 @@ def test_variance_reduction_matches_explicit_conditioning(seed):
 def test_variance_reduction_counts_repeated_observations_twice():
   data, z, _, _ = _problem(2)
   cov = _post_cov(data, z)
-  observed = np.array([3, 3])
-  expected = np.diag(cov) - np.diag(_post_cov(data, z, z[observed]))
-  got = _vr(jnp.asarray(cov, jnp.float32), jnp.arange(12), jnp.asarray(observed))
+  observed = np.array([[3, 3], [3, 5]])
+  expected = np.stack([np.diag(cov) - np.diag(_post_cov(data, z, z[x])) for x in observed], 1)
+  got = _vr(jnp.asarray(cov, jnp.float32), jnp.asarray(observed))
   np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-5)
   once = np.diag(cov) - np.diag(_post_cov(data, z, z[[3]]))
-  assert expected[3] > once[3] + 1e-3
+  assert expected[3, 0] > once[3] + 1e-3
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_information_gain_matches_brute_force(seed):
   data, z, cands, targets = _problem(seed)
   cov = jnp.asarray(_post_cov(data, z), jnp.float32)
-  for c in range(C):
-    observed = cands.index[c, 1]
-    got = _info(cov, _jax(targets), jnp.asarray(observed))
-    np.testing.assert_allclose(got, _ig(data, z, targets, observed), rtol=1e-3, atol=1e-6)
+  observed = cands.index[:, 1]  # (C, H)
+  got = _info(cov, _jax(targets), jnp.asarray(observed))
+  assert got.shape == (C,)
+  expected = [_ig(data, z, targets, x) for x in observed]
+  np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-6)
+
+
+def test_information_gain_on_a_subset_of_targets():
+  data, z, cands, _ = _problem(7)
+  targets = Targets(np.array([1, 4, 9]), np.array([0.5, 0.3, 0.2]))
+  cov = jnp.asarray(_post_cov(data, z), jnp.float32)
+  observed = cands.index.reshape(C * M, H)
+  got = _info(cov, _jax(targets), jnp.asarray(observed))
+  np.testing.assert_allclose(got, [_ig(data, z, targets, x) for x in observed], rtol=1e-3,
+                             atol=1e-6)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -185,5 +197,6 @@ def test_information_gain_is_finite_at_zero_prior_variance():
   # A target whose variance is already zero (numerically) gains nothing, not NaN.
   cov = jnp.diag(jnp.array([0.0, 1.0, 1.0]))
   targets = Targets(jnp.arange(3), jnp.full(3, 1 / 3))
-  gain = _info(cov, targets, jnp.array([0]))
-  assert np.isfinite(gain) and abs(float(gain)) < 1e-6
+  gain = _info(cov, targets, jnp.array([[0]]))
+  assert gain.shape == (1,)
+  assert np.isfinite(gain[0]) and abs(float(gain[0])) < 1e-6
