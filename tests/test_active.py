@@ -175,3 +175,10 @@ def test_cheap_baselines_share_one_program(setup):
   # Rebalancing never asks for task 0 (4 pre-training demos) and never repeats itself.
   assert 0 not in asked[2] and len(set(asked[2])) == R
   assert np.all((asked[0] >= 0) & (asked[0] < K))
+
+
+def test_sweep_run_stops_at_num_rounds_when_chunks_do_not_divide_it(setup, tmp_path):
+  # A stand-in loop with no budget of its own: sweep.run alone must stop at num_rounds.
+  count = lambda c, n: c._replace(round=c.round + n)
+  out = sweep.run("count", count, setup["initial"], 3, str(tmp_path / "ckpt"), 2)
+  np.testing.assert_array_equal(out.round, [3, 3])
