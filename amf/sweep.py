@@ -34,7 +34,7 @@ def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoin
     logging.info("%s: resuming from the checkpoint after round %d", name, done)
   while done < num_rounds:
     start = time.time()
-    carry = jax.block_until_ready(advance_all(carry, checkpoint_every))
+    carry = jax.block_until_ready(advance_all(carry, min(checkpoint_every, num_rounds - done)))
     done = int(carry.round[0])
     progress.save(done, carry)
     logging.info("%s: round %d/%d (%.1fs%s)", name, done, num_rounds, time.time() - start,
