@@ -13,9 +13,19 @@ import sys
 
 from absl import app, flags, logging
 
-# figure sweep -> (experiment module, config module); configs take the scale as argument.
+# figure sweep -> (experiment module, its flags at each scale).
 FIGURES = {
-    "integrator_gp": ("experiments.integrator_gp", "configs.integrator_gp"),
+    "integrator_gp": ("experiments.integrator_gp", {
+        "quick": ["--config=configs/integrator_gp.py:quick"],
+        "paper": ["--config=configs/integrator_gp.py:paper"]}),
+    "experts_reacher": ("experiments.experts", {
+        "quick": ["--config=configs/experts.py", "--config.env=reacher", "--config.episodes=8",
+                  "--config.continuous_tasks=64"],
+        "paper": ["--config=configs/experts.py", "--config.env=reacher"]}),
+    "experts_pusher": ("experiments.experts", {
+        "quick": ["--config=configs/experts.py", "--config.env=pusher", "--config.episodes=8",
+                  "--config.continuous_tasks=64"],
+        "paper": ["--config=configs/experts.py", "--config.env=pusher"]}),
 }
 SCALES = ("quick", "paper")
 
@@ -41,9 +51,8 @@ def selected(names) -> list[str]:
 
 
 def command(figure: str, scale: str, workdir: str) -> list[str]:
-  module, config = FIGURES[figure]
-  return [sys.executable, "-m", module, f"--config={config.replace('.', '/')}.py:{scale}",
-          f"--workdir={workdir}"]
+  module, scales = FIGURES[figure]
+  return [sys.executable, "-m", module, *scales[scale], f"--workdir={workdir}"]
 
 
 def sbatch_script(figure: str, scale: str, workdir: str, slurm_args: str) -> str:

@@ -1,0 +1,33 @@
+"""The launcher: figure selection, commands per scale, Slurm scripts."""
+import shlex
+
+import pytest
+
+from launch import reproduce
+
+
+def test_all_selects_every_figure_and_unknown_names_are_refused():
+  assert reproduce.selected(["all"]) == list(reproduce.FIGURES)
+  with pytest.raises(ValueError, match="nope"):
+    reproduce.selected(["integrator_gp", "nope"])
+
+
+@pytest.mark.parametrize("figure", sorted(reproduce.FIGURES))
+@pytest.mark.parametrize("scale", reproduce.SCALES)
+def test_every_figure_has_a_command_at_every_scale(figure, scale):
+  cmd = reproduce.command(figure, scale, "/tmp/out")
+  assert cmd[1:3] == ["-m", reproduce.FIGURES[figure][0]]
+  assert cmd[-1] == "--workdir=/tmp/out"
+  assert any(arg.startswith("--config=configs/") for arg in cmd)
+
+
+def test_quick_and_paper_scales_differ():
+  quick = reproduce.command("integrator_gp", "quick", "d")
+  paper = reproduce.command("integrator_gp", "paper", "d")
+  assert quick != paper and "--config=configs/integrator_gp.py:quick" in quick
+
+
+def test_sbatch_script_runs_the_same_command():
+  script = reproduce.sbatch_script("integrator_gp", "paper", "/tmp/w", "--time=01:00:00 -c 4")
+  assert "#SBATCH --time=01:00:00" in script and "#SBATCH -c" in script
+  assert shlex.join(reproduce.command("integrator_gp", "paper", "/tmp/w")) in script
