@@ -36,8 +36,9 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/reproduce", "Root of all outputs
 _EXECUTOR = flags.DEFINE_enum("executor", "local", ("local", "slurm"),
                               "local: run here, one sweep after another; slurm: one sbatch job "
                               "per sweep.")
-_SLURM_ARGS = flags.DEFINE_string("slurm_args", "--time=02:00:00 --cpus-per-task=8",
-                                  "Extra #SBATCH options for --executor=slurm.")
+_SLURM_ARGS = flags.DEFINE_list("slurm_args", ["--time=02:00:00", "--cpus-per-task=8"],
+                                "#SBATCH options for --executor=slurm, comma-separated, each "
+                                "as --option=value.")
 
 
 def selected(names) -> list[str]:
@@ -55,8 +56,8 @@ def command(figure: str, scale: str, workdir: str) -> list[str]:
   return [sys.executable, "-m", module, *scales[scale], f"--workdir={workdir}"]
 
 
-def sbatch_script(figure: str, scale: str, workdir: str, slurm_args: str) -> str:
-  options = "\n".join(f"#SBATCH {arg}" for arg in shlex.split(slurm_args))
+def sbatch_script(figure: str, scale: str, workdir: str, slurm_args) -> str:
+  options = "\n".join(f"#SBATCH {arg}" for arg in slurm_args)
   return (f"#!/bin/bash\n#SBATCH --job-name=amf-{figure}\n"
           f"#SBATCH --output={workdir}/slurm-%j.log\n{options}\n"
           f"cd {shlex.quote(os.getcwd())}\n{shlex.join(command(figure, scale, workdir))}\n")

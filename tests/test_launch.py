@@ -28,6 +28,7 @@ def test_quick_and_paper_scales_differ():
 
 
 def test_sbatch_script_runs_the_same_command():
-  script = reproduce.sbatch_script("integrator_gp", "paper", "/tmp/w", "--time=01:00:00 -c 4")
-  assert "#SBATCH --time=01:00:00" in script and "#SBATCH -c" in script
+  script = reproduce.sbatch_script("integrator_gp", "paper", "/tmp/w",
+                                   ["--time=01:00:00", "--cpus-per-task=4"])
+  assert "#SBATCH --time=01:00:00\n#SBATCH --cpus-per-task=4\n" in script
   assert shlex.join(reproduce.command("integrator_gp", "paper", "/tmp/w")) in script
