@@ -3,6 +3,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from amf.envs.base import MultiTaskEnv
 from amf.rollout import expert_actor, rollout
@@ -49,6 +50,11 @@ def concat(a: Dataset, b: Dataset) -> Dataset:
 
 def demonstrate(env: MultiTaskEnv, key: jax.Array, task_ids: jax.Array) -> Dataset:
   """One expert demonstration for each of the finite-set tasks `task_ids` (shape `(B,)`)."""
+  if not isinstance(task_ids, jax.core.Tracer):  # concrete ids: refuse what jit would clamp
+    ids = np.asarray(task_ids)
+    bad = ids[(ids < 0) | (ids >= env.num_tasks)]
+    if bad.size:
+      raise ValueError(f"Task ids {bad.tolist()} are out of range for {env.num_tasks} tasks.")
   tasks = env.tasks[task_ids]
   keys = jax.random.split(key, task_ids.shape[0])
   trajs = jax.vmap(lambda k, c: rollout(env, expert_actor(env), k, c))(keys, tasks)

@@ -142,3 +142,9 @@ def test_orbax_round_trip(build, tmp_path):
   # Saving again replaces what is there.
   checkpoint.save(str(path), like)
   jax.tree.map(np.testing.assert_array_equal, checkpoint.restore(str(path), ds), like)
+
+
+def test_demonstrate_refuses_task_ids_out_of_range():
+  env = Integrator()
+  with pytest.raises(ValueError, match=r"\[12\] are out of range for 12 tasks"):
+    data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([3, 12]))
