@@ -29,17 +29,6 @@ FIGURES = {
 }
 SCALES = ("quick", "paper")
 
-_FIGURES = flags.DEFINE_list("figures", ["all"], f"Sweeps to run: 'all' or of {sorted(FIGURES)}.")
-_SCALE = flags.DEFINE_enum("scale", "quick", SCALES, "quick: fits a laptop CPU; paper: as in "
-                           "the paper (10 seeds, every setting).")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/reproduce", "Root of all outputs.")
-_EXECUTOR = flags.DEFINE_enum("executor", "local", ("local", "slurm"),
-                              "local: run here, one sweep after another; slurm: one sbatch job "
-                              "per sweep.")
-_SLURM_ARGS = flags.DEFINE_list("slurm_args", ["--time=02:00:00", "--cpus-per-task=8"],
-                                "#SBATCH options for --executor=slurm, comma-separated, each "
-                                "as --option=value.")
-
 
 def selected(names) -> list[str]:
   if names == ["all"]:
@@ -63,21 +52,34 @@ def sbatch_script(figure: str, scale: str, workdir: str, slurm_args) -> str:
           f"cd {shlex.quote(os.getcwd())}\n{shlex.join(command(figure, scale, workdir))}\n")
 
 
+def define_flags() -> None:
+  """The launcher's flags; defined on demand, as experiment modules define `--workdir` too."""
+  flags.DEFINE_list("figures", ["all"], f"Sweeps to run: 'all' or of {sorted(FIGURES)}.")
+  flags.DEFINE_enum("scale", "quick", SCALES, "quick: fits a laptop CPU; paper: as in the "
+                    "paper (10 seeds, every setting).")
+  flags.DEFINE_string("workdir", "runs/reproduce", "Root of all outputs.")
+  flags.DEFINE_enum("executor", "local", ("local", "slurm"), "local: run here, one sweep after "
+                    "another; slurm: one sbatch job per sweep.")
+  flags.DEFINE_list("slurm_args", ["--time=02:00:00", "--cpus-per-task=8"], "#SBATCH options "
+                    "for --executor=slurm, comma-separated, each as --option=value.")
+
+
 def main(argv):
   del argv
-  for figure in selected(_FIGURES.value):
-    workdir = os.path.join(_WORKDIR.value, figure)
+  args = flags.FLAGS
+  for figure in selected(args.figures):
+    workdir = os.path.join(args.workdir, figure)
     os.makedirs(workdir, exist_ok=True)
-    if _EXECUTOR.value == "local":
-      logging.info("=== %s (%s scale) -> %s", figure, _SCALE.value, workdir)
+    if args.executor == "local":
+      logging.info("=== %s (%s scale) -> %s", figure, args.scale, workdir)
       # A process per sweep: its own flags and compiled programs, the same as under Slurm.
-      subprocess.run(command(figure, _SCALE.value, workdir), check=True)
+      subprocess.run(command(figure, args.scale, workdir), check=True)
       logging.info("=== %s done: figures (*.png) and metrics.csv in %s", figure,
                    os.path.abspath(workdir))
     else:
       script = os.path.join(workdir, "job.sbatch")
       with open(script, "w") as f:
-        f.write(sbatch_script(figure, _SCALE.value, workdir, _SLURM_ARGS.value))
+        f.write(sbatch_script(figure, args.scale, workdir, args.slurm_args))
       if shutil.which("sbatch") is None:
         logging.warning("sbatch not found; submit %s on the cluster yourself.", script)
       else:
@@ -85,4 +87,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
