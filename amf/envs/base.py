@@ -8,9 +8,23 @@ episodes and `jit` as one program. States are brax's `State`, so brax environmen
 import abc
 
 import jax
+import jax.numpy as jnp
 from brax.envs.base import State
 
-__all__ = ["MultiTaskEnv", "State"]
+__all__ = ["MultiTaskEnv", "State", "polar", "sample_polar"]
+
+
+def polar(task: jax.Array) -> jax.Array:
+  """The point at (angle, radius) = `task[..., :2]`, for goals placed around a centre."""
+  return task[..., 1:2] * jnp.stack([jnp.cos(task[..., 0]), jnp.sin(task[..., 0])], -1)
+
+
+def sample_polar(key: jax.Array, num: int, angle_range, radius_range) -> jax.Array:
+  """`num` tasks (angle, radius), each uniform in its range."""
+  k1, k2 = jax.random.split(key)
+  angle = jax.random.uniform(k1, (num,), minval=angle_range[0], maxval=angle_range[1])
+  radius = jax.random.uniform(k2, (num,), minval=radius_range[0], maxval=radius_range[1])
+  return jnp.stack([angle, radius], -1)
 
 
 class MultiTaskEnv(abc.ABC):

@@ -5,7 +5,7 @@ from brax import math
 import jax
 import jax.numpy as jnp
 
-from amf.envs.base import MultiTaskEnv, State
+from amf.envs.base import MultiTaskEnv, State, polar, sample_polar
 
 _ARM = 7                # arm joints; q[7:9] slide the object (y, x), q[9:11] the goal (y, x)
 _OBJECT_RADIUS = 0.05
@@ -63,16 +63,10 @@ class Pusher(MultiTaskEnv):
     self.tasks = jnp.stack([angles, jnp.full_like(angles, distance)], -1)
 
   def task_features(self, task):
-    direction = jnp.stack([jnp.cos(task[..., 0]), jnp.sin(task[..., 0])], -1)
-    return self.start + task[..., 1:] * direction
+    return self.start + polar(task)
 
   def sample_tasks(self, key, num):
-    k1, k2 = jax.random.split(key)
-    angle = jax.random.uniform(k1, (num,), minval=self.angle_range[0],
-                               maxval=self.angle_range[1])
-    distance = jax.random.uniform(k2, (num,), minval=self.distance_range[0],
-                                  maxval=self.distance_range[1])
-    return jnp.stack([angle, distance], -1)
+    return sample_polar(key, num, self.angle_range, self.distance_range)
 
   def reset(self, key, task):
     # Brax's reset (arm at rest, small velocity noise), with the object and goal from the task.

@@ -3,7 +3,7 @@ import brax.envs
 import jax
 import jax.numpy as jnp
 
-from amf.envs.base import MultiTaskEnv, State
+from amf.envs.base import MultiTaskEnv, State, polar, sample_polar
 
 # Link lengths of brax's reacher: shoulder to elbow, elbow to fingertip.
 _L0, _L1 = 0.1, 0.11
@@ -43,14 +43,10 @@ class Reacher(MultiTaskEnv):
     self.tasks = jnp.stack([angles, jnp.full_like(angles, radius)], -1)
 
   def task_features(self, task):
-    return task[..., 1:] * jnp.stack([jnp.cos(task[..., 0]), jnp.sin(task[..., 0])], -1)
+    return polar(task)
 
   def sample_tasks(self, key, num):
-    k1, k2 = jax.random.split(key)
-    angle = jax.random.uniform(k1, (num,), maxval=2 * jnp.pi)
-    radius = jax.random.uniform(k2, (num,), minval=self.radius_range[0],
-                                maxval=self.radius_range[1])
-    return jnp.stack([angle, radius], -1)
+    return sample_polar(key, num, (0.0, 2 * jnp.pi), self.radius_range)
 
   def reset(self, key, task):
     # Brax's reset with its noise, but with the target placed by the task instead of at random.
