@@ -1,0 +1,104 @@
+"""Behavioural cloning with optax on masked demonstration datasets (AMF.md §4).
+
+Pre-training is BC from a random initialisation on the pre-training dataset; fine-tuning is BC
+from the pre-trained parameters. The loss is the masked mean squared error of the policy's
+mean action (the Gaussian NLL of a fixed-std head, up to scale and a constant). Minibatches are
+drawn with replacement from the filled `(demo, t)` pairs only, so shapes stay static and empty
+slots, whatever they hold, never enter a loss or a gradient.
+"""
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from amf.data import Dataset
+from amf.nn_policy import NNPolicy
+
+# `mean_fn(params, frozen, obs, phi)`: the action a (possibly composite) policy takes.
+MeanFn = Callable[[Any, Any, jax.Array, jax.Array], jax.Array]
+
+
+class Pairs(NamedTuple):
+  """Flattened `(demo, t)` pairs; empty slots are zeroed and have `weight == 0`."""
+  obs: jax.Array      # (N, obs_size)
+  phi: jax.Array      # (N, feature_size)
+  actions: jax.Array  # (N, action_size)
+  weight: jax.Array   # (N,) float mask
+
+
+def pairs(data: Dataset, features_fn: Callable[[jax.Array], jax.Array]) -> Pairs:
+  """The dataset's `(s, phi(c), a)` pairs, `N = M * H`."""
+  m, h = data.mask.shape[0], data.obs.shape[1]
+  phi = jax.vmap(features_fn)(data.task)
+  phi = jnp.broadcast_to(phi[:, None], (m, h, phi.shape[-1]))
+  mask = jnp.broadcast_to(data.mask[:, None], (m, h))
+  # Zeroing (not just weighting) keeps NaN or inf garbage out of the products in the gradients.
+  flat = lambda x: jnp.where(mask[..., None], x, 0).reshape(m * h, -1)
+  return Pairs(flat(data.obs), flat(phi), flat(data.actions), mask.reshape(-1).astype(jnp.float32))
+
+
+def sample(p: Pairs, key: jax.Array, batch_size: int) -> Pairs:
+  """`batch_size` pairs drawn uniformly with replacement from the filled ones."""
+  total = p.weight.sum()
+  # With no filled pair every draw is pair 0 with weight 0: a zero loss and zero gradients.
+  idx = jax.random.choice(key, p.weight.shape[0], (batch_size,),
+                          p=p.weight / jnp.maximum(total, 1.0))
+  return jax.tree.map(lambda x: x[idx], p)
+
+
+def masked_mean(x: jax.Array, weight: jax.Array) -> jax.Array:
+  return (weight * x).sum() / jnp.maximum(weight.sum(), 1.0)
+
+
+def mse_loss(mean_fn: MeanFn) -> Callable[[Any, Any, Pairs], jax.Array]:
+  """The BC loss `mean_w 0.5 * ||a - mean_fn(s, phi)||^2` of a mean function."""
+  def loss(params, frozen, batch: Pairs) -> jax.Array:
+    err = mean_fn(params, frozen, batch.obs, batch.phi) - batch.actions
+    return masked_mean(0.5 * jnp.sum(err ** 2, -1), batch.weight)
+  return loss
+
+
+def policy_loss(policy: NNPolicy) -> Callable[[Any, Any, Pairs], jax.Array]:
+  """The BC loss of a plain policy (no frozen parts)."""
+  return mse_loss(lambda params, frozen, obs, phi: policy.act(params, obs, phi))
+
+
+class Trainer(NamedTuple):
+  """Minibatch BC: `loss(params, frozen, batch)` minimised over `params` by `optimizer`."""
+  loss: Callable[[Any, Any, Pairs], jax.Array]
+  optimizer: optax.GradientTransformation
+  batch_size: int = 256
+
+  def train(self, params, opt_state, data: Dataset, features_fn, key: jax.Array,
+            num_steps: int, frozen=None):
+    """`num_steps` Adam-style steps as one `lax.scan`: `(params, opt_state, losses (num_steps,))`.
+
+    Pure in its array arguments, so it jits (with `features_fn` and `num_steps` static) and
+    vmaps over keys. `frozen` enters the loss but is never differentiated nor updated.
+    """
+    everything = pairs(data, features_fn)
+
+    def step(carry, key):
+      params, opt_state = carry
+      batch = sample(everything, key, self.batch_size)
+      loss, grads = jax.value_and_grad(self.loss)(params, frozen, batch)
+      updates, opt_state = self.optimizer.update(grads, opt_state, params)
+      return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, opt_state), losses = jax.lax.scan(
+        step, (params, opt_state), jax.random.split(key, num_steps))
+    return params, opt_state, losses
+
+  def full_loss(self, params, data: Dataset, features_fn, frozen=None) -> jax.Array:
+    """The loss over every filled pair of `data` (for evaluation)."""
+    return self.loss(params, frozen, pairs(data, features_fn))
+
+
+def pretrain(policy: NNPolicy, optimizer: optax.GradientTransformation, data: Dataset,
+             features_fn, key: jax.Array, num_steps: int, batch_size: int = 256):
+  """BC from a random initialisation: `(params, opt_state, losses)`."""
+  init_key, train_key = jax.random.split(key)
+  params = policy.init(init_key)
+  trainer = Trainer(policy_loss(policy), optimizer, batch_size)
+  return trainer.train(params, optimizer.init(params), data, features_fn, train_key, num_steps)

@@ -1,0 +1,178 @@
+"""Mitigations of forgetting when fine-tuning a pre-trained NN policy (AMF.md §4), by name.
+
+Every mitigation has one interface: `init(pretrained_params, key) -> state`,
+`finetune(state, pretrain_data, new_data, key, num_steps) -> state`, `act(state, obs, phi)` and
+`log_prob(state, obs, phi, action)`. Every state keeps the pre-trained parameters as `prior`,
+which no mitigation ever trains. The optimiser state carries over between fine-tuning rounds.
+
+- `none`: BC on the new demonstrations only.
+- `replay`: BC on the pre-training and new demonstrations together (uniform over their pairs).
+- `adaptive_prior`: deploys `alpha(c) f_theta + (1 - alpha(c)) f_0` with `f_0` the frozen
+  pre-trained policy and `alpha(c) = sigmoid(g(phi(c)))` a small net; the BC loss plus
+  `penalty * mean alpha` keeps `alpha` small where the new data do not call for change.
+- `isolation`: the finite task set is cut into `num_cells` contiguous runs of task indices; each
+  cell has its own fine-tuned copy of the weights, trained (vmapped over cells) on its cell's
+  demonstrations only. A task, finite or not, belongs to the cell of the nearest finite task
+  by features, so acting needs only `phi(c)`.
+"""
+import functools
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from amf import bc
+from amf.data import Dataset, concat
+from amf.nn_policy import MLP, NNPolicy, gaussian_log_prob
+from amf.registry import lookup
+
+
+class State(NamedTuple):
+  params: Any     # what fine-tuning trains
+  opt_state: Any
+  prior: Any      # the pre-trained policy's parameters, frozen
+
+
+class Plain(NamedTuple):
+  """`none` (`replay=False`) and `replay` (`replay=True`): fine-tune all weights by BC."""
+  policy: NNPolicy
+  optimizer: optax.GradientTransformation
+  features_fn: Callable[[jax.Array], jax.Array]
+  batch_size: int = 256
+  replay: bool = False
+
+  def init(self, pretrained_params, key: jax.Array) -> State:
+    del key  # Nothing random: fine-tuning starts from the pre-trained weights.
+    return State(pretrained_params, self.optimizer.init(pretrained_params), pretrained_params)
+
+  def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
+               num_steps: int) -> State:
+    data = concat(pretrain_data, new_data) if self.replay else new_data
+    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size)
+    params, opt_state, _ = trainer.train(state.params, state.opt_state, data, self.features_fn,
+                                         key, num_steps)
+    return State(params, opt_state, state.prior)
+
+  def act(self, state: State, obs, phi):
+    return self.policy.act(state.params, obs, phi)
+
+  def log_prob(self, state: State, obs, phi, action):
+    return self.policy.log_prob(state.params, obs, phi, action)
+
+
+class AdaptivePrior(NamedTuple):
+  """`alpha(c) f_theta + (1 - alpha(c)) f_0`; `state.params = {'theta': ..., 'alpha': ...}`."""
+  policy: NNPolicy
+  optimizer: optax.GradientTransformation
+  features_fn: Callable[[jax.Array], jax.Array]
+  batch_size: int = 256
+  penalty: float = 0.01
+  alpha_hidden: Sequence[int] = (32,)
+
+  @property
+  def gate(self) -> MLP:
+    return MLP(tuple(self.alpha_hidden), 1)
+
+  def alpha(self, state: State, phi: jax.Array) -> jax.Array:
+    """`alpha(c)` in [0, 1], shape `phi.shape[:-1]`."""
+    return jax.nn.sigmoid(self.gate.apply(state.params["alpha"], phi)[..., 0])
+
+  def _mean(self, params, prior, obs, phi):
+    a = jax.nn.sigmoid(self.gate.apply(params["alpha"], phi))
+    f0 = self.policy.act(prior, obs, phi)
+    return a * self.policy.act(params["theta"], obs, phi) + (1 - a) * f0
+
+  def _loss(self, params, prior, batch: bc.Pairs):
+    a = jax.nn.sigmoid(self.gate.apply(params["alpha"], batch.phi)[..., 0])
+    return (bc.mse_loss(self._mean)(params, prior, batch)
+            + self.penalty * bc.masked_mean(a, batch.weight))
+
+  def init(self, pretrained_params, key: jax.Array) -> State:
+    # The prior is passed as `frozen`, outside the trained pytree, so nothing ever updates it.
+    # alpha starts near 1/2: at alpha = 0 no BC gradient would reach theta.
+    params = {"theta": pretrained_params,
+              "alpha": self.gate.init(key, jnp.zeros(self.policy.feature_size))}
+    return State(params, self.optimizer.init(params), pretrained_params)
+
+  def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
+               num_steps: int) -> State:
+    del pretrain_data  # The frozen prior stands in for it.
+    trainer = bc.Trainer(self._loss, self.optimizer, self.batch_size)
+    params, opt_state, _ = trainer.train(state.params, state.opt_state, new_data,
+                                         self.features_fn, key, num_steps, frozen=state.prior)
+    return State(params, opt_state, state.prior)
+
+  def act(self, state: State, obs, phi):
+    return self._mean(state.params, state.prior, obs, phi)
+
+  def log_prob(self, state: State, obs, phi, action):
+    return gaussian_log_prob(self.act(state, obs, phi), action, self.policy.action_std)
+
+
+class Isolation(NamedTuple):
+  """One copy of the weights per cell of tasks; `state.params` stacks them on a leading axis.
+
+  `task_features` is `(num_tasks, feature_size)`: `phi` of the finite task set, in task order.
+  """
+  policy: NNPolicy
+  optimizer: optax.GradientTransformation
+  features_fn: Callable[[jax.Array], jax.Array]
+  batch_size: int = 256
+  task_features: jax.Array = None
+  num_cells: int = 4
+
+  def cell(self, phi: jax.Array) -> jax.Array:
+    """The cell (shape `phi.shape[:-1]`) of the finite task nearest to `phi`."""
+    num_tasks = self.task_features.shape[0]
+    dist = jnp.sum((phi[..., None, :] - self.task_features) ** 2, -1)
+    return jnp.argmin(dist, -1) * self.num_cells // num_tasks
+
+  def init(self, pretrained_params, key: jax.Array) -> State:
+    del key
+    params = jax.tree.map(lambda p: jnp.broadcast_to(p, (self.num_cells,) + p.shape),
+                          pretrained_params)
+    return State(params, jax.vmap(self.optimizer.init)(params), pretrained_params)
+
+  def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
+               num_steps: int) -> State:
+    del pretrain_data
+    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size)
+    demo_cell = self.cell(jax.vmap(self.features_fn)(new_data.task))
+
+    def one(k, params, opt_state, key):
+      mask = new_data.mask & (demo_cell == k)
+      new_params, new_opt, _ = trainer.train(params, opt_state, new_data._replace(mask=mask),
+                                             self.features_fn, key, num_steps)
+      # A cell without data keeps its weights and optimiser state exactly (no momentum drift).
+      keep = lambda new, old: jnp.where(mask.any(), new, old)
+      return jax.tree.map(keep, new_params, params), jax.tree.map(keep, new_opt, opt_state)
+
+    params, opt_state = jax.vmap(one)(jnp.arange(self.num_cells), state.params, state.opt_state,
+                                      jax.random.split(key, self.num_cells))
+    return State(params, opt_state, state.prior)
+
+  def act(self, state: State, obs, phi):
+    # Every cell's action, then the task's cell's: batch-friendly without a gather of weights.
+    means = jax.vmap(lambda p: self.policy.act(p, obs, phi))(state.params)  # (K, ..., a)
+    cell = self.cell(jnp.broadcast_to(phi, obs.shape[:-1] + phi.shape[-1:]))
+    pick = jax.nn.one_hot(cell, self.num_cells)[..., None]  # (..., K, 1)
+    return jnp.sum(pick * jnp.moveaxis(means, 0, -2), -2)
+
+  def log_prob(self, state: State, obs, phi, action):
+    return gaussian_log_prob(self.act(state, obs, phi), action, self.policy.action_std)
+
+
+MODES = {
+    "none": functools.partial(Plain, replay=False),
+    "replay": functools.partial(Plain, replay=True),
+    "adaptive_prior": AdaptivePrior,
+    "isolation": Isolation,
+}
+
+
+def make(name: str, policy: NNPolicy, optimizer: optax.GradientTransformation, features_fn,
+         batch_size: int = 256, **options):
+  """The mitigation `name`; `options` are its own settings (e.g. `penalty`, `num_cells`)."""
+  return lookup(MODES, name, "forgetting mitigation")(policy, optimizer, features_fn,
+                                                      batch_size, **options)

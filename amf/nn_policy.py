@@ -1,0 +1,53 @@
+"""AMF-NN's policy: an MLP over `x = (s, phi(c))` with a Gaussian head (AMF.md §4).
+
+The head's standard deviation is fixed (`action_std`, as in the GP policy) rather than learned:
+the expert is deterministic, so a learned std would only shrink towards zero and rescale the
+BC gradients, and a fixed std makes the Gaussian NLL the squared error up to a constant.
+"""
+from typing import NamedTuple, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from amf.gp_policy import policy_inputs
+
+
+class MLP(nn.Module):
+  """ReLU hidden layers of widths `hidden`, then a linear layer of width `out`."""
+  hidden: Sequence[int]
+  out: int
+
+  @nn.compact
+  def __call__(self, x):
+    for width in self.hidden:
+      x = nn.relu(nn.Dense(width)(x))
+    return nn.Dense(self.out)(x)
+
+
+def gaussian_log_prob(mean: jax.Array, action: jax.Array, std: float) -> jax.Array:
+  """Log-density of `action` under independent Gaussians around `mean`, summed over the last axis."""
+  return jax.scipy.stats.norm.logpdf(action, mean, std).sum(-1)
+
+
+class NNPolicy(NamedTuple):
+  """An MLP policy `f_theta(s, phi(c))`; `obs` may carry leading axes, `phi` broadcasts over them."""
+  module: MLP
+  obs_size: int
+  feature_size: int
+  action_std: float
+
+  def init(self, key: jax.Array):
+    return self.module.init(key, jnp.zeros(self.obs_size + self.feature_size))
+
+  def act(self, params, obs: jax.Array, phi: jax.Array) -> jax.Array:
+    """The mean action: the deterministic action used for evaluation."""
+    return self.module.apply(params, policy_inputs(obs, phi))
+
+  def log_prob(self, params, obs, phi, action) -> jax.Array:
+    return gaussian_log_prob(self.act(params, obs, phi), action, self.action_std)
+
+
+def make_policy(obs_size: int, feature_size: int, action_size: int,
+                hidden: Sequence[int] = (256, 256), action_std: float = 0.05) -> NNPolicy:
+  return NNPolicy(MLP(tuple(hidden), action_size), obs_size, feature_size, action_std)
