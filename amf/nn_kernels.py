@@ -1,0 +1,250 @@
+"""Kernels that approximate a neural policy, registered by name (AMF.md §4, ablation 2).
+
+Every kernel has one signature,
+
+  kernel_fn(net, params, x1, x2, key, hyper=Hyper()) -> K  # x1 (n, d), x2 (m, d), K (n, m)
+
+with `net` a `NetworkSpec`, `params` the network's current parameters and `key` the randomness
+of the stochastic kernels (pseudo-labels, dropout masks; ignored by the others). The GP over the
+policy's outputs shares one scalar kernel across action dimensions: where a kernel is defined
+per output, `K` is its mean over the `a` outputs (trace / a).
+
+Positive semi-definiteness holds in exact arithmetic, but `loss_gradient`, `last_layer`, `ntk`
+and `dropout` are low rank, so factorise `K + JITTER * mean(diag K) * I` (see `check_kernel`).
+"""
+import dataclasses
+from typing import Callable, NamedTuple, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+from tinygp import kernels as tinygp_kernels
+
+from amf import registry
+from amf.nt import empirical_ntk_fn, stax
+
+# Relative jitter to add to a Gram matrix before a Cholesky factorisation: `K + JITTER *
+# mean(diag K) * I`. It lifts the float32 round-off of the low-rank kernels above zero.
+JITTER = 1e-6
+
+
+class NetworkSpec(NamedTuple):
+  """What the kernels need of a policy network; each function maps one input x (d,)."""
+  apply: Callable          # (params, x) -> action mean (a,)
+  features: Callable       # (params, x) -> penultimate-layer features (h,)
+  dropout_apply: Callable  # (params, x, key, rate) -> action mean with hidden-unit dropout
+  last_layer: str          # name of the last Dense layer in params["params"]
+  hidden: tuple            # hidden widths, for the infinite-width kernels
+  action_size: int
+
+
+class MLP(nn.Module):
+  """ReLU MLP policy mean: hidden Dense layers, then a linear head named "head"."""
+  hidden: Sequence[int]
+  action_size: int
+
+  def setup(self):
+    self.layers = [nn.Dense(width) for width in self.hidden]
+    self.head = nn.Dense(self.action_size)
+
+  def features(self, x, rate: float = 0.0):
+    """Penultimate features; with `rate > 0`, inverted dropout after each hidden layer."""
+    for layer in self.layers:
+      x = nn.relu(layer(x))
+      if rate:
+        keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - rate, x.shape)
+        x = jnp.where(keep, x / (1.0 - rate), 0.0)
+    return x
+
+  def __call__(self, x, rate: float = 0.0):
+    return self.head(self.features(x, rate))
+
+
+def mlp_spec(hidden: Sequence[int] = (64, 64), action_size: int = 1):
+  """An `MLP` and its `NetworkSpec`. Initialise it with `module.init(key, x)`, x (d,)."""
+  module = MLP(tuple(hidden), action_size)
+  spec = NetworkSpec(
+      apply=module.apply,
+      features=lambda params, x: module.apply(params, x, method=MLP.features),
+      dropout_apply=lambda params, x, key, rate: module.apply(
+          params, x, rate, rngs={"dropout": key}),
+      last_layer="head",
+      hidden=tuple(hidden),
+      action_size=action_size)
+  return module, spec
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyper:
+  """Hyper-parameters of the kernels (each kernel reads only its own)."""
+  sigma: float = 1.0         # loss_gradient: std of the Gaussian policy's pseudo-labels
+  w_std: float = 1.0         # ntk_inf, nngp_inf, linear: weight std (NTK parameterisation)
+  b_std: float = 0.0         # ntk_inf, nngp_inf, linear: bias std (flax inits biases at 0)
+  k: int = 5                 # random_walk: neighbours per node (capped at #nodes - 1)
+  a: float = 2.0             # random_walk: a >= 2 makes (a I - L) PSD (eig(L) in [0, 2])
+  p: int = 2                 # random_walk: number of random-walk steps
+  dropout_rate: float = 0.1  # dropout: drop probability of each hidden unit
+  samples: int = 32          # dropout: number of MC-dropout masks
+  lengthscale: float = 1.0   # rbf
+
+
+def _head_grads(net: NetworkSpec, params, x, labels):
+  """Flattened gradients (n, P) of the BC loss 0.5||y - f(x)||^2 w.r.t. the last layer."""
+  def loss(head, x, y):
+    full = {**params, "params": {**params["params"], net.last_layer: head}}
+    return 0.5 * jnp.sum((y - net.apply(full, x)) ** 2)
+
+  grad = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))
+  return jax.vmap(lambda g: ravel_pytree(g)[0])(
+      grad(params["params"][net.last_layer], x, labels))
+
+
+def pseudo_labels(net: NetworkSpec, params, x, key, sigma: float):
+  """y ~ N(f(x), sigma^2 I) for each row of x (n, d), with noise seeded by key and x itself.
+
+  Seeding by the input's bits (not its row) gives an input the same label in every call, so
+  `loss_gradient` is a fixed feature map: consistent across K(D, D), K(D, Z), ... and PSD.
+  """
+  def one(x):
+    bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+    key_x, _ = jax.lax.scan(lambda k, b: (jax.random.fold_in(k, b), None), key, bits)
+    return net.apply(params, x) + sigma * jax.random.normal(key_x, (net.action_size,))
+
+  return jax.vmap(one)(x)
+
+
+def loss_gradient(net, params, x1, x2, key, hyper=Hyper()):
+  """Inner product of last-layer gradients of the BC loss at pseudo-labels from the policy.
+
+  For a Gaussian policy with fixed std `sigma` the BC loss is 0.5||y - f(x)||^2 (up to
+  constants); its expert labels are unknown when scoring, so y is drawn from the current
+  policy, y ~ N(f(x), sigma^2), as in BADGE-style gradient embeddings.
+  """
+  g1, g2 = (_head_grads(net, params, x, pseudo_labels(net, params, x, key, hyper.sigma))
+            for x in (x1, x2))
+  return g1 @ g2.T / net.action_size
+
+
+def last_layer(net, params, x1, x2, key, hyper=Hyper()):
+  """Inner product of penultimate-layer features (the same for every output)."""
+  del key, hyper
+  features = jax.vmap(net.features, in_axes=(None, 0))
+  return features(params, x1) @ features(params, x2).T
+
+
+def ntk(net, params, x1, x2, key, hyper=Hyper()):
+  """Empirical NTK of the network at `params`, averaged over outputs.
+
+  neural-tangents' `trace_axes` already divides the trace by the number of outputs.
+  """
+  del key, hyper
+  fn = empirical_ntk_fn(jax.vmap(net.apply, in_axes=(None, 0)), trace_axes=(-1,))
+  return fn(x1, x2, params)
+
+
+def infinite_mlp(net: NetworkSpec, hyper: Hyper):
+  """neural-tangents' analytic kernel_fn of the ReLU MLP with `net`'s architecture.
+
+  NTK parameterisation: with `w_std = 1` its NNGP is the prior of flax's LeCun-normal init.
+  Every output has the same kernel, so no reduction over outputs is needed.
+  """
+  layers = []
+  for width in net.hidden:
+    layers += [stax.Dense(width, W_std=hyper.w_std, b_std=hyper.b_std), stax.Relu()]
+  layers.append(stax.Dense(net.action_size, W_std=hyper.w_std, b_std=hyper.b_std))
+  return stax.serial(*layers)[2]
+
+
+def ntk_inf(net, params, x1, x2, key, hyper=Hyper()):
+  """Analytic infinite-width NTK of the same architecture (independent of params)."""
+  del params, key
+  return infinite_mlp(net, hyper)(x1, x2, "ntk")
+
+
+def nngp_inf(net, params, x1, x2, key, hyper=Hyper()):
+  """Analytic infinite-width NNGP of the same architecture (independent of params)."""
+  del params, key
+  return infinite_mlp(net, hyper)(x1, x2, "nngp")
+
+
+def linear(net, params, x1, x2, key, hyper=Hyper()):
+  """NNGP of `stax.Dense(1)`: w_std^2 x1 x2^T / d + b_std^2."""
+  del net, params, key
+  kernel_fn = stax.Dense(1, W_std=hyper.w_std, b_std=hyper.b_std)[2]
+  return kernel_fn(x1, x2, "nngp")
+
+
+def _random_walk_graph(x, hyper: Hyper):
+  """(a I - L)^p on the symmetrised k-nearest-neighbour graph of the rows of x."""
+  n = x.shape[0]
+  k = min(hyper.k, n - 1)
+  dist = jnp.sum((x[:, None] - x[None]) ** 2, -1) + jnp.diag(jnp.full(n, jnp.inf))
+  _, nearest = jax.lax.top_k(-dist, k)
+  adjacency = jnp.zeros((n, n)).at[jnp.arange(n)[:, None], nearest].set(1.0)
+  adjacency = jnp.maximum(adjacency, adjacency.T)
+  inv_sqrt_degree = jax.lax.rsqrt(adjacency.sum(1))  # degrees >= k >= 1
+  laplacian = jnp.eye(n) - inv_sqrt_degree[:, None] * adjacency * inv_sqrt_degree[None]
+  return jnp.linalg.matrix_power(hyper.a * jnp.eye(n) - laplacian, hyper.p)
+
+
+def random_walk(net, params, x1, x2, key, hyper=Hyper()):
+  """p-step random-walk kernel (Smola & Kondor 2003) on a kNN graph of the scored inputs.
+
+  The kernel lives on the graph's nodes, so it depends on every input in the call: pass all
+  scored inputs at once, `K(Z, Z)`, and index the result. When x1 and x2 hold the same inputs
+  the graph is built on them; otherwise on concat(x1, x2), and K is its (x1, x2) block.
+  """
+  del net, params, key
+  n, m = x1.shape[0], x2.shape[0]
+  joint = _random_walk_graph(jnp.concatenate([x1, x2]), hyper)[:n, n:]
+  if n != m:
+    return joint
+  return jax.lax.cond(jnp.array_equal(x1, x2),
+                      lambda: _random_walk_graph(x1, hyper), lambda: joint)
+
+
+def dropout(net, params, x1, x2, key, hyper=Hyper()):
+  """Covariance over `samples` MC-dropout masks of the outputs, averaged over outputs.
+
+  Each mask is shared by all inputs (the key is not batched over them), so K[i, j] is the
+  covariance of the two inputs' predictions under the same dropped-out network.
+  """
+  keys = jax.random.split(key, hyper.samples)
+  predict = jax.vmap(jax.vmap(net.dropout_apply, in_axes=(None, 0, None, None)),
+                     in_axes=(None, None, 0, None))  # (samples, n, a)
+  f1, f2 = (predict(params, x, keys, hyper.dropout_rate) for x in (x1, x2))
+  f1, f2 = f1 - f1.mean(0), f2 - f2.mean(0)
+  return jnp.einsum("tia,tja->ij", f1, f2) / ((hyper.samples - 1) * net.action_size)
+
+
+def rbf(net, params, x1, x2, key, hyper=Hyper()):
+  """tinygp's ExpSquared on the raw inputs, exp(-|x - x'|^2 / (2 lengthscale^2))."""
+  del net, params, key
+  return tinygp_kernels.ExpSquared(scale=hyper.lengthscale)(x1, x2)
+
+
+KERNELS = {
+    "loss_gradient": loss_gradient,
+    "last_layer": last_layer,
+    "ntk": ntk,
+    "ntk_inf": ntk_inf,
+    "nngp_inf": nngp_inf,
+    "linear": linear,
+    "random_walk": random_walk,
+    "dropout": dropout,
+    "rbf": rbf,
+}
+
+
+def get(name: str):
+  """The kernel function registered as `name`."""
+  return registry.lookup(KERNELS, name, "network kernel")
+
+
+def check_kernel(K: jax.Array, name: str) -> jax.Array:
+  """K, or a ValueError naming kernel `name` if K has a NaN or inf (call outside jit)."""
+  if not bool(jnp.all(jnp.isfinite(K))):
+    raise ValueError(f"Kernel {name!r} produced a non-finite Gram matrix (NaN or inf); "
+                     "check its inputs and parameters.")
+  return K

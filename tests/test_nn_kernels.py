@@ -1,0 +1,164 @@
+"""Kernel approximations of a neural policy: each against a hand-written reference, and all PSD."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from amf import nn_kernels
+from amf.nt import stax
+
+D, A, HIDDEN = 5, 2, (16, 16)
+
+
+@pytest.fixture(scope="module")
+def setup():
+  module, spec = nn_kernels.mlp_spec(HIDDEN, A)
+  x1, x2 = jax.random.normal(jax.random.PRNGKey(0), (2, 12, D))
+  x2 = x2[:7]
+  # Two parameter sets, stacked, for the vmap tests; the others use the first.
+  stacked = jax.jit(jax.vmap(module.init, (0, None)))(jax.random.split(jax.random.PRNGKey(1)),
+                                                      x1[0])
+  return spec, stacked, _index(stacked, 0), x1, x2
+
+
+def _index(tree, i):
+  return jax.tree_util.tree_map(lambda leaf: leaf[i], tree)
+
+
+def test_spec_matches_module(setup):
+  spec, _, params, x1, _ = setup
+  module = nn_kernels.MLP(HIDDEN, A)
+  assert set(params["params"]) == {"layers_0", "layers_1", "head"}
+  np.testing.assert_allclose(spec.apply(params, x1[0]), module.apply(params, x1)[0], rtol=1e-6)
+  features = spec.features(params, x1[0])
+  head = params["params"]["head"]
+  np.testing.assert_allclose(features @ head["kernel"] + head["bias"], spec.apply(params, x1[0]),
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_ntk_is_jacobian_contraction(setup):
+  spec, _, params, x1, x2 = setup
+  flat, unravel = ravel_pytree(params)
+  jac = jax.jit(jax.jacrev(lambda w, x: jax.vmap(spec.apply, (None, 0))(unravel(w), x)))
+  expected = jnp.einsum("iap,jap->ij", jac(flat, x1), jac(flat, x2)) / A
+  actual = jax.jit(nn_kernels.ntk, static_argnums=0)(spec, params, x1, x2, None)
+  np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_last_layer_is_feature_inner_product(setup):
+  spec, _, params, x1, x2 = setup
+  h1, h2 = (jnp.stack([spec.features(params, x) for x in xs]) for xs in (x1, x2))
+  np.testing.assert_allclose(nn_kernels.last_layer(spec, params, x1, x2, None), h1 @ h2.T,
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_loss_gradient_is_bc_gradient_inner_product(setup):
+  spec, _, params, x1, x2 = setup
+  key, sigma = jax.random.PRNGKey(3), 0.5
+
+  @jax.jit
+  def embedding(x):
+    # d/dW 0.5||y - (W^T h + b)||^2 = -h r^T and d/db = -r, with residual r = y - f(x).
+    h = jax.vmap(spec.features, (None, 0))(params, x)
+    r = nn_kernels.pseudo_labels(spec, params, x, key, sigma) - jax.vmap(
+        spec.apply, (None, 0))(params, x)
+    return h, r
+
+  (h1, r1), (h2, r2) = embedding(x1), embedding(x2)
+  expected = (h1 @ h2.T + 1.0) * (r1 @ r2.T) / A
+  actual = jax.jit(nn_kernels.loss_gradient, static_argnums=(0, 5))(
+      spec, params, x1, x2, key, nn_kernels.Hyper(sigma=sigma))
+  np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_pseudo_labels_depend_on_the_input_not_its_row(setup):
+  spec, _, params, x1, _ = setup
+  key = jax.random.PRNGKey(4)
+  labels = nn_kernels.pseudo_labels(spec, params, x1, key, 1.0)
+  np.testing.assert_array_equal(nn_kernels.pseudo_labels(spec, params, x1[::-1], key, 1.0),
+                                labels[::-1])
+  assert not np.allclose(nn_kernels.pseudo_labels(spec, params, x1, jax.random.PRNGKey(5), 1.0),
+                         labels)
+
+
+@pytest.mark.parametrize("name", ["ntk_inf", "nngp_inf"])
+def test_infinite_width_kernels_match_stax(setup, name):
+  spec, _, params, x1, x2 = setup
+  hyper = nn_kernels.Hyper(w_std=1.3, b_std=0.1)
+  *_, kernel_fn = stax.serial(stax.Dense(16, 1.3, 0.1), stax.Relu(),
+                              stax.Dense(16, 1.3, 0.1), stax.Relu(), stax.Dense(A, 1.3, 0.1))
+  expected = kernel_fn(x1, x2, name.removesuffix("_inf"))
+  np.testing.assert_allclose(nn_kernels.get(name)(spec, params, x1, x2, None, hyper), expected,
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_linear_is_scaled_dot_product(setup):
+  spec, _, params, x1, x2 = setup
+  np.testing.assert_allclose(nn_kernels.linear(spec, params, x1, x2, None), x1 @ x2.T / D,
+                             rtol=1e-5, atol=1e-6)
+  hyper = nn_kernels.Hyper(w_std=2.0, b_std=0.5)
+  np.testing.assert_allclose(nn_kernels.linear(spec, params, x1, x2, None, hyper),
+                             4.0 * x1 @ x2.T / D + 0.25, rtol=1e-5, atol=1e-5)
+
+
+def test_rbf_lengthscale(setup):
+  spec, _, params, x1, x2 = setup
+  dist2 = np.sum((np.asarray(x1)[:, None] - np.asarray(x2)[None]) ** 2, -1)
+  np.testing.assert_allclose(
+      nn_kernels.rbf(spec, params, x1, x2, None, nn_kernels.Hyper(lengthscale=2.0)),
+      np.exp(-dist2 / 8.0), rtol=1e-5, atol=1e-6)
+
+
+def test_random_walk_on_a_chain():
+  # Inputs on a line with k = 1: the graph is a path, whose random-walk kernel is explicit.
+  x = jnp.arange(4.0)[:, None]
+  adjacency = np.diag(np.ones(3), 1) + np.diag(np.ones(3), -1)
+  inv_sqrt = 1 / np.sqrt(adjacency.sum(1))
+  laplacian = np.eye(4) - inv_sqrt[:, None] * adjacency * inv_sqrt
+  expected = np.linalg.matrix_power(3.0 * np.eye(4) - laplacian, 3)
+  hyper = nn_kernels.Hyper(k=1, a=3.0, p=3)
+  np.testing.assert_allclose(nn_kernels.random_walk(None, None, x, x, None, hyper), expected,
+                             rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(nn_kernels.KERNELS))
+def test_kernel_is_psd_jittable_and_vmappable(setup, name):
+  spec, stacked, params, x1, x2 = setup
+  key = jax.random.PRNGKey(6)
+  kernel_fn = jax.jit(functools.partial(nn_kernels.get(name), spec))
+
+  gram = np.asarray(nn_kernels.check_kernel(kernel_fn(params, x1, x1, key), name), np.float64)
+  assert gram.shape == (12, 12)
+  np.testing.assert_allclose(gram, gram.T, rtol=1e-5, atol=1e-6 * np.abs(gram).max())
+  gram += nn_kernels.JITTER * np.mean(np.diag(gram)) * np.eye(12)
+  eig = np.linalg.eigvalsh(gram)
+  assert eig.min() >= -1e-4 * eig.max(), (name, eig)
+
+  cross = nn_kernels.check_kernel(kernel_fn(params, x1, x2, key), name)
+  assert cross.shape == (12, 7)
+
+  keys = jax.random.split(key, 2)
+  batched = jax.vmap(kernel_fn, (0, None, None, 0))(stacked, x1, x2, keys)
+  for i in range(2):
+    one = kernel_fn(_index(stacked, i), x1, x2, keys[i])
+    np.testing.assert_allclose(batched[i], one, rtol=1e-4, atol=1e-5)
+  # Only the infinite-width and input-space kernels ignore both params and key.
+  ignores_both = name in ("ntk_inf", "nngp_inf", "linear", "random_walk", "rbf")
+  assert np.allclose(batched[0], batched[1]) == ignores_both
+
+
+def test_unknown_name_raises():
+  with pytest.raises(ValueError, match="'nope'"):
+    nn_kernels.get("nope")
+
+
+def test_check_kernel_rejects_non_finite(setup):
+  spec, _, params, x1, x2 = setup
+  bad = x1.at[0, 0].set(jnp.nan)
+  with pytest.raises(ValueError, match="'last_layer'.*NaN"):
+    nn_kernels.check_kernel(nn_kernels.last_layer(spec, params, bad, x2, None), "last_layer")
+  with pytest.raises(ValueError, match="'rbf'"):
+    nn_kernels.check_kernel(jnp.array([[1.0, jnp.inf]]), "rbf")
