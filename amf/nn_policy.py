@@ -26,12 +26,13 @@ class MLP(nn.Module):
 
 
 def gaussian_log_prob(mean: jax.Array, action: jax.Array, std: float) -> jax.Array:
-  """Log-density of `action` under independent Gaussians around `mean`, summed over the last axis."""
+  """Log-density of `action` under independent Gaussians around `mean`, summed over the last
+  axis."""
   return jax.scipy.stats.norm.logpdf(action, mean, std).sum(-1)
 
 
 class NNPolicy(NamedTuple):
-  """An MLP policy `f_theta(s, phi(c))`; `obs` may carry leading axes, `phi` broadcasts over them."""
+  """An MLP policy `f_theta(s, phi(c))`; `phi` broadcasts over the leading axes of `obs`."""
   module: MLP
   obs_size: int
   feature_size: int
