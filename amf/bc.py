@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from amf.data import Dataset
+from amf.data import Dataset, flat_pairs
 from amf.nn_policy import NNPolicy
 
 # `mean_fn(params, frozen, obs, phi)`: the action a (possibly composite) policy takes.
@@ -28,14 +28,9 @@ class Pairs(NamedTuple):
 
 
 def pairs(data: Dataset, features_fn: Callable[[jax.Array], jax.Array]) -> Pairs:
-  """The dataset's `(s, phi(c), a)` pairs, `N = M * H`."""
-  m, h = data.mask.shape[0], data.obs.shape[1]
-  phi = jax.vmap(features_fn)(data.task)
-  phi = jnp.broadcast_to(phi[:, None], (m, h, phi.shape[-1]))
-  mask = jnp.broadcast_to(data.mask[:, None], (m, h))
-  # Zeroing (not just weighting) keeps NaN or inf garbage out of the products in the gradients.
-  flat = lambda x: jnp.where(mask[..., None], x, 0).reshape(m * h, -1)
-  return Pairs(flat(data.obs), flat(phi), flat(data.actions), mask.reshape(-1).astype(jnp.float32))
+  """The dataset's `(s, phi(c), a)` pairs, `N = M * H`, empty slots zeroed with weight 0."""
+  obs, phi, actions, mask = flat_pairs(data, features_fn)
+  return Pairs(obs, phi, actions, mask.astype(jnp.float32))
 
 
 def sample(p: Pairs, key: jax.Array, batch_size: int) -> Pairs:

@@ -62,6 +62,20 @@ def demonstrate(env: MultiTaskEnv, key: jax.Array, task_ids: jax.Array) -> Datas
                  jnp.ones(task_ids.shape, bool))
 
 
+def flat_pairs(data: Dataset, features_fn) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+  """Every `(s, phi(c), a)` of the dataset, flattened to `N = M * H` rows, with the mask.
+
+  Returns `(obs (N, obs_size), phi (N, f), actions (N, action_size), mask (N,))`; rows of empty
+  slots are zeroed, not just masked, so garbage there cannot reach products or gradients.
+  """
+  m, h = data.mask.shape[0], data.obs.shape[1]
+  phi = jax.vmap(features_fn)(data.task)
+  phi = jnp.broadcast_to(phi[:, None], (m, h, phi.shape[-1]))
+  mask = jnp.broadcast_to(data.mask[:, None], (m, h))
+  flat = lambda x: jnp.where(mask[..., None], x, 0).reshape(m * h, -1)
+  return flat(data.obs), flat(phi), flat(data.actions), mask.reshape(-1)
+
+
 def mix_weights(mix: str, num_tasks: int, k=None, strength=None) -> jax.Array:
   """Task probabilities of a pre-training mix.
 

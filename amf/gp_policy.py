@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from tinygp import kernels
 
 from amf import gp
-from amf.data import Dataset
+from amf.data import Dataset, flat_pairs
 from amf.envs.base import MultiTaskEnv
 
 
@@ -23,10 +23,8 @@ def policy_inputs(obs: jax.Array, task_features: jax.Array) -> jax.Array:
 
 def dataset_inputs(env: MultiTaskEnv, data: Dataset) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Flattened `(inputs (M*H, d), actions (M*H, a), mask (M*H,))` of a dataset."""
-  phi = jax.vmap(env.task_features)(data.task)[:, None]
-  inputs = policy_inputs(data.obs, phi)
-  flat = lambda x: x.reshape((-1,) + x.shape[2:])
-  return flat(inputs), flat(data.actions), jnp.repeat(data.mask, env.horizon)
+  obs, phi, actions, mask = flat_pairs(data, env.task_features)
+  return policy_inputs(obs, phi), actions, mask
 
 
 class GPPolicy(NamedTuple):
