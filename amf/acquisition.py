@@ -81,17 +81,30 @@ def condition(cov: jax.Array, noise: float, observed: jax.Array) -> jax.Array:
   return cov - half.T @ half
 
 
-def greedy_batch(cov: jax.Array, noise: float, targets: Targets, candidates: Candidates,
-                 batch_size: int) -> jax.Array:
-  """Picks `batch_size` candidates greedily (AMF.md §3); a candidate may be picked again.
+def own_variance(cov: jax.Array, candidates: Candidates) -> jax.Array:
+  """Undirected score: posterior variance on each candidate's own estimated inputs, (C,)."""
+  var = jnp.diag(cov)[candidates.index]  # (C, m, H)
+  return jnp.sum(candidates.weights * var.mean(-1), axis=-1)
+
+
+def greedy(cov: jax.Array, noise: float, candidates: Candidates, batch_size: int,
+           score) -> jax.Array:
+  """Picks `batch_size` candidates by `score(cov) -> (C,)`, greedily; repeats allowed.
 
   After each pick the model is conditioned on the inputs of that candidate's most likely
-  estimated trajectory, and the rest are re-scored.
+  estimated trajectory (variances only), and the rest are re-scored.
   """
   def pick(cov, _):
-    best = jnp.argmax(scores(cov, noise, targets, candidates))
+    best = jnp.argmax(score(cov))
     likeliest = candidates.index[best, jnp.argmax(candidates.weights[best])]
     return condition(cov, noise, likeliest), best
 
   _, chosen = jax.lax.scan(pick, cov, None, batch_size)
   return chosen
+
+
+def greedy_batch(cov: jax.Array, noise: float, targets: Targets, candidates: Candidates,
+                 batch_size: int) -> jax.Array:
+  """AMF's batch (AMF.md §3): greedy in the expected information gain on the targets."""
+  return greedy(cov, noise, candidates, batch_size,
+                lambda cov: scores(cov, noise, targets, candidates))

@@ -59,8 +59,8 @@ class LoopConfig:
     if self.budget % self.batch_size:
       raise ValueError(f"budget={self.budget} is not a whole number of rounds of "
                        f"batch_size={self.batch_size}.")
-    if self.pretrain_size < 1 and self.estimator == "importance":
-      raise ValueError("The importance estimator re-uses past demonstrations: "
+    if self.pretrain_size < 1 and self.estimator in ("importance", "uniform"):
+      raise ValueError(f"The {self.estimator} estimator re-uses past demonstrations: "
                        "pretrain_size must be at least 1.")
     if min(self.occupancy_samples, self.eval_episodes) < 1:
       raise ValueError("occupancy_samples and eval_episodes must be at least 1.")
@@ -82,10 +82,13 @@ class Carry(NamedTuple):
   strategy: jax.Array     # () index into LoopConfig.strategies
 
 
+COSTLY = ("amf", "uncertainty")  # strategies that build the GP scores
+
+
 def strategy_groups(names) -> list[tuple[str, ...]]:
-  """Splits strategies into programs: AMF alone (it is costly), the cheap baselines together."""
-  costly = tuple(n for n in names if n == "amf")
-  cheap = tuple(n for n in names if n != "amf")
+  """Splits strategies into programs: each costly one alone, the cheap baselines together."""
+  costly = tuple(n for n in names if n in COSTLY)
+  cheap = tuple(n for n in names if n not in COSTLY)
   return [(n,) for n in costly] + ([cheap] if cheap else [])
 
 
@@ -107,19 +110,28 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     actor = lambda state: learner.act(fitted, state.obs, env.task_features(state.info["task"]))
     return evaluate(env, actor, key, env.tasks, cfg.eval_episodes)
 
-  def amf_batch(fitted, data, key):
+  def scoring(fitted, data, key):
+    """Posterior covariance over every task's estimated inputs (targets and candidates)."""
     ctx = occupancy.Context(env, data, lambda *x: learner.log_prob(fitted, *x),
-                            cfg.occupancy_samples)
-    occ = estimator(ctx, key, env.tasks)  # (K, m, H, ...) — targets and candidates alike
+                            cfg.occupancy_samples, lambda *x: learner.act(fitted, *x))
+    occ = estimator(ctx, key, env.tasks)  # (K, m, H, ...)
     m = occ.weights.shape[1]
     query = jnp.concatenate(
         [occ.obs, jnp.broadcast_to(phi[:, None, None], (k, m, h, phi.shape[-1]))], -1)
     cov = learner.covariance(fitted, data, query.reshape(k * m * h, -1))
     index = jnp.arange(k * m * h).reshape(k, m, h)
     target_w = jnp.broadcast_to(target[:, None, None] * occ.weights[..., None] / h, (k, m, h))
-    return acquisition.greedy_batch(
-        cov, noise, acquisition.Targets(index.reshape(-1), target_w.reshape(-1)),
-        acquisition.Candidates(index, occ.weights), b)
+    return (cov, acquisition.Targets(index.reshape(-1), target_w.reshape(-1)),
+            acquisition.Candidates(index, occ.weights))
+
+  def amf_batch(fitted, data, key):
+    cov, targets, candidates = scoring(fitted, data, key)
+    return acquisition.greedy_batch(cov, noise, targets, candidates, b)
+
+  def uncertainty_batch(fitted, data, key):
+    cov, _, candidates = scoring(fitted, data, key)
+    return acquisition.greedy(cov, noise, candidates, b,
+                              lambda cov: acquisition.own_variance(cov, candidates))
 
   def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
     key, k_pre, k_eval = jax.random.split(key, 3)
@@ -135,7 +147,8 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
   def select(c: Carry, key: jax.Array) -> jax.Array:
     fitted = learner.fit(c.data)
     problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
-                                lambda key: amf_batch(fitted, c.data, key))
+                                lambda key: amf_batch(fitted, c.data, key),
+                                lambda key: uncertainty_batch(fitted, c.data, key))
     branches = [lambda key, pick=pick: pick(problem, key) for pick in strategies]
     return jax.lax.switch(c.strategy, branches, key)
 

@@ -3,7 +3,7 @@
 Each estimator has one signature, `estimator(ctx, key, tasks) -> Occupancy`, and is
 registered by name in `ESTIMATORS`, so the estimator is a config value (AMF.md §3).
 """
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from amf import registry
 from amf.data import Dataset
 from amf.envs.base import MultiTaskEnv
-from amf.rollout import rollouts
+from amf.rollout import policy_actor, rollouts
 
 # log pi_n(a | s, phi(c)) of the current policy, for one (s, phi, a).
 LogProb = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
@@ -23,6 +23,7 @@ class Context(NamedTuple):
   data: Dataset
   log_prob: LogProb
   num_samples: int  # m: estimated trajectories kept per task (static)
+  act: Optional[Callable[[jax.Array, jax.Array], jax.Array]] = None  # (s, phi) -> action
 
 
 class Occupancy(NamedTuple):
@@ -64,14 +65,39 @@ def importance(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
   return _keep_heaviest(ctx, log_importance_weights(ctx, tasks))
 
 
-def oracle(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
-  """Privileged diagnostic: the expert's own states in each task (its actions unused)."""
-  trajs = rollouts(ctx.env, ctx.env.expert, key, tasks, ctx.num_samples)
+def uniform(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
+  """Past demonstrations relabelled with each task, all weighted equally (no correction).
+
+  `m` of them are drawn at random per task (the same truncation as `importance`, without
+  favouring the first slots).
+  """
+  draws = jax.random.uniform(key, (tasks.shape[0], ctx.data.size))
+  top, index = jax.lax.top_k(jnp.where(ctx.data.mask, draws, -jnp.inf),
+                             min(ctx.num_samples, ctx.data.size))
+  weights = jnp.isfinite(top).astype(jnp.float32)
+  return Occupancy(ctx.data.obs[index], weights / weights.sum(-1, keepdims=True))
+
+
+def _rollouts(ctx: Context, actor, key: jax.Array, tasks: jax.Array) -> Occupancy:
+  trajs = rollouts(ctx.env, actor, key, tasks, ctx.num_samples)
   m = ctx.num_samples
   return Occupancy(trajs.obs, jnp.full((tasks.shape[0], m), 1.0 / m))
 
 
-ESTIMATORS = {"importance": importance, "oracle": oracle}
+def rollout(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
+  """The current policy's own states in each task, rolled out in the simulator."""
+  if ctx.act is None:
+    raise ValueError("The rollout estimator needs the policy's `act` in its Context.")
+  return _rollouts(ctx, policy_actor(ctx.env, ctx.act), key, tasks)
+
+
+def oracle(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
+  """Privileged diagnostic: the expert's own states in each task (its actions unused)."""
+  return _rollouts(ctx, ctx.env.expert, key, tasks)
+
+
+ESTIMATORS = {"importance": importance, "uniform": uniform, "rollout": rollout,
+              "oracle": oracle}
 
 
 def get(name: str):

@@ -1,9 +1,9 @@
 """Selection strategies: which tasks to ask the expert for next. One signature, by name.
 
-`strategy(problem, key) -> (B,) task ids`. AMF's scores are built only when the AMF strategy
-asks for them (`problem.amf`), so baselines compile without the GP maths.
+`strategy(problem, key) -> (B,) task ids`. The GP scores are built only when a strategy asks
+for them (`problem.amf`, `problem.uncertainty`), so cheap baselines compile without them.
 """
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -18,10 +18,16 @@ class Problem(NamedTuple):
   target: jax.Array        # (K,) target task distribution mu
   batch_size: int          # B (static)
   amf: Callable[[jax.Array], jax.Array]  # key -> (B,) AMF's greedy batch
+  uncertainty: Optional[Callable[[jax.Array], jax.Array]] = None  # key -> (B,) undirected
 
 
 def amf(problem: Problem, key: jax.Array) -> jax.Array:
   return problem.amf(key)
+
+
+def uncertainty(problem: Problem, key: jax.Array) -> jax.Array:
+  """Undirected: the task whose own estimated states have the most posterior variance."""
+  return problem.uncertainty(key)
 
 
 def uniform(problem: Problem, key: jax.Array) -> jax.Array:
@@ -53,8 +59,8 @@ def rebalancing(problem: Problem, key: jax.Array) -> jax.Array:
   return chosen
 
 
-STRATEGIES = {"amf": amf, "uniform": uniform, "round_robin": round_robin,
-              "rebalancing": rebalancing}
+STRATEGIES = {"amf": amf, "uncertainty": uncertainty, "uniform": uniform,
+              "round_robin": round_robin, "rebalancing": rebalancing}
 
 
 def get(name: str):

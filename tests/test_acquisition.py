@@ -200,3 +200,13 @@ def test_information_gain_is_finite_at_zero_prior_variance():
   gain = _info(cov, targets, jnp.array([[0]]))
   assert gain.shape == (1,)
   assert np.isfinite(gain[0]) and abs(float(gain[0])) < 1e-6
+
+
+def test_own_variance_picks_the_most_uncertain_candidate_and_conditions():
+  # Three candidates of one input each; the second has the largest variance.
+  cov = jnp.diag(jnp.array([0.5, 2.0, 1.0]))
+  cands = acquisition.Candidates(jnp.arange(3).reshape(3, 1, 1), jnp.ones((3, 1)))
+  np.testing.assert_allclose(acquisition.own_variance(cov, cands), [0.5, 2.0, 1.0])
+  score = lambda c: acquisition.own_variance(c, cands)
+  # After observing candidate 1 (noise 0.1) its variance drops below candidate 2's.
+  np.testing.assert_array_equal(acquisition.greedy(cov, 0.1, cands, 2, score), [1, 2])

@@ -141,3 +141,30 @@ def test_unknown_estimator_raises(name):
 def test_registered_estimators():
   assert occupancy.get("importance") is occupancy.importance
   assert occupancy.get("oracle") is occupancy.oracle
+
+
+def test_uniform_estimator_draws_filled_demos_with_equal_weights(env):
+  data = _dataset(env)
+  occ = _run(env, data, _toy_log_prob, num_samples=2, estimator="uniform")
+  np.testing.assert_allclose(occ.weights, 0.5)
+  filled = {tuple(np.asarray(data.obs[i]).ravel()) for i in range(3)}
+  for c in range(env.num_tasks):
+    for j in range(2):
+      assert tuple(np.asarray(occ.obs[c, j]).ravel()) in filled  # never the empty slot
+  # With m above the number of demos the empty slot gets weight exactly 0.
+  occ = _run(env, data, _toy_log_prob, num_samples=4, estimator="uniform")
+  np.testing.assert_allclose(np.sort(np.asarray(occ.weights), -1), [[0, 1 / 3, 1 / 3, 1 / 3]] * 4,
+                             atol=1e-6)
+
+
+def test_rollout_estimator_uses_the_policy_states(env):
+  act = lambda s, phi: 0.3 * (phi - s)
+  ctx = occupancy.Context(env, _dataset(env), _toy_log_prob, 3, act)
+  key = jax.random.PRNGKey(5)
+  occ = occupancy.rollout(ctx, key, env.tasks)
+  actor = lambda state: act(state.obs, env.task_features(state.info["task"]))
+  expected = rollouts(env, actor, key, env.tasks, 3).obs
+  np.testing.assert_allclose(occ.obs, expected, rtol=1e-6)
+  np.testing.assert_allclose(occ.weights, 1 / 3)
+  with pytest.raises(ValueError, match="needs the policy's `act`"):
+    occupancy.rollout(ctx._replace(act=None), key, env.tasks)

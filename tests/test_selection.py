@@ -100,7 +100,7 @@ def test_registry_get():
     assert selection.get(name) is selection.STRATEGIES[name]
 
 
-@pytest.mark.parametrize("name", ["uncertainty", "AMF", "random"])
+@pytest.mark.parametrize("name", ["greedy", "AMF", "random"])
 def test_unknown_strategy_raises(name):
   with pytest.raises(ValueError, match=f"selection strategy '{name}'"):
     selection.get(name)
@@ -110,3 +110,10 @@ def test_registry_lookup_error_lists_the_choices():
   with pytest.raises(ValueError, match=r"Unknown widget 'c'; choose one of \['a', 'b'\]"):
     registry.lookup({"b": 2, "a": 1}, "c", "widget")
   assert registry.lookup({"a": 1}, "a", "widget") == 1
+
+
+def test_uncertainty_calls_its_own_scores():
+  problem = _problem(batch_size=2)._replace(
+      uncertainty=lambda key: jnp.array([3, 1], jnp.int32))
+  np.testing.assert_array_equal(selection.uncertainty(problem, jax.random.PRNGKey(0)), [3, 1])
+  assert selection.get("uncertainty") is selection.uncertainty
