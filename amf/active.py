@@ -41,6 +41,7 @@ class LoopConfig:
   batch_size: int = 1
   occupancy_samples: int = 4
   eval_episodes: int = 10
+  target_tasks: tuple[int, ...] = ()  # the support of mu (uniform on it); () = every task
 
   @property
   def num_rounds(self) -> int:
@@ -62,6 +63,9 @@ class LoopConfig:
     if self.pretrain_size < 1 and self.estimator in ("importance", "uniform"):
       raise ValueError(f"The {self.estimator} estimator re-uses past demonstrations: "
                        "pretrain_size must be at least 1.")
+    ids = self.target_tasks
+    if len(set(ids)) != len(ids) or any(t < 0 for t in ids):
+      raise ValueError(f"target_tasks must be distinct task ids, got {self.target_tasks}.")
     if min(self.occupancy_samples, self.eval_episodes) < 1:
       raise ValueError("occupancy_samples and eval_episodes must be at least 1.")
 
@@ -80,6 +84,16 @@ class Carry(NamedTuple):
   success: jax.Array      # (R + 1, K) per-task success rate
   asked: jax.Array        # (R, B) task ids asked for in each round
   strategy: jax.Array     # () index into LoopConfig.strategies
+
+
+def target_weights(num_tasks: int, target_tasks=()) -> jax.Array:
+  """mu: uniform over `target_tasks` (every task if empty)."""
+  if any(t >= num_tasks for t in target_tasks):
+    raise ValueError(f"target_tasks {tuple(target_tasks)} has ids beyond {num_tasks} tasks.")
+  if not target_tasks:
+    return jnp.full((num_tasks,), 1.0 / num_tasks)
+  support = jnp.zeros(num_tasks).at[jnp.asarray(target_tasks, jnp.int32)].set(1.0)
+  return support / support.sum()
 
 
 COSTLY = ("amf", "uncertainty")  # strategies that build the GP scores
@@ -103,7 +117,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
   strategies = [selection.get(name) for name in cfg.strategies]
   estimator = occupancy.get(cfg.estimator)
   k, h, b = env.num_tasks, env.horizon, cfg.batch_size
-  target = jnp.full((k,), 1.0 / k)  # mu: uniform over the finite task set
+  target = target_weights(k, cfg.target_tasks)
   phi = jax.vmap(env.task_features)(env.tasks)
 
   def evaluation(fitted, key):

@@ -22,6 +22,7 @@ def get_config(scale: str = "paper") -> ml_collections.ConfigDict:
   c.pretrain_size = 12      # demonstrations in the pre-training set, spread over the k tasks
   c.budget = 12             # N demonstrations asked for
   c.batch_size = 1          # B per round
+  c.target_tasks = ()       # tasks that matter (mu uniform on them); () = all 12
 
   # The GP model of the expert (AMF-GP's policy is its posterior mean).
   c.kernel = "rbf"

@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from amf import data, envs, kernels, metrics, plotting, selection, sweep
-from amf.active import LoopConfig, make_loop, strategy_groups, with_strategy
+from amf.active import LoopConfig, make_loop, strategy_groups, target_weights, with_strategy
 from amf.gp_policy import GPPolicy
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/integrator_gp.py")
@@ -33,13 +33,14 @@ def loop_config(config: ml_collections.ConfigDict, methods) -> LoopConfig:
   return LoopConfig(strategies=tuple(methods), estimator=config.estimator,
                     pretrain_size=config.pretrain_size, budget=config.budget,
                     batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
-                    eval_episodes=config.eval_episodes)
+                    eval_episodes=config.eval_episodes, target_tasks=tuple(config.target_tasks))
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Refuses a bad config before anything compiles."""
   env = envs.make(config.env, **config.env_kwargs)
   loop_config(config, config.methods).validate()
+  target_weights(env.num_tasks, tuple(config.target_tasks))
   kernels.make(config.kernel, env.observation_size, env.task_feature_size, 1.0, 1.0)
   if not config.ks or any(not 1 <= k <= env.num_tasks for k in config.ks):
     raise ValueError(f"ks must be values in 1..{env.num_tasks}, got {tuple(config.ks)}.")
@@ -74,7 +75,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
 
   env, learner, runs = setup(config)
   keys, weights, variants, seeds = runs
-  target = np.full(env.num_tasks, 1.0 / env.num_tasks)
+  target = np.asarray(target_weights(env.num_tasks, tuple(config.target_tasks)))
 
   # Pre-training and the round-0 evaluation do not depend on the method: done once, shared.
   start = time.time()

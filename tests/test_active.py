@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from amf import checkpoint, data, kernels, sweep
-from amf.active import LoopConfig, make_loop, with_strategy
+from amf.active import LoopConfig, make_loop, target_weights, with_strategy
 from amf.envs.integrator import Integrator
 from amf.gp_policy import GPPolicy
 
@@ -182,3 +182,12 @@ def test_sweep_run_stops_at_num_rounds_when_chunks_do_not_divide_it(setup, tmp_p
   count = lambda c, n: c._replace(round=c.round + n)
   out = sweep.run("count", count, setup["initial"], 3, str(tmp_path / "ckpt"), 2)
   np.testing.assert_array_equal(out.round, [3, 3])
+
+
+def test_target_weights_and_their_validation():
+  np.testing.assert_allclose(target_weights(4), [0.25] * 4)
+  np.testing.assert_allclose(target_weights(4, (1, 3)), [0, 0.5, 0, 0.5])
+  with pytest.raises(ValueError, match="beyond 4 tasks"):
+    target_weights(4, (1, 4))
+  with pytest.raises(ValueError, match="distinct task ids"):
+    LoopConfig(target_tasks=(2, 2)).validate()
