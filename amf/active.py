@@ -1,7 +1,8 @@
 """The active fine-tuning loop as pure functions: select -> demonstrate -> fine-tune -> evaluate.
 
 `make_loop(...)` returns a `Loop` of pure functions: `init(key, pretrain_weights) -> Carry`,
-`advance(carry, num_rounds) -> Carry` and `select(carry, key) -> task ids` (one selection). Both are pure and shape-static, so a sweep is
+`advance(carry, num_rounds) -> Carry` and `select(carry, key) -> task ids` (one selection).
+All are shape-static, so a sweep is
 `jax.jit(jax.vmap(...))` over seeds and value-variants (e.g. the pre-training mix), and a
 long run advances in chunks with a checkpoint of the carry in between. Every round's metrics
 live in the carry, so a restored carry has lost nothing.
@@ -14,6 +15,7 @@ import jax.numpy as jnp
 
 from amf import acquisition, data as data_lib, occupancy, selection
 from amf.envs.base import MultiTaskEnv
+from amf.gp_policy import policy_inputs
 from amf.rollout import evaluate
 
 
@@ -130,8 +132,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
                             cfg.occupancy_samples, lambda *x: learner.act(fitted, *x))
     occ = estimator(ctx, key, env.tasks)  # (K, m, H, ...)
     m = occ.weights.shape[1]
-    query = jnp.concatenate(
-        [occ.obs, jnp.broadcast_to(phi[:, None, None], (k, m, h, phi.shape[-1]))], -1)
+    query = policy_inputs(occ.obs, phi[:, None, None])  # (K, m, H, d)
     cov = learner.covariance(fitted, data, query.reshape(k * m * h, -1))
     index = jnp.arange(k * m * h).reshape(k, m, h)
     target_w = jnp.broadcast_to(target[:, None, None] * occ.weights[..., None] / h, (k, m, h))
