@@ -3,9 +3,11 @@
 `make_loop(...)` returns a `Loop` of pure functions: `init(key, pretrain_weights) -> Carry`,
 `advance(carry, num_rounds) -> Carry` and `select(carry, key) -> task ids` (one selection).
 All are shape-static, so a sweep is
-`jax.jit(jax.vmap(...))` over seeds and value-variants (e.g. the pre-training mix), and a
-long run advances in chunks with a checkpoint of the carry in between. Every round's metrics
-live in the carry, so a restored carry has lost nothing.
+`jax.jit(jax.vmap(...))` over seeds and value-variants (the pre-training mix, and the strategy,
+estimator and kernel indices in the carry, which `lax.switch` reads), and a long run advances
+in chunks with a checkpoint of the carry in between. The learner's state (a GP fit, or a
+network's weights and optimiser state) and every round's metrics live in the carry, so a
+restored carry has lost nothing.
 """
 import dataclasses
 from typing import Any, Callable, NamedTuple, Protocol
@@ -20,30 +22,42 @@ from amf.rollout import evaluate
 
 
 class Learner(Protocol):
-  """A policy class with its fine-tuning and its uncertainty model (e.g. `GPPolicy`)."""
+  """A policy class with its training and its uncertainty model (`GPPolicy`, `NNLearner`).
 
-  def fit(self, data: data_lib.Dataset) -> Any: ...
-  def act(self, fitted, obs, task_features) -> jax.Array: ...
-  def log_prob(self, fitted, obs, task_features, action) -> jax.Array: ...
-  def covariance(self, fitted, data: data_lib.Dataset, query: jax.Array) -> jax.Array: ...
+  Its state is a pytree: `init` trains on the pre-training demonstrations, `update`
+  fine-tunes after a round. `covariance` is the posterior covariance of the GP model of the
+  expert at `query` inputs given `data`, with kernel number `kernel` of `num_kernels`.
+  """
+  num_kernels: int
+
+  def init(self, data: data_lib.Dataset, key: jax.Array) -> Any: ...
+  def update(self, state, pretrain: data_lib.Dataset, new: data_lib.Dataset,
+             key: jax.Array) -> Any: ...
+  def act(self, state, obs, task_features) -> jax.Array: ...
+  def log_prob(self, state, obs, task_features, action) -> jax.Array: ...
+  def covariance(self, state, data: data_lib.Dataset, query: jax.Array, key: jax.Array,
+                 kernel: jax.Array) -> jax.Array: ...
 
 
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
   """Static settings of one compiled loop.
 
-  `strategies` are the selection strategies one program can run; each run picks one by the
-  index in its carry (`with_strategy`), so cheap baselines share a program through
-  `lax.switch`. Under `vmap` every branch is computed, so AMF gets a program of its own.
+  `strategies` and `estimators` are those one program can run; each run picks one of each
+  (and one of the learner's kernels) by the indices in its carry (`choose`), through
+  `lax.switch`. Under `vmap` every branch is computed, so AMF gets a program of its own and
+  cheap baselines share one. `stride` scores every `stride`-th state of a trajectory only,
+  which bounds the GP's size on long horizons.
   """
   strategies: tuple[str, ...] = ("amf",)
-  estimator: str = "importance"
+  estimators: tuple[str, ...] = ("importance",)
   pretrain_size: int = 12
   budget: int = 12
   batch_size: int = 1
   occupancy_samples: int = 4
   eval_episodes: int = 10
   target_tasks: tuple[int, ...] = ()  # the support of mu (uniform on it); () = every task
+  stride: int = 1
 
   @property
   def num_rounds(self) -> int:
@@ -53,23 +67,27 @@ class LoopConfig:
     """Refuses impossible settings before anything compiles."""
     if not self.strategies:
       raise ValueError("LoopConfig needs at least one selection strategy.")
+    if not self.estimators:
+      raise ValueError("LoopConfig needs at least one occupancy estimator.")
     for name in self.strategies:
       selection.get(name)
-    occupancy.get(self.estimator)
+    for name in self.estimators:
+      occupancy.get(name)
     if self.batch_size < 1 or self.budget < self.batch_size:
       raise ValueError(f"Need 1 <= batch_size <= budget, got batch_size={self.batch_size}, "
                        f"budget={self.budget}.")
     if self.budget % self.batch_size:
       raise ValueError(f"budget={self.budget} is not a whole number of rounds of "
                        f"batch_size={self.batch_size}.")
-    if self.pretrain_size < 1 and self.estimator in ("importance", "uniform"):
-      raise ValueError(f"The {self.estimator} estimator re-uses past demonstrations: "
+    reusing = set(self.estimators) & set(occupancy.REUSING)
+    if self.pretrain_size < 1 and reusing:
+      raise ValueError(f"The {sorted(reusing)} estimator(s) re-use past demonstrations: "
                        "pretrain_size must be at least 1.")
     ids = self.target_tasks
     if len(set(ids)) != len(ids) or any(t < 0 for t in ids):
       raise ValueError(f"target_tasks must be distinct task ids, got {self.target_tasks}.")
-    if min(self.occupancy_samples, self.eval_episodes) < 1:
-      raise ValueError("occupancy_samples and eval_episodes must be at least 1.")
+    if min(self.occupancy_samples, self.eval_episodes, self.stride) < 1:
+      raise ValueError("occupancy_samples, eval_episodes and stride must be at least 1.")
 
 
 class Loop(NamedTuple):
@@ -80,12 +98,15 @@ class Loop(NamedTuple):
 
 class Carry(NamedTuple):
   data: data_lib.Dataset  # pre-training demonstrations, then `budget` slots for new ones
+  learner: Any            # the learner's state after the last round
   key: jax.Array
   round: jax.Array        # () rounds done
   returns: jax.Array      # (R + 1, K) per-task mean return after each round (0: pre-trained)
   success: jax.Array      # (R + 1, K) per-task success rate
   asked: jax.Array        # (R, B) task ids asked for in each round
   strategy: jax.Array     # () index into LoopConfig.strategies
+  estimator: jax.Array    # () index into LoopConfig.estimators
+  kernel: jax.Array       # () index into the learner's kernels
 
 
 def target_weights(num_tasks: int, target_tasks=()) -> jax.Array:
@@ -108,73 +129,86 @@ def strategy_groups(names) -> list[tuple[str, ...]]:
   return [(n,) for n in costly] + ([cheap] if cheap else [])
 
 
-def with_strategy(carry: Carry, index) -> Carry:
-  """The same run, set to use strategy `index` of the loop's `strategies`."""
-  return carry._replace(strategy=jnp.full_like(carry.strategy, index))
+def choose(carry: Carry, strategy: int = 0, estimator: int = 0, kernel: int = 0) -> Carry:
+  """The same runs, set to use these indices of strategies, estimators and kernels."""
+  return carry._replace(strategy=jnp.full_like(carry.strategy, strategy),
+                        estimator=jnp.full_like(carry.estimator, estimator),
+                        kernel=jnp.full_like(carry.kernel, kernel))
+
+
+def split(data: data_lib.Dataset, pretrain_size: int):
+  """(pre-training demonstrations, the slots for new ones) of a loop's dataset."""
+  return (jax.tree.map(lambda x: x[:pretrain_size], data),
+          jax.tree.map(lambda x: x[pretrain_size:], data))
 
 
 def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float) -> Loop:
-  """Builds the loop of one strategy/estimator; `noise` is the GP's observation noise std."""
+  """Builds the loop; `noise` is the observation noise std of the GP model of the expert."""
   cfg.validate()
   strategies = [selection.get(name) for name in cfg.strategies]
-  estimator = occupancy.get(cfg.estimator)
-  k, h, b = env.num_tasks, env.horizon, cfg.batch_size
+  estimators = [occupancy.get(name) for name in cfg.estimators]
+  k, b, stride = env.num_tasks, cfg.batch_size, cfg.stride
+  h = len(range(0, env.horizon, stride))  # scored states per trajectory
   target = target_weights(k, cfg.target_tasks)
   phi = jax.vmap(env.task_features)(env.tasks)
 
-  def evaluation(fitted, key):
-    actor = lambda state: learner.act(fitted, state.obs, env.task_features(state.info["task"]))
+  def evaluation(state, key):
+    actor = lambda s: learner.act(state, s.obs, env.task_features(s.info["task"]))
     return evaluate(env, actor, key, env.tasks, cfg.eval_episodes)
 
-  def scoring(fitted, data, key):
+  def scoring(c: Carry, key):
     """Posterior covariance over every task's estimated inputs (targets and candidates)."""
-    ctx = occupancy.Context(env, data, lambda *x: learner.log_prob(fitted, *x),
-                            cfg.occupancy_samples, lambda *x: learner.act(fitted, *x))
-    occ = estimator(ctx, key, env.tasks)  # (K, m, H, ...)
+    k_occ, k_cov = jax.random.split(key)
+    ctx = occupancy.Context(env, c.data, lambda *x: learner.log_prob(c.learner, *x),
+                            cfg.occupancy_samples, lambda *x: learner.act(c.learner, *x))
+    occ = jax.lax.switch(c.estimator, [lambda key, e=e: e(ctx, key, env.tasks)
+                                       for e in estimators], k_occ)  # (K, m, H, ...)
     m = occ.weights.shape[1]
-    query = policy_inputs(occ.obs, phi[:, None, None])  # (K, m, H, d)
-    cov = learner.covariance(fitted, data, query.reshape(k * m * h, -1))
+    query = policy_inputs(occ.obs[:, :, ::stride], phi[:, None, None])  # (K, m, h, d)
+    strided = c.data._replace(obs=c.data.obs[:, ::stride], actions=c.data.actions[:, ::stride])
+    cov = learner.covariance(c.learner, strided, query.reshape(k * m * h, -1), k_cov, c.kernel)
     index = jnp.arange(k * m * h).reshape(k, m, h)
     target_w = jnp.broadcast_to(target[:, None, None] * occ.weights[..., None] / h, (k, m, h))
     return (cov, acquisition.Targets(index.reshape(-1), target_w.reshape(-1)),
             acquisition.Candidates(index, occ.weights))
 
-  def amf_batch(fitted, data, key):
-    cov, targets, candidates = scoring(fitted, data, key)
+  def amf_batch(c, key):
+    cov, targets, candidates = scoring(c, key)
     return acquisition.greedy_batch(cov, noise, targets, candidates, b)
 
-  def uncertainty_batch(fitted, data, key):
-    cov, _, candidates = scoring(fitted, data, key)
+  def uncertainty_batch(c, key):
+    cov, _, candidates = scoring(c, key)
     return acquisition.greedy(cov, noise, candidates, b,
                               lambda cov: acquisition.own_variance(cov, candidates))
 
   def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
-    key, k_pre, k_eval = jax.random.split(key, 3)
+    key, k_pre, k_fit, k_eval = jax.random.split(key, 4)
     pre = data_lib.pretraining(env, k_pre, cfg.pretrain_size, pretrain_weights)
     data = data_lib.concat(pre, data_lib.empty(env, cfg.budget))
-    ev = evaluation(learner.fit(data), k_eval)
+    state = learner.init(data, k_fit)
+    ev = evaluation(state, k_eval)
     r = cfg.num_rounds
-    return Carry(data, key, jnp.int32(0),
+    return Carry(data, state, key, jnp.int32(0),
                  jnp.zeros((r + 1, k)).at[0].set(ev.ret),
                  jnp.zeros((r + 1, k)).at[0].set(ev.success),
-                 jnp.zeros((r, b), jnp.int32), jnp.int32(0))
+                 jnp.zeros((r, b), jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0))
 
   def select(c: Carry, key: jax.Array) -> jax.Array:
-    fitted = learner.fit(c.data)
     problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
-                                lambda key: amf_batch(fitted, c.data, key),
-                                lambda key: uncertainty_batch(fitted, c.data, key))
+                                lambda key: amf_batch(c, key),
+                                lambda key: uncertainty_batch(c, key))
     branches = [lambda key, pick=pick: pick(problem, key) for pick in strategies]
     return jax.lax.switch(c.strategy, branches, key)
 
   def one_round(c: Carry) -> Carry:
-    key, k_sel, k_demo, k_eval = jax.random.split(c.key, 4)
+    key, k_sel, k_demo, k_fit, k_eval = jax.random.split(c.key, 5)
     ids = select(c, k_sel)
     new = data_lib.demonstrate(env, k_demo, ids)
     slots = cfg.pretrain_size + c.round * b + jnp.arange(b)
     data = data_lib.write(c.data, slots, *new[:-1])
-    ev = evaluation(learner.fit(data), k_eval)
-    return c._replace(data=data, key=key, round=c.round + 1,
+    state = learner.update(c.learner, *split(data, cfg.pretrain_size), k_fit)
+    ev = evaluation(state, k_eval)
+    return c._replace(data=data, learner=state, key=key, round=c.round + 1,
                       returns=c.returns.at[c.round + 1].set(ev.ret),
                       success=c.success.at[c.round + 1].set(ev.success),
                       asked=c.asked.at[c.round].set(ids))

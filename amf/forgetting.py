@@ -1,8 +1,9 @@
 """Mitigations of forgetting when fine-tuning a pre-trained NN policy (AMF.md §4), by name.
 
 Every mitigation has one interface: `init(pretrained_params, key) -> state`,
-`finetune(state, pretrain_data, new_data, key, num_steps) -> state`, `act(state, obs, phi)` and
-`log_prob(state, obs, phi, action)`. Every state keeps the pre-trained parameters as `prior`,
+`finetune(state, pretrain_data, new_data, key, num_steps) -> state`, `act(state, obs, phi)`,
+`log_prob(state, obs, phi, action)` and `kernel_params(state)`, the weights of the one policy
+network whose kernel models the uncertainty (`amf.nn_kernels`). Every state keeps the pre-trained parameters as `prior`,
 which no mitigation ever trains. The optimiser state carries over between fine-tuning rounds.
 
 - `none`: BC on the new demonstrations only.
@@ -57,6 +58,9 @@ class Plain(NamedTuple):
   def act(self, state: State, obs, phi):
     return self.policy.act(state.params, obs, phi)
 
+  def kernel_params(self, state: State):
+    return state.params
+
   def log_prob(self, state: State, obs, phi, action):
     return self.policy.log_prob(state.params, obs, phi, action)
 
@@ -108,6 +112,9 @@ class AdaptivePrior(NamedTuple):
 
   def log_prob(self, state: State, obs, phi, action):
     return gaussian_log_prob(self.act(state, obs, phi), action, self.policy.action_std)
+
+  def kernel_params(self, state: State):
+    return state.params["theta"]  # the part fine-tuning changes
 
 
 class Isolation(NamedTuple):
@@ -161,6 +168,9 @@ class Isolation(NamedTuple):
 
   def log_prob(self, state: State, obs, phi, action):
     return gaussian_log_prob(self.act(state, obs, phi), action, self.policy.action_std)
+
+  def kernel_params(self, state: State):
+    return state.prior  # every cell starts from it; no one cell speaks for all tasks
 
 
 MODES = {

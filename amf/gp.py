@@ -42,6 +42,17 @@ def posterior(kernel: kernels.Kernel, inputs: jax.Array, targets: jax.Array, mas
   return Posterior(kernel, inputs, alpha)
 
 
+class Precomputed(kernels.Kernel):
+  """A kernel given by its Gram matrix over a fixed set of points; inputs are row indices.
+
+  It lets tinygp do the GP maths for kernels computed elsewhere (e.g. a network's kernels).
+  """
+  gram: jax.Array
+
+  def evaluate(self, X1, X2):
+    return self.gram[X1, X2]
+
+
 def posterior_covariance(kernel: kernels.Kernel, inputs: jax.Array, mask: jax.Array,
                          noise: float, query: jax.Array) -> jax.Array:
   """Posterior covariance `Sigma_D(Z, Z)` of the latent function at `query` (m, d)."""

@@ -1,7 +1,7 @@
 """AMF-GP's policy: the posterior mean of a GP model of the expert (AMF.md §4).
 
-Fine-tuning is conditioning: `fit(data)` conditions the GP on every demonstration so far.
-The same GP gives the policy's Gaussian likelihood (for importance weights) and the
+Fine-tuning is conditioning: the learner's state is the GP conditioned on every demonstration
+so far. The same GP gives the policy's Gaussian likelihood (for importance weights) and the
 posterior covariance AMF scores candidates with.
 """
 from typing import NamedTuple
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from tinygp import kernels
 
 from amf import gp
-from amf.data import Dataset, flat_pairs
+from amf.data import Dataset, concat, flat_pairs
 from amf.envs.base import MultiTaskEnv
 
 
@@ -27,27 +27,46 @@ def dataset_inputs(env: MultiTaskEnv, data: Dataset) -> tuple[jax.Array, jax.Arr
   return policy_inputs(obs, phi), actions, mask
 
 
+class GPFit(NamedTuple):
+  """The GP conditioned on a dataset: its inputs (N, d) and `(K + noise)^-1 Y` (N, a)."""
+  inputs: jax.Array
+  alpha: jax.Array
+
+
 class GPPolicy(NamedTuple):
-  """A GP over `(s, phi(c))` with observation noise `noise` and action noise `action_std`."""
+  """A GP over `(s, phi(c))` with observation noise `noise` and action noise `action_std`.
+
+  A learner of `amf.active` whose state is a `GPFit`; it has one kernel (`num_kernels = 1`).
+  """
   env: MultiTaskEnv
   kernel: kernels.Kernel
   noise: float
   action_std: float
+  num_kernels = 1
 
-  def fit(self, data: Dataset) -> gp.Posterior:
+  def fit(self, data: Dataset) -> GPFit:
     inputs, actions, mask = dataset_inputs(self.env, data)
-    return gp.posterior(self.kernel, inputs, actions, mask, self.noise)
+    return GPFit(inputs, gp.posterior(self.kernel, inputs, actions, mask, self.noise).alpha)
 
-  def act(self, posterior: gp.Posterior, obs: jax.Array, task_features: jax.Array) -> jax.Array:
-    return posterior.mean(policy_inputs(obs, task_features))
+  def init(self, data: Dataset, key: jax.Array) -> GPFit:
+    del key
+    return self.fit(data)
 
-  def log_prob(self, posterior: gp.Posterior, obs, task_features, action) -> jax.Array:
+  def update(self, fit: GPFit, pretrain: Dataset, new: Dataset, key: jax.Array) -> GPFit:
+    del fit, key  # Conditioning on everything is exact; nothing carries over.
+    return self.fit(concat(pretrain, new))
+
+  def act(self, fit: GPFit, obs: jax.Array, task_features: jax.Array) -> jax.Array:
+    return gp.Posterior(self.kernel, *fit).mean(policy_inputs(obs, task_features))
+
+  def log_prob(self, fit: GPFit, obs, task_features, action) -> jax.Array:
     """Gaussian log-likelihood of `action` around the posterior mean, std `action_std`."""
-    mean = self.act(posterior, obs, task_features)
+    mean = self.act(fit, obs, task_features)
     return jax.scipy.stats.norm.logpdf(action, mean, self.action_std).sum()
 
-  def covariance(self, posterior: gp.Posterior, data: Dataset, query: jax.Array) -> jax.Array:
+  def covariance(self, fit: GPFit, data: Dataset, query: jax.Array, key: jax.Array,
+                 kernel: jax.Array) -> jax.Array:
     """Posterior covariance of the expert model at inputs `query` given `data`."""
-    del posterior  # The GP's covariance depends on the inputs alone.
+    del fit, key, kernel  # The GP's covariance depends on the inputs alone.
     inputs, _, mask = dataset_inputs(self.env, data)
     return gp.posterior_covariance(self.kernel, inputs, mask, self.noise, query)

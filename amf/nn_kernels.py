@@ -15,13 +15,13 @@ and `dropout` are low rank, so factorise `K + JITTER * mean(diag K) * I` (see `c
 import dataclasses
 from typing import Callable, NamedTuple, Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from tinygp import kernels as tinygp_kernels
 
 from amf import registry
+from amf.nn_policy import MLP
 from amf.nt import empirical_ntk_fn, stax
 
 # Relative jitter to add to a Gram matrix before a Cholesky factorisation: `K + JITTER *
@@ -39,40 +39,22 @@ class NetworkSpec(NamedTuple):
   action_size: int
 
 
-class MLP(nn.Module):
-  """ReLU MLP policy mean: hidden Dense layers, then a linear head named "head"."""
-  hidden: Sequence[int]
-  action_size: int
-
-  def setup(self):
-    self.layers = [nn.Dense(width) for width in self.hidden]
-    self.head = nn.Dense(self.action_size)
-
-  def features(self, x, rate: float = 0.0):
-    """Penultimate features; with `rate > 0`, inverted dropout after each hidden layer."""
-    for layer in self.layers:
-      x = nn.relu(layer(x))
-      if rate:
-        keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - rate, x.shape)
-        x = jnp.where(keep, x / (1.0 - rate), 0.0)
-    return x
-
-  def __call__(self, x, rate: float = 0.0):
-    return self.head(self.features(x, rate))
-
-
-def mlp_spec(hidden: Sequence[int] = (64, 64), action_size: int = 1):
-  """An `MLP` and its `NetworkSpec`. Initialise it with `module.init(key, x)`, x (d,)."""
-  module = MLP(tuple(hidden), action_size)
-  spec = NetworkSpec(
+def network_spec(module: MLP) -> NetworkSpec:
+  """The `NetworkSpec` of an `amf.nn_policy.MLP`."""
+  return NetworkSpec(
       apply=module.apply,
       features=lambda params, x: module.apply(params, x, method=MLP.features),
       dropout_apply=lambda params, x, key, rate: module.apply(
           params, x, rate, rngs={"dropout": key}),
       last_layer="head",
-      hidden=tuple(hidden),
-      action_size=action_size)
-  return module, spec
+      hidden=tuple(module.hidden),
+      action_size=module.out)
+
+
+def mlp_spec(hidden: Sequence[int] = (64, 64), action_size: int = 1):
+  """An `MLP` and its `NetworkSpec`. Initialise it with `module.init(key, x)`, x (d,)."""
+  module = MLP(tuple(hidden), action_size)
+  return module, network_spec(module)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,15 +14,28 @@ from amf.gp_policy import policy_inputs
 
 
 class MLP(nn.Module):
-  """ReLU hidden layers of widths `hidden`, then a linear layer of width `out`."""
+  """ReLU hidden layers of widths `hidden`, then a linear layer of width `out` named "head".
+
+  `features` are the penultimate activations the kernels of `amf.nn_kernels` read; `rate > 0`
+  applies inverted dropout after each hidden layer (MC-dropout, from the "dropout" rng).
+  """
   hidden: Sequence[int]
   out: int
 
-  @nn.compact
-  def __call__(self, x):
-    for width in self.hidden:
-      x = nn.relu(nn.Dense(width)(x))
-    return nn.Dense(self.out)(x)
+  def setup(self):
+    self.layers = [nn.Dense(width) for width in self.hidden]
+    self.head = nn.Dense(self.out)
+
+  def features(self, x, rate: float = 0.0):
+    for layer in self.layers:
+      x = nn.relu(layer(x))
+      if rate:
+        keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - rate, x.shape)
+        x = jnp.where(keep, x / (1.0 - rate), 0.0)
+    return x
+
+  def __call__(self, x, rate: float = 0.0):
+    return self.head(self.features(x, rate))
 
 
 def gaussian_log_prob(mean: jax.Array, action: jax.Array, std: float) -> jax.Array:

@@ -7,10 +7,13 @@ from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import optax
 
-from amf import registry
+from amf import bc, registry
 from amf.data import Dataset
 from amf.envs.base import MultiTaskEnv
+from amf.gp_policy import policy_inputs
+from amf.nn_policy import MLP
 from amf.rollout import policy_actor, rollouts
 
 # log pi_n(a | s, phi(c)) of the current policy, for one (s, phi, a).
@@ -32,13 +35,10 @@ class Occupancy(NamedTuple):
   weights: jax.Array
 
 
-def log_importance_weights(ctx: Context, tasks: jax.Array) -> jax.Array:
-  """`log w_i(c)` (C, M), unnormalised: sum_t log pi(a_t|s_t,c) - log pi(a_t|s_t,c_i).
-
-  Empty slots get `-inf`. Dynamics and initial states cancel as they do not depend on c.
-  """
+def _relabelled_log_ratios(ctx: Context, tasks: jax.Array, score: LogProb) -> jax.Array:
+  """`sum_t score(s_t, phi(c), a_t) - score(s_t, phi(c_i), a_t)` (C, M); empty slots `-inf`."""
   env, data = ctx.env, ctx.data
-  traj_lp = jax.vmap(jax.vmap(ctx.log_prob, in_axes=(0, None, 0)), in_axes=(0, 0, 0))
+  traj_lp = jax.vmap(jax.vmap(score, in_axes=(0, None, 0)), in_axes=(0, 0, 0))
 
   def relabelled(phi):  # (M,): each demonstration's log-likelihood under task features phi
     return traj_lp(data.obs, jnp.broadcast_to(phi, (data.size, phi.shape[0])),
@@ -47,6 +47,14 @@ def log_importance_weights(ctx: Context, tasks: jax.Array) -> jax.Array:
   own = traj_lp(data.obs, jax.vmap(env.task_features)(data.task), data.actions).sum(-1)
   log_w = jax.vmap(relabelled)(jax.vmap(env.task_features)(tasks)) - own
   return jnp.where(data.mask, log_w, -jnp.inf)
+
+
+def log_importance_weights(ctx: Context, tasks: jax.Array) -> jax.Array:
+  """`log w_i(c)` (C, M), unnormalised: sum_t log pi(a_t|s_t,c) - log pi(a_t|s_t,c_i).
+
+  Empty slots get `-inf`. Dynamics and initial states cancel as they do not depend on c.
+  """
+  return _relabelled_log_ratios(ctx, tasks, ctx.log_prob)
 
 
 def _keep_heaviest(ctx: Context, log_w: jax.Array) -> Occupancy:
@@ -78,6 +86,48 @@ def uniform(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
   return Occupancy(ctx.data.obs[index], weights / weights.sum(-1, keepdims=True))
 
 
+class Critic(NamedTuple):
+  """The `learned` estimator's classifier of `(s, phi(c))` pairs, and how it is trained."""
+  hidden: tuple[int, ...] = (64, 64)
+  steps: int = 300
+  batch_size: int = 256
+  learning_rate: float = 1e-3
+
+  def train(self, data: Dataset, features_fn, key: jax.Array):
+    """`logit(obs, phi)`: real pairs of past demos vs. pairs with another pair's task.
+
+    At the optimum the logit is `log p(s | c) / p(s)`, so differences of logits are log
+    density ratios `p(s | c) / p(s | c_i)`; it reaches unseen tasks through `phi(c)`.
+    """
+    net = MLP(self.hidden, 1)
+    logit = lambda params, obs, phi: net.apply(params, policy_inputs(obs, phi))[..., 0]
+
+    def loss(params, frozen, batch: bc.Pairs):
+      del frozen
+      # Negatives: the next pair's task; pairs are drawn at random, so this is a shuffle.
+      negative = jnp.roll(batch.phi, 1, axis=0)
+      terms = (jax.nn.softplus(-logit(params, batch.obs, batch.phi))
+               + jax.nn.softplus(logit(params, batch.obs, negative)))
+      return bc.masked_mean(terms, batch.weight)
+
+    k_init, k_train = jax.random.split(key)
+    params = net.init(k_init, jnp.zeros(data.obs.shape[-1] + features_fn(data.task[0]).shape[0]))
+    optimizer = optax.adam(self.learning_rate)
+    params, _, _ = bc.Trainer(loss, optimizer, self.batch_size).train(
+        params, optimizer.init(params), data, features_fn, k_train, self.steps)
+    return lambda obs, phi: logit(params, obs, phi)
+
+
+def learned(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
+  """Past demonstrations relabelled with each task, weighted by a learned density ratio.
+
+  `log w_i(c) = sum_t logit(s_t, c) - logit(s_t, c_i)` with the contrastive `Critic`, trained
+  afresh on the demonstrations so far; it needs neither the policy nor a finite task set.
+  """
+  logit = Critic().train(ctx.data, ctx.env.task_features, key)
+  return _keep_heaviest(ctx, _relabelled_log_ratios(ctx, tasks, lambda s, phi, a: logit(s, phi)))
+
+
 def _rollouts(ctx: Context, actor, key: jax.Array, tasks: jax.Array) -> Occupancy:
   trajs = rollouts(ctx.env, actor, key, tasks, ctx.num_samples)
   m = ctx.num_samples
@@ -96,8 +146,9 @@ def oracle(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
   return _rollouts(ctx, ctx.env.expert, key, tasks)
 
 
-ESTIMATORS = {"importance": importance, "uniform": uniform, "rollout": rollout,
-              "oracle": oracle}
+ESTIMATORS = {"importance": importance, "uniform": uniform, "learned": learned,
+              "rollout": rollout, "oracle": oracle}
+REUSING = ("importance", "uniform", "learned")  # estimators built from past demonstrations
 
 
 def get(name: str):

@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from amf import data, envs, kernels, metrics, plotting, selection, sweep
-from amf.active import LoopConfig, make_loop, strategy_groups, target_weights, with_strategy
+from amf.active import LoopConfig, choose, make_loop, strategy_groups, target_weights
 from amf.gp_policy import GPPolicy
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/integrator_gp.py")
@@ -30,7 +30,7 @@ ALLOCATION_COLUMNS = ("env", "method", "variant", "seed", "round", "task")
 
 
 def loop_config(config: ml_collections.ConfigDict, methods) -> LoopConfig:
-  return LoopConfig(strategies=tuple(methods), estimator=config.estimator,
+  return LoopConfig(strategies=tuple(methods), estimators=(config.estimator,),
                     pretrain_size=config.pretrain_size, budget=config.budget,
                     batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
                     eval_episodes=config.eval_episodes, target_tasks=tuple(config.target_tasks))
@@ -88,7 +88,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     # One program per group; the runs of every method of the group are batched together.
     start, name = time.time(), "+".join(group)
     batch = jax.tree.map(lambda *x: jnp.concatenate(x),
-                         *[with_strategy(initial, i) for i in range(len(group))])
+                         *[choose(initial, strategy=i) for i in range(len(group))])
     loop = make_loop(env, learner, loop_config(config, group), config.noise)
     carry = sweep.run(name, loop.advance, batch, config.budget // config.batch_size,
                       os.path.join(workdir, "checkpoints", name), config.checkpoint_every)

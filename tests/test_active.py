@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from amf import checkpoint, data, kernels, sweep
-from amf.active import LoopConfig, make_loop, target_weights, with_strategy
+from amf.active import LoopConfig, choose, make_loop, target_weights
 from amf.envs.integrator import Integrator
 from amf.gp_policy import GPPolicy
 
@@ -41,11 +41,13 @@ def setup():
 @pytest.mark.parametrize("kwargs,match", [
     (dict(strategies=("amf", "oracle_pick")), "selection strategy 'oracle_pick'"),
     (dict(strategies=()), "at least one selection strategy"),
-    (dict(estimator="learned"), "occupancy estimator 'learned'"),
+    (dict(estimators=("importance", "learnt")), "occupancy estimator 'learnt'"),
+    (dict(estimators=()), "at least one occupancy estimator"),
+    (dict(stride=0), "stride"),
     (dict(budget=2, batch_size=3), "batch_size <= budget"),
     (dict(batch_size=0), "batch_size <= budget"),
     (dict(budget=5, batch_size=2), "whole number of rounds"),
-    (dict(pretrain_size=0, estimator="importance"), "pretrain_size"),
+    (dict(pretrain_size=0, estimators=("oracle", "learned")), "pretrain_size"),
     (dict(occupancy_samples=0), "occupancy_samples"),
     (dict(eval_episodes=0), "eval_episodes"),
 ])
@@ -60,7 +62,7 @@ def test_validate_refuses_bad_settings(kwargs, match):
 
 def test_validate_accepts_good_settings():
   LoopConfig(strategies=("amf",), **SETTINGS).validate()
-  LoopConfig(strategies=("uniform", "rebalancing"), pretrain_size=0, estimator="oracle").validate()
+  LoopConfig(strategies=("uniform", "rebalancing"), pretrain_size=0, estimators=("oracle",)).validate()
   assert LoopConfig(budget=12, batch_size=3).num_rounds == 4
 
 
@@ -167,7 +169,7 @@ def test_cheap_baselines_share_one_program(setup):
   loop = make_loop(env, _learner(env), LoopConfig(strategies=names, **SETTINGS), noise=0.1)
   # The pre-training is shared (setup's seed 0), each run picks its strategy by index.
   start = jax.tree.map(lambda x: x[0], setup["initial"])
-  runs = jax.tree.map(lambda *x: jnp.stack(x), *[with_strategy(start, i) for i in range(3)])
+  runs = jax.tree.map(lambda *x: jnp.stack(x), *[choose(start, strategy=i) for i in range(3)])
   np.testing.assert_array_equal(runs.strategy, [0, 1, 2])
   out = jax.jit(jax.vmap(loop.advance, in_axes=(0, None)))(runs, R)
   asked = np.asarray(out.asked)[:, :, 0]

@@ -200,11 +200,22 @@ def test_policy_reproduces_expert_on_its_demonstrations(policy_setup):
 def test_policy_covariance_ignores_empty_slots(policy_setup):
   env, kernel, policy, data = policy_setup
   query = jnp.asarray(np.random.default_rng(0).normal(size=(6, 4)))
-  cov = jax.jit(lambda d, q: policy.covariance(None, d, q))(data, query)
+  cov = jax.jit(lambda d, q: policy.covariance(None, d, q, None, 0))(data, query)
   inputs, _, _ = dataset_inputs(env, data)
   filled = jax.jit(lambda k, x, q: gp.posterior_covariance(k, x, jnp.ones(12, bool), 0.1, q))(
       kernel, inputs[:12], query)
   np.testing.assert_allclose(cov, filled, rtol=1e-4, atol=1e-4)
+
+
+def test_precomputed_kernel_gives_the_same_posterior_covariance(policy_setup):
+  _, kernel, _, _ = policy_setup
+  points = jnp.asarray(np.random.default_rng(1).normal(size=(9, 4)))
+  mask = jnp.array([True, False, True, True, True, False])
+  index = jnp.arange(9)
+  covariance = jax.jit(gp.posterior_covariance)
+  direct = covariance(kernel, points[:6], mask, 0.1, points[6:])
+  indexed = covariance(gp.Precomputed(kernel(points, points)), index[:6], mask, 0.1, index[6:])
+  np.testing.assert_allclose(indexed, direct, rtol=1e-5, atol=1e-6)
 
 
 # --- jax_compat: batched Cholesky on CPU ----------------------------------------------------

@@ -1,11 +1,12 @@
-"""Tests of the occupancy estimators: importance weights, truncation, the oracle, the registry."""
+"""Tests of the occupancy estimators: importance weights, truncation, the learned ratio, the oracle,
+the registry."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from amf import occupancy
-from amf.data import Dataset
+from amf.data import Dataset, demonstrate
 from amf.envs.integrator import Integrator
 from amf.rollout import rollouts
 
@@ -132,7 +133,7 @@ def test_oracle_returns_the_experts_states_with_equal_weights(env):
   assert not np.allclose(occ.obs[0, :, -1], occ.obs[2, :, -1], atol=0.1)
 
 
-@pytest.mark.parametrize("name", ["learned", "Importance", ""])
+@pytest.mark.parametrize("name", ["learnt", "Importance", ""])
 def test_unknown_estimator_raises(name):
   with pytest.raises(ValueError, match="occupancy estimator"):
     occupancy.get(name)
@@ -168,3 +169,30 @@ def test_rollout_estimator_uses_the_policy_states(env):
   np.testing.assert_allclose(occ.weights, 1 / 3)
   with pytest.raises(ValueError, match="needs the policy's `act`"):
     occupancy.rollout(ctx._replace(act=None), key, env.tasks)
+
+
+def test_learned_estimator_weights_each_task_towards_its_own_demos():
+  """Integrator demos of different tasks head to different goals; a density ratio learned from
+  the states alone must put most of each task's weight on its own demos."""
+  env = Integrator(num_tasks=4, horizon=8)
+  ids = jnp.array([0, 0, 1, 1, 2, 2, 3, 3])
+  data = demonstrate(env, jax.random.PRNGKey(0), ids)
+  ctx = occupancy.Context(env, data, _toy_log_prob, 2)
+  occ = jax.jit(lambda k: occupancy.learned(ctx, k, env.tasks))(jax.random.PRNGKey(1))
+  assert occ.obs.shape == (4, 2, 8, 2)
+  np.testing.assert_allclose(occ.weights.sum(-1), 1.0, rtol=1e-5)
+  # Each task's kept demos are its own two: the same final states as the task's demos.
+  for c in range(4):
+    own = np.asarray(data.obs[2 * c:2 * c + 2, -1])
+    kept = np.asarray(occ.obs[c, :, -1])
+    assert min(np.abs(kept[j] - own).sum(-1).min() for j in range(2)) < 1e-6
+    np.testing.assert_allclose(np.sort(kept, 0), np.sort(own, 0), atol=1e-6)
+
+
+def test_learned_estimator_is_flat_when_states_do_not_depend_on_the_task(env):
+  """The same trajectory under every task label: no ratio to learn, near-equal weights."""
+  data = _dataset(env)
+  data = data._replace(obs=jnp.broadcast_to(data.obs[:1], data.obs.shape))
+  ctx = occupancy.Context(env, data, _toy_log_prob, 3)
+  occ = jax.jit(lambda k: occupancy.learned(ctx, k, env.tasks))(jax.random.PRNGKey(2))
+  np.testing.assert_allclose(occ.weights, 1 / 3, atol=0.05)

@@ -1,0 +1,86 @@
+"""AMF-NN's learner: a BC-trained network policy and a GP whose kernel approximates it.
+
+A learner of `amf.active`: `init` pre-trains the policy by BC from scratch and wraps it in a
+forgetting mitigation (`amf.forgetting`); `update` fine-tunes after each round; `covariance`
+is the posterior covariance of a GP whose kernel (one of `kernels`, picked by index with
+`lax.switch`) is computed from the current network (`amf.nn_kernels`) over the demonstrations
+and the scored inputs together, then handed to tinygp as a precomputed Gram matrix.
+
+Network kernels have arbitrary scales, so the Gram matrix is divided by its mean diagonal
+over the points in play: `noise` is then relative to the model's prior variance.
+"""
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amf import bc, gp, nn_kernels
+from amf.data import Dataset
+from amf.envs.base import MultiTaskEnv
+from amf.gp_policy import dataset_inputs
+from amf.nn_policy import NNPolicy
+
+
+class NNLearner(NamedTuple):
+  env: MultiTaskEnv
+  policy: NNPolicy
+  mitigation: Any               # a mode of `amf.forgetting`; holds the optimiser
+  kernels: tuple[str, ...]      # names in `amf.nn_kernels.KERNELS`
+  noise: float                  # GP observation noise std, relative to the prior's scale
+  pretrain_steps: int
+  finetune_steps: int
+  hyper: nn_kernels.Hyper = nn_kernels.Hyper()
+
+  @property
+  def num_kernels(self) -> int:
+    return len(self.kernels)
+
+  def init(self, data: Dataset, key: jax.Array):
+    """BC from a random initialisation on the filled slots of `data`, then the mitigation."""
+    k_pre, k_init = jax.random.split(key)
+    m = self.mitigation
+    params, _, _ = bc.pretrain(self.policy, m.optimizer, data, self.env.task_features, k_pre,
+                               self.pretrain_steps, m.batch_size)
+    return m.init(params, k_init)
+
+  def update(self, state, pretrain: Dataset, new: Dataset, key: jax.Array):
+    return self.mitigation.finetune(state, pretrain, new, key, self.finetune_steps)
+
+  def act(self, state, obs, task_features):
+    return self.mitigation.act(state, obs, task_features)
+
+  def log_prob(self, state, obs, task_features, action):
+    return self.mitigation.log_prob(state, obs, task_features, action)
+
+  def gram(self, state, points: jax.Array, key: jax.Array, kernel) -> jax.Array:
+    """`K(points, points)` of kernel number `kernel` at the current network."""
+    spec = nn_kernels.network_spec(self.policy.module)
+    params = self.mitigation.kernel_params(state)
+    branches = [functools.partial(nn_kernels.get(name), spec, params, hyper=self.hyper)
+                for name in self.kernels]
+    return jax.lax.switch(kernel, [lambda key, f=f: f(points, points, key) for f in branches],
+                          key)
+
+  def covariance(self, state, data: Dataset, query: jax.Array, key: jax.Array,
+                 kernel: jax.Array) -> jax.Array:
+    inputs, _, mask = dataset_inputs(self.env, data)
+    n = inputs.shape[0]
+    points = jnp.concatenate([inputs, query])
+    gram = self.gram(state, points, key, kernel)
+    in_play = jnp.concatenate([mask, jnp.ones(query.shape[0], bool)])
+    scale = jnp.sum(jnp.where(in_play, jnp.diag(gram), 0.0)) / in_play.sum()
+    gram = gram / scale + nn_kernels.JITTER * jnp.eye(points.shape[0])
+    index = jnp.arange(points.shape[0])
+    return gp.posterior_covariance(gp.Precomputed(gram), index[:n], mask, self.noise, index[n:])
+
+  def check_kernels(self, state, data: Dataset, key: jax.Array) -> None:
+    """Raises a ValueError naming any kernel whose Gram matrix on `data` is not finite.
+
+    Call it on one pre-trained run before a long sweep; inside the loop it could not raise.
+    """
+    inputs, _, mask = dataset_inputs(self.env, data)
+    points = inputs[np.flatnonzero(np.asarray(mask))]
+    for i, name in enumerate(self.kernels):
+      nn_kernels.check_kernel(jax.jit(self.gram)(state, points, key, i), name)
