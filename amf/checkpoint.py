@@ -18,6 +18,7 @@ def _quiet_orbax() -> None:
 
 def save(path: str, tree: Any) -> None:
   """Saves `tree` (a pytree of arrays) at `path`, replacing what is there."""
+  _quiet_orbax()
   with ocp.StandardCheckpointer() as ckpt:
     ckpt.save(os.path.abspath(path), tree, force=True)
 

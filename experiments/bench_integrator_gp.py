@@ -14,11 +14,11 @@ import time
 import jax
 import jax.numpy as jnp
 from absl import app, flags
+from ml_collections import config_flags
 
 from amf.active import make_loop
 from experiments import integrator_gp
 
-# --config is the experiment's own flag (defined on import of experiments.integrator_gp).
 _K = flags.DEFINE_integer("k", 6, "Pre-training covers the first k tasks in parts 1-3.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (the best is reported).")
 
@@ -78,4 +78,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  config_flags.DEFINE_config_file("config", "configs/integrator_gp.py")
   app.run(main)

@@ -13,17 +13,15 @@ import jax
 import matplotlib
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import logging
 
 from amf import envs, metrics
 from amf.rollout import evaluate, expert_actor
+from experiments import common
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/experts.py")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/experts", "Where all outputs go.")
 
 COLUMNS = ("env", "set", "task", "seed", "return", "success", "feature_0", "feature_1")
 
@@ -108,10 +106,5 @@ def figure(env_name, table, min_success, path) -> None:
   plt.close(fig)
 
 
-def main(argv):
-  del argv
-  run(_CONFIG.value, _WORKDIR.value)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  common.main(run, "configs/experts.py", "runs/experts")

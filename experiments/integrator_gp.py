@@ -6,28 +6,17 @@ Every method is one compiled program over all (k, seed) runs. Writes into --work
 metrics.csv, per_task.csv, allocations.csv, summary.csv, config.json, PNG figures, and
 orbax checkpoints under checkpoints/ from which a killed run resumes.
 """
-import json
 import os
-import time
 
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import logging
 
-from amf import data, envs, kernels, metrics, plotting, selection, sweep
-from amf.active import LoopConfig, choose, make_loop, strategy_groups, target_weights
+from amf import data, envs, kernels, metrics, plotting, sweep
+from amf.active import LoopConfig, target_weights
 from amf.gp_policy import GPPolicy
-
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/integrator_gp.py")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/integrator_gp", "Where all outputs go.")
-
-METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
-PER_TASK_COLUMNS = ("env", "method", "variant", "seed", "round", "task", "return", "success")
-ALLOCATION_COLUMNS = ("env", "method", "variant", "seed", "round", "task")
-
+from experiments import common
 
 def loop_config(config: ml_collections.ConfigDict, methods) -> LoopConfig:
   return LoopConfig(strategies=tuple(methods), estimators=(config.estimator,),
@@ -69,42 +58,13 @@ def setup(config: ml_collections.ConfigDict):
 def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   """Runs every method on every (k, seed); writes the outputs; returns the metric rows."""
   validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json(indent=2))
-
-  env, learner, runs = setup(config)
-  keys, weights, variants, seeds = runs
+  common.write_config(config, workdir)
+  env, learner, (keys, weights, variants, seeds) = setup(config)
   target = np.asarray(target_weights(env.num_tasks, tuple(config.target_tasks)))
-
-  # Pre-training and the round-0 evaluation do not depend on the method: done once, shared.
-  start = time.time()
-  init = make_loop(env, learner, loop_config(config, config.methods), config.noise).init
-  initial = jax.block_until_ready(jax.jit(jax.vmap(init))(keys, weights))
-  logging.info("%d runs pre-trained and evaluated in %.1fs (compile included)", len(keys),
-               time.time() - start)
-  tables = {"metrics": [], "per_task": [], "allocations": []}
-  for group in strategy_groups(config.methods):
-    # One program per group; the runs of every method of the group are batched together.
-    start, name = time.time(), "+".join(group)
-    batch = jax.tree.map(lambda *x: jnp.concatenate(x),
-                         *[choose(initial, strategy=i) for i in range(len(group))])
-    loop = make_loop(env, learner, loop_config(config, group), config.noise)
-    carry = sweep.run(name, loop.advance, batch, config.budget // config.batch_size,
-                      os.path.join(workdir, "checkpoints", name), config.checkpoint_every)
-    for i, method in enumerate(group):
-      runs = jax.tree.map(lambda x: x[i * len(keys):(i + 1) * len(keys)], carry)
-      for table, new in zip(tables.values(), sweep.rows(runs, config.env, method, variants,
-                                                         seeds, target)):
-        table.extend(new)
-    logging.info("%s: %d runs in %.1fs", name, len(group) * len(keys), time.time() - start)
-
-  for (name, table), columns in zip(tables.items(), (METRIC_COLUMNS, PER_TASK_COLUMNS,
-                                                      ALLOCATION_COLUMNS)):
-    metrics.write_csv(os.path.join(workdir, f"{name}.csv"), table, columns)
-  summary = metrics.summary(tables["metrics"], "success") + metrics.summary(
-      tables["metrics"], "return")
-  metrics.write_csv(os.path.join(workdir, "summary.csv"), summary, list(summary[0]))
+  tables = common.sweep_methods(
+      env, config.env, learner, lambda methods: loop_config(config, methods), config.noise,
+      common.Runs(keys, weights, variants, seeds), config.methods, workdir,
+      config.checkpoint_every, target)
   figures(config, workdir, tables["metrics"], tables["allocations"], env.num_tasks)
   return tables["metrics"]
 
@@ -130,10 +90,5 @@ def figures(config, workdir, rows, allocations, num_tasks) -> None:
   logging.info("Figures and tables in %s", os.path.abspath(workdir))
 
 
-def main(argv):
-  del argv
-  run(_CONFIG.value, _WORKDIR.value)
-
-
 if __name__ == "__main__":
-  app.run(main)
+  common.main(run, "configs/integrator_gp.py", "runs/integrator_gp")

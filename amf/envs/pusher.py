@@ -85,7 +85,8 @@ class Pusher(MultiTaskEnv):
 
   def step(self, state, action):
     # Brax's reward measures the distance to the goal body, which reset put at the task's goal.
-    return self._env.step(state, action)
+    # Actions outside brax's actuator range [-1, 1] are clipped, so rewards see what acted.
+    return self._env.step(state, jnp.clip(action, -1.0, 1.0))
 
   def _object(self, state):
     return state.obs[17:19]

@@ -63,7 +63,8 @@ class Reacher(MultiTaskEnv):
 
   def step(self, state, action):
     # Brax's reward measures the distance to the target body, which reset put at the task's goal.
-    return self._env.step(state, action)
+    # Actions outside brax's actuator range [-1, 1] are clipped, so rewards see what acted.
+    return self._env.step(state, jnp.clip(action, -1.0, 1.0))
 
   def success(self, state):
     return jnp.linalg.norm(state.obs[-3:]) < self.success_threshold

@@ -1,0 +1,127 @@
+"""What every active-loop experiment does around its loop: outputs, shared pre-training, sweeps.
+
+An experiment builds an environment, a learner and a batch of runs (one per seed x value
+variant); `sweep_methods` then pre-trains once for every method (checkpointed with orbax, so a
+rerun or another method re-uses it), compiles one program per group of methods and writes
+`metrics.csv`, `per_task.csv`, `allocations.csv` and `summary.csv`.
+"""
+import itertools
+import os
+import time
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from amf import checkpoint, metrics, sweep
+from amf.active import COSTLY, Carry, LoopConfig, choose, make_loop, strategy_groups
+
+METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
+PER_TASK_COLUMNS = ("env", "method", "variant", "seed", "round", "task", "return", "success")
+ALLOCATION_COLUMNS = ("env", "method", "variant", "seed", "round", "task")
+
+
+class Runs(NamedTuple):
+  """The batch of runs every method goes through: run `j` is `(keys[j], weights[j])`."""
+  keys: jax.Array      # (n, 2) PRNG keys
+  weights: jax.Array   # (n, K) pre-training task mix
+  variants: list       # (n,) labels of the `variant` column
+  seeds: np.ndarray    # (n,) seed numbers
+
+
+def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json(indent=2))
+
+
+def pretrained(init: Callable, runs: Runs, workdir: str) -> Carry:
+  """Every run's initial carry (pre-trained learner, round-0 evaluation), made once.
+
+  Saved with orbax under `checkpoints/pretrained`; every method starts from it, and a rerun
+  restores it instead of pre-training again.
+  """
+  path = os.path.join(workdir, "checkpoints", "pretrained")
+  batched = jax.jit(jax.vmap(init))
+  if os.path.exists(path):
+    logging.info("Restoring the pre-trained runs from %s", path)
+    return checkpoint.restore(path, jax.eval_shape(batched, runs.keys, runs.weights))
+  start = time.time()
+  initial = jax.block_until_ready(batched(runs.keys, runs.weights))
+  logging.info("%d runs pre-trained and evaluated in %.1fs (compile included)", len(runs.keys),
+               time.time() - start)
+  checkpoint.save(path, initial)
+  return initial
+
+
+def variants_of(group: Sequence[str], estimators: Sequence[str], kernels: Sequence[str]):
+  """`(method label, strategy, estimator, kernel)` of every method variant a group runs.
+
+  AMF and `uncertainty` run once per (kernel, estimator) pair, labelled e.g.
+  `amf/last_layer/learned` with only the axes that vary; cheap baselines run once.
+  """
+  if group[0] not in COSTLY:
+    return [(name, i, 0, 0) for i, name in enumerate(group)]
+  out = []
+  for (j, kernel), (i, estimator) in itertools.product(enumerate(kernels), enumerate(estimators)):
+    parts = ([kernel] if len(kernels) > 1 else []) + ([estimator] if len(estimators) > 1 else [])
+    out.append(("/".join([group[0], *parts]), 0, i, j))
+  return out
+
+
+def sweep_methods(env, env_name: str, learner, loop_config: Callable[[tuple], LoopConfig],
+                  noise: float, runs: Runs, methods: Sequence[str], workdir: str,
+                  checkpoint_every: int, target: np.ndarray, kernels=("default",),
+                  check: Optional[Callable[[Carry], None]] = None) -> dict:
+  """Runs every method variant on every run; writes and returns the tables (name -> rows).
+
+  `check(initial)` may refuse the pre-trained runs (e.g. a kernel with NaNs) before the sweep.
+  """
+  cfg = loop_config(tuple(methods))
+  initial = pretrained(make_loop(env, learner, cfg, noise).init, runs, workdir)
+  if check is not None:
+    check(initial)
+  n = len(runs.keys)
+  tables = {"metrics": [], "per_task": [], "allocations": []}
+  for group in strategy_groups(methods):
+    start, name = time.time(), "+".join(group)
+    chosen = variants_of(group, cfg.estimators, kernels)
+    # One program per group: the runs of all its method variants are batched together.
+    batch = jax.tree.map(lambda *x: jnp.concatenate(x),
+                         *[choose(initial, s, e, k) for _, s, e, k in chosen])
+    loop = make_loop(env, learner, loop_config(group), noise)
+    carry = sweep.run(name, loop.advance, batch, cfg.num_rounds,
+                      os.path.join(workdir, "checkpoints", name), checkpoint_every)
+    for i, (label, *_) in enumerate(chosen):
+      part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
+      for table, new in zip(tables.values(),
+                            sweep.rows(part, env_name, label, runs.variants, runs.seeds, target)):
+        table.extend(new)
+    logging.info("%s: %d runs in %.1fs", name, len(chosen) * n, time.time() - start)
+  write_tables(workdir, tables)
+  return tables
+
+
+def write_tables(workdir: str, tables: dict) -> None:
+  for (name, table), columns in zip(tables.items(), (METRIC_COLUMNS, PER_TASK_COLUMNS,
+                                                      ALLOCATION_COLUMNS)):
+    metrics.write_csv(os.path.join(workdir, f"{name}.csv"), table, columns)
+  summary = (metrics.summary(tables["metrics"], "success")
+             + metrics.summary(tables["metrics"], "return"))
+  metrics.write_csv(os.path.join(workdir, "summary.csv"), summary, list(summary[0]))
+
+
+def main(run: Callable[[ml_collections.ConfigDict, str], object], default_config: str,
+         default_workdir: str) -> None:
+  """Runs `run(config, workdir)` as an absl app with `--config` and `--workdir`.
+
+  The flags are defined here, when a module runs as a script, not on import, so experiments
+  can be imported side by side (tests, benchmarks, the launcher).
+  """
+  config_flags.DEFINE_config_file("config", default_config)
+  flags.DEFINE_string("workdir", default_workdir, "Where all outputs go.")
+  app.run(lambda argv: run(flags.FLAGS.config, flags.FLAGS.workdir))

@@ -1,0 +1,125 @@
+"""Tests of AMF-NN's learner and of the active loop with it (integrator, tiny settings)."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from tinygp import kernels
+
+from amf import data, forgetting, gp, nn_kernels, sweep
+from amf.active import LoopConfig, choose, make_loop
+from amf.envs.integrator import Integrator
+from amf.gp_policy import dataset_inputs
+from amf.nn_learner import NNLearner
+from amf.nn_policy import make_policy
+
+NOISE = 0.1
+
+
+def _learner(env, kernels=("loss_gradient",), mode="adaptive_prior", hyper=nn_kernels.Hyper()):
+  policy = make_policy(env.observation_size, env.task_feature_size, env.action_size, (16, 16),
+                       action_std=0.05)
+  mitigation = forgetting.make(mode, policy, optax.adam(1e-2), env.task_features, 64)
+  return NNLearner(env, policy, mitigation, kernels, NOISE, pretrain_steps=150,
+                   finetune_steps=30, hyper=hyper)
+
+
+@pytest.fixture(scope="module")
+def env():
+  return Integrator(horizon=8)
+
+
+@pytest.fixture(scope="module")
+def trained(env):
+  """A learner pre-trained on 4 demos of tasks 0 and 1, with 2 empty slots."""
+  demos = data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([0, 0, 1, 1]))
+  dataset = data.concat(demos, data.empty(env, 2))
+  learner = _learner(env, kernels=("last_layer", "rbf", "linear"))
+  state = jax.jit(learner.init)(dataset, jax.random.PRNGKey(1))
+  query = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)), jnp.float32)
+  return learner, state, dataset, query
+
+
+def test_pretraining_fits_the_demonstrations(env, trained):
+  learner, state, dataset, _ = trained
+  acts = jax.vmap(jax.vmap(lambda o, t: learner.act(state, o, env.task_features(t)),
+                           in_axes=(0, None)))(dataset.obs[:4], dataset.task[:4])
+  # The expert's actions reach 0.25; BC on 4 demos gets within a small fraction of that.
+  assert float(jnp.abs(acts - dataset.actions[:4]).mean()) < 0.03
+
+
+def test_covariance_with_rbf_equals_the_gp_on_the_raw_inputs(env, trained):
+  """Kernel 1 of ("last_layer", "rbf", "linear") through lax.switch and the precomputed Gram
+  matrix is the plain GP with tinygp's ExpSquared (mean diagonal 1, so no rescaling)."""
+  learner, state, dataset, query = trained
+  cov = jax.jit(learner.covariance)(state, dataset, query, jax.random.PRNGKey(2), 1)
+  inputs, _, mask = dataset_inputs(env, dataset)
+  expected = gp.posterior_covariance(kernels.ExpSquared(scale=1.0), inputs, mask, NOISE, query)
+  np.testing.assert_allclose(cov, expected, atol=2e-4)
+
+
+def test_covariance_does_not_depend_on_the_kernel_scale(env, trained):
+  """The Gram matrix is divided by its mean diagonal, so `noise` is relative to the prior."""
+  learner, state, dataset, query = trained
+  key = jax.random.PRNGKey(3)
+  one = jax.jit(learner.covariance)(state, dataset, query, key, 2)
+  wide = learner._replace(hyper=nn_kernels.Hyper(w_std=3.0))
+  three = jax.jit(wide.covariance)(state, dataset, query, key, 2)
+  np.testing.assert_allclose(one, three, rtol=1e-4, atol=1e-6)
+  assert np.all(np.linalg.eigvalsh(np.asarray(one, np.float64)) > -1e-5)
+
+
+def test_check_kernels_names_a_kernel_with_nans(trained):
+  learner, state, dataset, _ = trained
+  learner.check_kernels(state, dataset, jax.random.PRNGKey(0))  # finite: no error
+  broken = state._replace(params=jax.tree.map(lambda p: p * jnp.nan, state.params))
+  with pytest.raises(ValueError, match="'last_layer' produced a non-finite"):
+    learner.check_kernels(broken, dataset, jax.random.PRNGKey(0))
+
+
+# --- the loop ---------------------------------------------------------------------------------
+
+SETTINGS = dict(pretrain_size=4, budget=2, batch_size=1, eval_episodes=2, occupancy_samples=2,
+                stride=2)
+
+
+@pytest.fixture(scope="module")
+def loop_run(env):
+  """Two seeds with different kernel and estimator indices, batched in one program."""
+  learner = _learner(env, kernels=("loss_gradient", "last_layer"))
+  cfg = LoopConfig(strategies=("amf",), estimators=("importance", "learned"), **SETTINGS)
+  loop = make_loop(env, learner, cfg, NOISE)
+  keys = sweep.seed_keys(0, [0, 1])
+  weights = jnp.stack([data.mix_weights("subset", env.num_tasks, k=2)] * 2)
+  initial = jax.jit(jax.vmap(loop.init))(keys, weights)
+  initial = jax.tree.map(lambda a, b: jnp.stack([a[0], b[1]]), choose(initial, 0, 0, 0),
+                         choose(initial, 0, 1, 1))
+  advance = jax.jit(jax.vmap(loop.advance, in_axes=(0, None)))
+  return dict(loop=loop, initial=initial, final=advance(initial, 2), advance=advance)
+
+
+def test_loop_fills_the_budget_and_keeps_the_prior(loop_run):
+  initial, final = loop_run["initial"], loop_run["final"]
+  np.testing.assert_array_equal(final.round, [2, 2])
+  np.testing.assert_array_equal(final.data.mask[:, 4:], True)
+  np.testing.assert_array_equal(final.data.task_id[:, 4:], final.asked[..., 0])
+  assert np.all((final.asked >= 0) & (final.asked < 12))
+  np.testing.assert_array_equal(final.estimator, [0, 1])
+  np.testing.assert_array_equal(final.kernel, [0, 1])
+  # The frozen prior is the pre-trained network, untouched by two rounds of fine-tuning...
+  for a, b in zip(jax.tree.leaves(initial.learner.prior), jax.tree.leaves(final.learner.prior)):
+    np.testing.assert_array_equal(a, b)
+  # ...while the fine-tuned weights moved.
+  moved = [float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(initial.learner.params),
+                                                       jax.tree.leaves(final.learner.params))]
+  assert max(moved) > 1e-4
+  assert np.all(np.isfinite(final.returns)) and np.all((final.success >= 0) & (final.success <= 1))
+
+
+def test_loop_runs_are_independent_of_their_batch(loop_run):
+  """Run 1 advanced alone equals run 1 advanced beside run 0 (pure, batched)."""
+  alone = jax.tree.map(lambda x: x[1:], loop_run["initial"])
+  single = loop_run["advance"](alone, 2)
+  np.testing.assert_array_equal(single.asked[0], loop_run["final"].asked[1])
+  np.testing.assert_allclose(single.returns[0], loop_run["final"].returns[1], rtol=1e-4,
+                             atol=1e-4)
