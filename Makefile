@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench bench-nn clean
 
 $(STAMP): setup.py requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench_integrator_gp
+
+bench-nn: $(STAMP)
+	$(PY) -m experiments.bench_active_finetune
 
 clean:
 	rm -rf $(VENV) runs

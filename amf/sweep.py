@@ -1,7 +1,7 @@
 """Runs one compiled active loop over a batch of runs (seeds x value-variants), checkpointed.
 
 A run is one `(key, variant value)` pair; all runs of a method share one `jit(vmap(...))`
-program. The carry is saved with orbax every `checkpoint_every` rounds, and a restarted sweep
+program, and with several devices the runs axis is sharded over them. The carry is saved with orbax every `checkpoint_every` rounds, and a restarted sweep
 resumes from the newest checkpoint, so a killed run loses no finished round.
 """
 import time
@@ -22,6 +22,22 @@ def seed_keys(base_seed: int, seeds: Sequence[int]) -> jax.Array:
       jnp.asarray(seeds))
 
 
+def shard(tree):
+  """Places a batch of runs (leading axis) across all devices, when it divides evenly.
+
+  `jit` then runs every device's share of the runs where it lies; one device: unchanged.
+  """
+  devices = jax.devices()
+  n = jax.tree.leaves(tree)[0].shape[0]
+  if len(devices) == 1:
+    return tree
+  if n % len(devices):
+    logging.warning("%d runs do not divide over %d devices: running on one.", n, len(devices))
+    return tree
+  mesh = jax.sharding.Mesh(np.asarray(devices), ("runs",))
+  return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs")))
+
+
 def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoint_dir: str,
         checkpoint_every: int) -> Carry:
   """Advances the batched `initial` carry to `num_rounds` rounds, resuming if it can."""
@@ -32,6 +48,7 @@ def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoin
     done, carry = 0, initial
   else:
     logging.info("%s: resuming from the checkpoint after round %d", name, done)
+  carry = shard(carry)
   while done < num_rounds:
     start = time.time()
     carry = jax.block_until_ready(advance_all(carry, min(checkpoint_every, num_rounds - done)))

@@ -17,20 +17,10 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from amf.active import make_loop
-from experiments import integrator_gp
+from experiments import common, integrator_gp
 
 _K = flags.DEFINE_integer("k", 6, "Pre-training covers the first k tasks in parts 1-3.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (the best is reported).")
-
-
-def best_time(fn, *args) -> float:
-  """Best wall time of `fn(*args)` over the repeats (already compiled)."""
-  times = []
-  for _ in range(_REPEATS.value):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return min(times)
 
 
 def runs_for(config, num_seeds: int):
@@ -56,8 +46,8 @@ def main(argv):
     start = time.perf_counter()
     compiled = advance.lower(initial, rounds).compile()
     compile_s = time.perf_counter() - start
-    run_s = best_time(compiled, initial, rounds)
-    select_s = best_time(select, initial, keys)
+    run_s = common.best_time(_REPEATS.value, compiled, initial, rounds)
+    select_s = common.best_time(_REPEATS.value, select, initial, keys)
     results[seeds] = (compile_s, run_s, select_s)
     print(f"{seeds:>2} seed(s): compile {compile_s:6.2f}s | all {rounds} rounds {run_s:6.3f}s "
           f"({run_s / rounds * 1e3:6.1f} ms/round) | selection {select_s * 1e3:6.1f} ms/round")

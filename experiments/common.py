@@ -106,6 +106,16 @@ def sweep_methods(env, env_name: str, learner, loop_config: Callable[[tuple], Lo
   return tables
 
 
+def best_time(repeats: int, fn, *args) -> float:
+  """Best wall time of `fn(*args)` (already compiled) over `repeats` calls, for benchmarks."""
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return min(times)
+
+
 def write_tables(workdir: str, tables: dict) -> None:
   for (name, table), columns in zip(tables.items(), (METRIC_COLUMNS, PER_TASK_COLUMNS,
                                                       ALLOCATION_COLUMNS)):

@@ -18,6 +18,15 @@ FIGURES = {
     "integrator_gp": ("experiments.integrator_gp", {
         "quick": ["--config=configs/integrator_gp.py:quick"],
         "paper": ["--config=configs/integrator_gp.py:paper"]}),
+    "active_finetune_reacher": ("experiments.active_finetune", {
+        "quick": ["--config=configs/active_finetune.py:reacher,quick"],
+        "paper": ["--config=configs/active_finetune.py:reacher"]}),
+    "active_finetune_pusher": ("experiments.active_finetune", {
+        "quick": ["--config=configs/active_finetune.py:pusher,quick"],
+        "paper": ["--config=configs/active_finetune.py:pusher"]}),
+    "active_finetune_integrator": ("experiments.active_finetune", {
+        "quick": ["--config=configs/active_finetune.py:integrator,quick"],
+        "paper": ["--config=configs/active_finetune.py:integrator"]}),
     "experts_reacher": ("experiments.experts", {
         "quick": ["--config=configs/experts.py", "--config.env=reacher", "--config.episodes=8",
                   "--config.continuous_tasks=64"],

@@ -1,4 +1,5 @@
 """The launcher: figure selection, commands per scale, Slurm scripts."""
+import importlib
 import shlex
 
 import pytest
@@ -32,3 +33,12 @@ def test_sbatch_script_runs_the_same_command():
                                    ["--time=01:00:00", "--cpus-per-task=4"])
   assert "#SBATCH --time=01:00:00\n#SBATCH --cpus-per-task=4\n" in script
   assert shlex.join(reproduce.command("integrator_gp", "paper", "/tmp/w")) in script
+
+
+@pytest.mark.parametrize("figure", sorted(reproduce.FIGURES))
+@pytest.mark.parametrize("scale", reproduce.SCALES)
+def test_every_command_names_a_config_that_loads(figure, scale):
+  config = next(a for a in reproduce.command(figure, scale, "d") if a.startswith("--config="))
+  path, _, arg = config.removeprefix("--config=").partition(":")
+  module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+  assert module.get_config(arg) if arg else module.get_config()
