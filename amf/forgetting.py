@@ -9,8 +9,13 @@ which no mitigation ever trains. The optimiser state carries over between fine-t
 - `none`: BC on the new demonstrations only.
 - `replay`: BC on the pre-training and new demonstrations together (uniform over their pairs).
 - `adaptive_prior`: deploys `alpha(c) f_theta + (1 - alpha(c)) f_0` with `f_0` the frozen
-  pre-trained policy and `alpha(c) = sigmoid(g(phi(c)))` a small net; the BC loss plus
-  `penalty * mean alpha` keeps `alpha` small where the new data do not call for change.
+  pre-trained policy and `alpha(c) = sigmoid(g(phi(c)))` a small net. `theta` is fitted to
+  the new demonstrations by plain BC; the gate by the BC loss of the mixture (with `f_theta`
+  held fixed) plus `penalty * mean alpha` over the new pairs' tasks *and* the pre-training
+  demonstrations' tasks, which keeps `alpha` small where the new data do not call for change.
+  Training `theta` through the mixture instead would let `f_theta` grow as `1 / alpha` and undo
+  the penalty; without the anchor term nothing would hold the gate down on tasks with no new
+  data, where `f_theta`, fitted to a few new demos, would overwrite what `f_0` knew.
 - `isolation`: the finite task set is cut into `num_cells` contiguous runs of task indices; each
   cell has its own fine-tuned copy of the weights, trained (vmapped over cells) on its cell's
   demonstrations only. A task, finite or not, belongs to the cell of the nearest finite task
@@ -78,19 +83,27 @@ class AdaptivePrior(NamedTuple):
   def gate(self) -> MLP:
     return MLP(tuple(self.alpha_hidden), 1)
 
+  def _alpha(self, gate_params, phi: jax.Array) -> jax.Array:
+    return jax.nn.sigmoid(self.gate.apply(gate_params, phi)[..., 0])
+
   def alpha(self, state: State, phi: jax.Array) -> jax.Array:
     """`alpha(c)` in [0, 1], shape `phi.shape[:-1]`."""
-    return jax.nn.sigmoid(self.gate.apply(state.params["alpha"], phi)[..., 0])
+    return self._alpha(state.params["alpha"], phi)
 
   def _mean(self, params, prior, obs, phi):
-    a = jax.nn.sigmoid(self.gate.apply(params["alpha"], phi))
+    a = self._alpha(params["alpha"], phi)[..., None]
     f0 = self.policy.act(prior, obs, phi)
     return a * self.policy.act(params["theta"], obs, phi) + (1 - a) * f0
 
-  def _loss(self, params, prior, batch: bc.Pairs):
-    a = jax.nn.sigmoid(self.gate.apply(params["alpha"], batch.phi)[..., 0])
-    return (bc.mse_loss(self._mean)(params, prior, batch)
-            + self.penalty * bc.masked_mean(a, batch.weight))
+  def _loss(self, params, frozen, batch: bc.Pairs):
+    prior, anchor_phi, anchor_weight = frozen
+    own = bc.mse_loss(lambda p, _, obs, phi: self.policy.act(p["theta"], obs, phi))
+    held = lambda p: {"theta": jax.lax.stop_gradient(p["theta"]), "alpha": p["alpha"]}
+    mixture = bc.mse_loss(lambda p, prior, obs, phi: self._mean(held(p), prior, obs, phi))
+    gate = lambda phi: self._alpha(params["alpha"], phi)
+    return (own(params, None, batch) + mixture(params, prior, batch)
+            + self.penalty * (bc.masked_mean(gate(batch.phi), batch.weight)
+                              + bc.masked_mean(gate(anchor_phi), anchor_weight)))
 
   def init(self, pretrained_params, key: jax.Array) -> State:
     # The prior is passed as `frozen`, outside the trained pytree, so nothing ever updates it.
@@ -101,10 +114,13 @@ class AdaptivePrior(NamedTuple):
 
   def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
                num_steps: int) -> State:
-    del pretrain_data  # The frozen prior stands in for it.
+    # The frozen prior stands in for the pre-training data; their tasks anchor the gate.
+    anchors = (jax.vmap(self.features_fn)(pretrain_data.task),
+               pretrain_data.mask.astype(jnp.float32))
     trainer = bc.Trainer(self._loss, self.optimizer, self.batch_size)
     params, opt_state, _ = trainer.train(state.params, state.opt_state, new_data,
-                                         self.features_fn, key, num_steps, frozen=state.prior)
+                                         self.features_fn, key, num_steps,
+                                         frozen=(state.prior, *anchors))
     return State(params, opt_state, state.prior)
 
   def act(self, state: State, obs, phi):

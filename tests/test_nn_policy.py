@@ -172,3 +172,16 @@ def test_pretrained_params_checkpoint_round_trip(pretrained, tmp_path):
   params = pretrained[0]
   checkpoint.save(str(tmp_path / "policy"), params)
   chex.assert_trees_all_equal(checkpoint.restore(str(tmp_path / "policy"), params), params)
+
+
+def test_adaptive_prior_gate_opens_only_where_new_data_disagree(env, setup, pretrained, modes):
+  """New demos of task 9 whose actions contradict the prior (negated): the gate opens on task 9
+  and stays low on the pre-training tasks far from it, where no new data call for change."""
+  mode, finetune = modes["adaptive_prior"]
+  new = new_demos(env, 5, [9, 9, 9])
+  new = new._replace(actions=-new.actions)
+  state = finetune(mode.init(pretrained[0], jax.random.key(4)), setup[2], new,
+                   jax.random.key(6), 4 * FT_STEPS)
+  alpha = mode.alpha(state, jax.vmap(env.task_features)(env.tasks))
+  assert alpha[9] > 0.4
+  assert float(alpha[:8].max()) < 0.1 * float(alpha[9])
