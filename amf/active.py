@@ -86,6 +86,11 @@ class LoopConfig:
     ids = self.target_tasks
     if len(set(ids)) != len(ids) or any(t < 0 for t in ids):
       raise ValueError(f"target_tasks must be distinct task ids, got {self.target_tasks}.")
+    if (len(self.estimators) > 1 and reusing
+        and self.occupancy_samples > self.pretrain_size + self.budget):
+      raise ValueError(f"occupancy_samples={self.occupancy_samples} exceeds the "
+                       f"{self.pretrain_size + self.budget} demonstrations that {sorted(reusing)} "
+                       "can re-use, so the estimators' outputs would differ in shape.")
     if min(self.occupancy_samples, self.eval_episodes, self.stride) < 1:
       raise ValueError("occupancy_samples, eval_episodes and stride must be at least 1.")
 

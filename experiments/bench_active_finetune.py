@@ -31,7 +31,8 @@ def prepared(config, num_seeds: int, **overrides):
   """The loop and pre-trained initial carries of `num_seeds` runs (one mix)."""
   c = config.copy_and_resolve_references()
   c.num_seeds, c.mixes, c.methods = num_seeds, ("subset",), ("amf",)
-  c.update(overrides)
+  with c.unlocked():  # e.g. env_kwargs.num_tasks, absent from reacher's defaults
+    c.update(overrides)
   env = active_finetune.validate(c)
   learner = active_finetune.learner(c, env)
   runs = active_finetune.runs(c, env)

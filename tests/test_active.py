@@ -48,6 +48,8 @@ def setup():
     (dict(estimators=("importance", "learnt")), "occupancy estimator 'learnt'"),
     (dict(estimators=()), "at least one occupancy estimator"),
     (dict(stride=0), "stride"),
+    (dict(estimators=("importance", "oracle"), pretrain_size=1, budget=2,
+          occupancy_samples=4), "exceeds the 3 demonstrations"),
     (dict(budget=2, batch_size=3), "batch_size <= budget"),
     (dict(batch_size=0), "batch_size <= budget"),
     (dict(budget=5, batch_size=2), "whole number of rounds"),
