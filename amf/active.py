@@ -58,6 +58,7 @@ class LoopConfig:
   eval_episodes: int = 10
   target_tasks: tuple[int, ...] = ()  # the support of mu (uniform on it); () = every task
   stride: int = 1
+  eval_task_batch: int = 0  # tasks evaluated side by side (`rollout.rollouts`); 0 = all
 
   @property
   def num_rounds(self) -> int:
@@ -91,6 +92,9 @@ class LoopConfig:
       raise ValueError(f"occupancy_samples={self.occupancy_samples} exceeds the "
                        f"{self.pretrain_size + self.budget} demonstrations that {sorted(reusing)} "
                        "can re-use, so the estimators' outputs would differ in shape.")
+    if self.eval_task_batch < 0:
+      raise ValueError(f"eval_task_batch must be >= 0 (0: all tasks), "
+                       f"got {self.eval_task_batch}.")
     if min(self.occupancy_samples, self.eval_episodes, self.stride) < 1:
       raise ValueError("occupancy_samples, eval_episodes and stride must be at least 1.")
 
@@ -159,7 +163,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
 
   def evaluation(state, key):
     actor = lambda s: learner.act(state, s.obs, env.task_features(s.info["task"]))
-    return evaluate(env, actor, key, env.tasks, cfg.eval_episodes)
+    return evaluate(env, actor, key, env.tasks, cfg.eval_episodes, cfg.eval_task_batch)
 
   def scoring(c: Carry, key):
     """Posterior covariance over every task's estimated inputs (targets and candidates)."""

@@ -35,11 +35,18 @@ def rollout(env: MultiTaskEnv, actor: Actor, key: jax.Array, task: jax.Array) ->
 
 
 def rollouts(env: MultiTaskEnv, actor: Actor, key: jax.Array, tasks: jax.Array,
-             episodes: int = 1) -> Trajectory:
-  """Episodes of every task in `tasks` (shape `(T, P)`): leaves shaped `(T, episodes, ...)`."""
+             episodes: int = 1, task_batch: int = 0) -> Trajectory:
+  """Episodes of every task in `tasks` (shape `(T, P)`): leaves shaped `(T, episodes, ...)`.
+
+  `task_batch` tasks run side by side (`lax.map` over chunks); 0 runs all of them at once.
+  On CPU, brax physics slows down per step when thousands of episodes run side by side (many
+  vmapped seeds), so chunking the tasks keeps a sweep's cost linear in its number of runs.
+  """
   keys = jax.random.split(key, (tasks.shape[0], episodes))
   per_task = jax.vmap(lambda k, c: rollout(env, actor, k, c), in_axes=(0, None))
-  return jax.vmap(per_task)(keys, tasks)
+  if not task_batch:
+    return jax.vmap(per_task)(keys, tasks)
+  return jax.lax.map(lambda kc: per_task(*kc), (keys, tasks), batch_size=task_batch)
 
 
 def expert_actor(env: MultiTaskEnv) -> Actor:
@@ -58,6 +65,6 @@ class Evaluation(NamedTuple):
 
 
 def evaluate(env: MultiTaskEnv, actor: Actor, key: jax.Array, tasks: jax.Array,
-             episodes: int) -> Evaluation:
-  trajs = rollouts(env, actor, key, tasks, episodes)
+             episodes: int, task_batch: int = 0) -> Evaluation:
+  trajs = rollouts(env, actor, key, tasks, episodes, task_batch)
   return Evaluation(trajs.ret.mean(-1), trajs.success.astype(jnp.float32).mean(-1))

@@ -30,7 +30,7 @@ def loop_config(config: ml_collections.ConfigDict, methods) -> LoopConfig:
                     pretrain_size=config.pretrain_size, budget=config.budget,
                     batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
                     eval_episodes=config.eval_episodes, target_tasks=tuple(config.target_tasks),
-                    stride=config.stride)
+                    stride=config.stride, eval_task_batch=config.eval_task_batch)
 
 
 def subset_k(config, num_tasks: int) -> int:

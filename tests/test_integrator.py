@@ -86,6 +86,15 @@ def test_deterministic_for_a_fixed_key(env, run_expert):
   assert not np.array_equal(a.obs[:, :, 0], c.obs[:, :, 0])
 
 
+def test_tasks_run_in_chunks_give_the_same_episodes(env, run_expert):
+  key = jax.random.PRNGKey(3)
+  together = run_expert(key, env.tasks)
+  chunked = jax.jit(lambda key: rollout.rollouts(env, env.expert, key, env.tasks, 5,
+                                                 task_batch=5))(key)
+  for a, b in zip(jax.tree.leaves(together), jax.tree.leaves(chunked)):
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
 def test_episodes_start_from_different_states(env, run_expert):
   starts = np.asarray(run_expert(jax.random.PRNGKey(0), env.tasks).obs[:, :, 0]).reshape(-1, 2)
   assert len(np.unique(starts.round(6), axis=0)) == starts.shape[0]
