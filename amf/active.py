@@ -26,9 +26,9 @@ class Learner(Protocol):
 
   Its state is a pytree: `init` trains on the pre-training demonstrations, `update`
   fine-tunes after a round. `covariance` is the posterior covariance of the GP model of the
-  expert at `query` inputs given `data`, with kernel number `kernel` of `num_kernels`.
+  expert at `query` inputs given `data`, with kernel number `kernel` of its `kernels` (names).
   """
-  num_kernels: int
+  kernels: tuple[str, ...]
 
   def init(self, data: data_lib.Dataset, key: jax.Array) -> Any: ...
   def update(self, state, pretrain: data_lib.Dataset, new: data_lib.Dataset,

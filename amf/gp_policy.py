@@ -36,13 +36,13 @@ class GPFit(NamedTuple):
 class GPPolicy(NamedTuple):
   """A GP over `(s, phi(c))` with observation noise `noise` and action noise `action_std`.
 
-  A learner of `amf.active` whose state is a `GPFit`; it has one kernel (`num_kernels = 1`).
+  A learner of `amf.active` whose state is a `GPFit`; it has one kernel, `kernel`.
   """
   env: MultiTaskEnv
   kernel: kernels.Kernel
   noise: float
   action_std: float
-  num_kernels = 1
+  kernels = ("gp",)  # the names `amf.active` indexes; one here
 
   def fit(self, data: Dataset) -> GPFit:
     inputs, actions, mask = dataset_inputs(self.env, data)

@@ -33,10 +33,6 @@ class NNLearner(NamedTuple):
   finetune_steps: int
   hyper: nn_kernels.Hyper = nn_kernels.Hyper()
 
-  @property
-  def num_kernels(self) -> int:
-    return len(self.kernels)
-
   def init(self, data: Dataset, key: jax.Array):
     """BC from a random initialisation on the filled slots of `data`, then the mitigation."""
     k_pre, k_init = jax.random.split(key)

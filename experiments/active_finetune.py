@@ -105,8 +105,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
                                            jax.random.PRNGKey(config.seed))
   tables = common.sweep_methods(
       env, config.env, nn, lambda methods: loop_config(config, methods), config.noise, batch,
-      config.methods, workdir, config.checkpoint_every, target, kernels=config.kernels,
-      check=check)
+      config.methods, workdir, config.checkpoint_every, target, check=check)
   figures(workdir, tables, env.num_tasks, config.env)
   return tables["metrics"]
 

@@ -75,7 +75,7 @@ def variants_of(group: Sequence[str], estimators: Sequence[str], kernels: Sequen
 
 def sweep_methods(env, env_name: str, learner, loop_config: Callable[[tuple], LoopConfig],
                   noise: float, runs: Runs, methods: Sequence[str], workdir: str,
-                  checkpoint_every: int, target: np.ndarray, kernels=("default",),
+                  checkpoint_every: int, target: np.ndarray,
                   check: Optional[Callable[[Carry], None]] = None) -> dict:
   """Runs every method variant on every run; writes and returns the tables (name -> rows).
 
@@ -89,7 +89,7 @@ def sweep_methods(env, env_name: str, learner, loop_config: Callable[[tuple], Lo
   tables = {"metrics": [], "per_task": [], "allocations": []}
   for group in strategy_groups(methods):
     start, name = time.time(), "+".join(group)
-    chosen = variants_of(group, cfg.estimators, kernels)
+    chosen = variants_of(group, cfg.estimators, learner.kernels)
     # One program per group: the runs of all its method variants are batched together.
     batch = jax.tree.map(lambda *x: jnp.concatenate(x),
                          *[choose(initial, s, e, k) for _, s, e, k in chosen])

@@ -18,15 +18,6 @@ FIGURES = {
     "integrator_gp": ("experiments.integrator_gp", {
         "quick": ["--config=configs/integrator_gp.py:quick"],
         "paper": ["--config=configs/integrator_gp.py:paper"]}),
-    "active_finetune_reacher": ("experiments.active_finetune", {
-        "quick": ["--config=configs/active_finetune.py:reacher,quick"],
-        "paper": ["--config=configs/active_finetune.py:reacher"]}),
-    "active_finetune_pusher": ("experiments.active_finetune", {
-        "quick": ["--config=configs/active_finetune.py:pusher,quick"],
-        "paper": ["--config=configs/active_finetune.py:pusher"]}),
-    "active_finetune_integrator": ("experiments.active_finetune", {
-        "quick": ["--config=configs/active_finetune.py:integrator,quick"],
-        "paper": ["--config=configs/active_finetune.py:integrator"]}),
     "experts_reacher": ("experiments.experts", {
         "quick": ["--config=configs/experts.py", "--config.env=reacher", "--config.episodes=8",
                   "--config.continuous_tasks=64"],
@@ -36,6 +27,12 @@ FIGURES = {
                   "--config.continuous_tasks=64"],
         "paper": ["--config=configs/experts.py", "--config.env=pusher"]}),
 }
+# AMF-NN on each environment: AMF vs uniform vs rebalancing, subset vs uniform pre-training.
+FIGURES.update({
+    f"active_finetune_{env}": ("experiments.active_finetune", {
+        "quick": [f"--config=configs/active_finetune.py:{env},quick"],
+        "paper": [f"--config=configs/active_finetune.py:{env}"]})
+    for env in ("reacher", "pusher", "integrator")})
 SCALES = ("quick", "paper")
 
 
