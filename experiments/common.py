@@ -134,4 +134,8 @@ def main(run: Callable[[ml_collections.ConfigDict, str], object], default_config
   """
   config_flags.DEFINE_config_file("config", default_config)
   flags.DEFINE_string("workdir", default_workdir, "Where all outputs go.")
-  app.run(lambda argv: run(flags.FLAGS.config, flags.FLAGS.workdir))
+  def main_(argv):
+    del argv
+    run(flags.FLAGS.config, flags.FLAGS.workdir)  # not returned: absl exits with a return value
+
+  app.run(main_)
