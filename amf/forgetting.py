@@ -3,8 +3,9 @@
 Every mitigation has one interface: `init(pretrained_params, key) -> state`,
 `finetune(state, pretrain_data, new_data, key, num_steps) -> state`, `act(state, obs, phi)`,
 `log_prob(state, obs, phi, action)` and `kernel_params(state)`, the weights of the one policy
-network whose kernel models the uncertainty (`amf.nn_kernels`). Every state keeps the pre-trained parameters as `prior`,
-which no mitigation ever trains. The optimiser state carries over between fine-tuning rounds.
+network whose kernel models the uncertainty (`amf.nn_kernels`). Every state keeps the
+pre-trained parameters as `prior`, which no mitigation ever trains. The optimiser state carries
+over between fine-tuning rounds.
 
 - `none`: BC on the new demonstrations only.
 - `replay`: BC on the pre-training and new demonstrations together (uniform over their pairs).

@@ -1,8 +1,9 @@
 """Runs one compiled active loop over a batch of runs (seeds x value-variants), checkpointed.
 
 A run is one `(key, variant value)` pair; all runs of a method share one `jit(vmap(...))`
-program, and with several devices the runs axis is sharded over them. The carry is saved with orbax every `checkpoint_every` rounds, and a restarted sweep
-resumes from the newest checkpoint, so a killed run loses no finished round.
+program, and with several devices the runs axis is sharded over them. The carry is saved with
+orbax every `checkpoint_every` rounds, and a restarted sweep resumes from the newest
+checkpoint, so a killed run loses no finished round.
 """
 import time
 from typing import Callable, Sequence

@@ -68,7 +68,8 @@ def test_validate_refuses_bad_settings(kwargs, match):
 
 def test_validate_accepts_good_settings():
   LoopConfig(strategies=("amf",), **SETTINGS).validate()
-  LoopConfig(strategies=("uniform", "rebalancing"), pretrain_size=0, estimators=("oracle",)).validate()
+  LoopConfig(strategies=("uniform", "rebalancing"), pretrain_size=0,
+             estimators=("oracle",)).validate()
   assert LoopConfig(budget=12, batch_size=3).num_rounds == 4
 
 
