@@ -59,6 +59,7 @@ class LoopConfig:
   target_tasks: tuple[int, ...] = ()  # the support of mu (uniform on it); () = every task
   stride: int = 1
   eval_task_batch: int = 0  # tasks evaluated side by side (`rollout.rollouts`); 0 = all
+  demo_noise: float = 0.0  # DART: std of the noise on the expert's executed actions
 
   @property
   def num_rounds(self) -> int:
@@ -95,6 +96,8 @@ class LoopConfig:
     if self.eval_task_batch < 0:
       raise ValueError(f"eval_task_batch must be >= 0 (0: all tasks), "
                        f"got {self.eval_task_batch}.")
+    if self.demo_noise < 0:
+      raise ValueError(f"demo_noise must be >= 0, got {self.demo_noise}.")
     if min(self.occupancy_samples, self.eval_episodes, self.stride) < 1:
       raise ValueError("occupancy_samples, eval_episodes and stride must be at least 1.")
 
@@ -192,7 +195,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
 
   def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
     key, k_pre, k_fit, k_eval = jax.random.split(key, 4)
-    pre = data_lib.pretraining(env, k_pre, cfg.pretrain_size, pretrain_weights)
+    pre = data_lib.pretraining(env, k_pre, cfg.pretrain_size, pretrain_weights, cfg.demo_noise)
     data = data_lib.concat(pre, data_lib.empty(env, cfg.budget))
     state = learner.init(data, k_fit)
     ev = evaluation(state, k_eval)
@@ -212,7 +215,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
   def one_round(c: Carry) -> Carry:
     key, k_sel, k_demo, k_fit, k_eval = jax.random.split(c.key, 5)
     ids = select(c, k_sel)
-    new = data_lib.demonstrate(env, k_demo, ids)
+    new = data_lib.demonstrate(env, k_demo, ids, cfg.demo_noise)
     slots = cfg.pretrain_size + c.round * b + jnp.arange(b)
     data = data_lib.write(c.data, slots, *new[:-1])
     state = learner.update(c.learner, *split(data, cfg.pretrain_size), k_fit)

@@ -48,8 +48,13 @@ def concat(a: Dataset, b: Dataset) -> Dataset:
   return jax.tree.map(lambda x, y: jnp.concatenate([x, y]), a, b)
 
 
-def demonstrate(env: MultiTaskEnv, key: jax.Array, task_ids: jax.Array) -> Dataset:
-  """One expert demonstration for each of the finite-set tasks `task_ids` (shape `(B,)`)."""
+def demonstrate(env: MultiTaskEnv, key: jax.Array, task_ids: jax.Array,
+                noise: float = 0.0) -> Dataset:
+  """One expert demonstration for each of the finite-set tasks `task_ids` (shape `(B,)`).
+
+  `noise`: std of the Gaussian noise added to the executed actions (DART, `rollout.rollout`);
+  the recorded actions are the expert's labels.
+  """
   if not isinstance(task_ids, jax.core.Tracer):  # concrete ids: refuse what jit would clamp
     ids = np.asarray(task_ids)
     bad = ids[(ids < 0) | (ids >= env.num_tasks)]
@@ -57,7 +62,7 @@ def demonstrate(env: MultiTaskEnv, key: jax.Array, task_ids: jax.Array) -> Datas
       raise ValueError(f"Task ids {bad.tolist()} are out of range for {env.num_tasks} tasks.")
   tasks = env.tasks[task_ids]
   keys = jax.random.split(key, task_ids.shape[0])
-  trajs = jax.vmap(lambda k, c: rollout(env, expert_actor(env), k, c))(keys, tasks)
+  trajs = jax.vmap(lambda k, c: rollout(env, expert_actor(env), k, c, noise))(keys, tasks)
   return Dataset(trajs.obs, trajs.actions, tasks, task_ids.astype(jnp.int32),
                  jnp.ones(task_ids.shape, bool))
 
@@ -112,9 +117,10 @@ def counts_to_ids(counts: jax.Array, total: int) -> jax.Array:
   return jnp.searchsorted(jnp.cumsum(counts), jnp.arange(total), side="right").astype(jnp.int32)
 
 
-def pretraining(env: MultiTaskEnv, key: jax.Array, size: int, weights: jax.Array) -> Dataset:
+def pretraining(env: MultiTaskEnv, key: jax.Array, size: int, weights: jax.Array,
+                noise: float = 0.0) -> Dataset:
   """`size` expert demonstrations with per-task counts apportioned exactly from `weights`."""
-  return demonstrate(env, key, counts_to_ids(apportion(weights, size), size))
+  return demonstrate(env, key, counts_to_ids(apportion(weights, size), size), noise)
 
 
 def task_counts(data: Dataset, num_tasks: int) -> jax.Array:

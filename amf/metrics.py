@@ -179,3 +179,24 @@ def paired_gap(rows: Sequence[Row], value: str, method_a: str, method_b: str,
   if not out:
     raise ValueError(f"no variant has rows of both {method_a!r} and {method_b!r}")
   return out
+
+
+def curve_summary(rows: Sequence[Row], level: float = 0.9) -> list[Row]:
+  """Data-efficiency rows (`curve, task, n, seed, success, return`) as means with CIs over seeds.
+
+  Per (curve, n): each seed's tasks are averaged first (`task = all`); the `per_task` curve,
+  whose rows each hold one task's own curve, also gets a row per task.
+  """
+  check_columns(rows, ("curve", "task", "n", "seed", "success", "return"))
+  groups: dict[tuple, dict] = {}
+  for r in rows:
+    for task in ("all", r["task"]) if r["curve"] == "per_task" else ("all",):
+      groups.setdefault((r["curve"], task, r["n"]), {}).setdefault(r["seed"], []).append(r)
+  out = []
+  for (curve, task, n), by_seed in groups.items():
+    stats = {}
+    for value in ("success", "return"):
+      per_seed = [np.mean([r[value] for r in seed_rows]) for seed_rows in by_seed.values()]
+      stats.update(_stats(value, per_seed, level))
+    out.append(dict(curve=curve, task=task, n=n, n_seeds=len(by_seed), **stats))
+  return out

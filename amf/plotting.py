@@ -238,3 +238,48 @@ def bars(rows: Sequence[dict], path, value: str, title: str | None = None) -> pa
   n_seeds = [s["n_seeds"] for s in stats.values()]
   fig.suptitle(title or f"{_label(value)} ({_seeds_note(n_seeds)})")
   return _save(fig, path)
+
+
+def data_efficiency(rows: Sequence[dict], path, base: int | None = None,
+                    title: str | None = None) -> pathlib.Path:
+  """Success and return against demonstrations per task (`uniform` curve), and each task's
+  success against its own demonstrations (`per_task` curve, every other task with `base`)."""
+  table = metrics.curve_summary(rows, LEVEL)
+  fig, axes = _panels(3, size=(4.4, 3.4))
+  color = METHOD_COLORS["uniform"]
+  for ax, value in zip(axes[:2], ("success", "return")):
+    own = sorted((r for r in table if r["curve"] == "uniform"), key=lambda r: r["n"])
+    n, mean, low, high = (np.array([r[c] for r in own]) for c in
+                          ("n", f"{value}_mean", f"{value}_low", f"{value}_high"))
+    ax.fill_between(n, low, high, color=color, alpha=0.25, lw=0)
+    ax.plot(n, mean, "o-", color="k", ms=4)
+    ax.set(xscale="log", xlabel="demonstrations of every task", ylabel=_label(value),
+           title=f"uniform allocation: {_label(value)}")
+    ax.set_xticks(n, [f"{v:g}" for v in n])
+    ax.minorticks_off()
+  per_task = [r for r in table if r["curve"] == "per_task"]
+  ax = axes[2]
+  for task in _unique(r["task"] for r in per_task if r["task"] != "all"):
+    own = sorted((r for r in per_task if r["task"] == task), key=lambda r: r["n"])
+    ax.plot([r["n"] for r in own], [r["success_mean"] for r in own], "-", lw=1, alpha=0.6,
+            label=f"task {task}")
+  pooled = sorted((r for r in per_task if r["task"] == "all"), key=lambda r: r["n"])
+  if pooled:
+    n = np.array([r["n"] for r in pooled])
+    ax.fill_between(n, [r["success_low"] for r in pooled], [r["success_high"] for r in pooled],
+                    color=color, alpha=0.25, lw=0)
+    ax.plot(n, [r["success_mean"] for r in pooled], "o-", color="k", ms=4, label="mean")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xticks(n, [f"{v:g}" for v in n])
+    ax.minorticks_off()
+    ax.legend(fontsize=7, ncols=2)
+  ax.set(xlabel="demonstrations of that task", ylabel="success rate on that task",
+         title=f"one task (every other: {base} demos)" if base is not None else "one task")
+  for a in (axes[0], axes[2]):
+    a.set_ylim(-0.03, 1.03)
+  for a in axes:
+    a.grid(alpha=0.3)
+  n_seeds = [r["n_seeds"] for r in table]
+  fig.suptitle(title or "BC data efficiency", fontsize=11)
+  fig.text(0.5, -0.02, _seeds_note(n_seeds), ha="center", fontsize=8)
+  return _save(fig, path)

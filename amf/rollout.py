@@ -23,14 +23,24 @@ class Trajectory(NamedTuple):
     return self.rewards.sum(-1)
 
 
-def rollout(env: MultiTaskEnv, actor: Actor, key: jax.Array, task: jax.Array) -> Trajectory:
-  """Runs one episode of `actor` in task `task` for `env.horizon` steps."""
-  def step(state, _):
+def rollout(env: MultiTaskEnv, actor: Actor, key: jax.Array, task: jax.Array,
+            noise: float = 0.0) -> Trajectory:
+  """Runs one episode of `actor` in task `task` for `env.horizon` steps.
+
+  With `noise > 0` the environment executes the actor's action plus Gaussian noise of std
+  `noise`, while `actions` records the actor's own action: for an expert, that is DART (the
+  expert labels the states its perturbed actions reach, so BC sees how to recover from small
+  errors). The noise comes from `fold_in(key, 1)`, so `noise=0` gives exactly the noiseless
+  episode.
+  """
+  def step(state, noise_key):
     action = actor(state)
-    next_state = env.step(state, action)
+    executed = action + noise * jax.random.normal(noise_key, action.shape)
+    next_state = env.step(state, executed)
     return next_state, (state.obs, action, next_state.reward)
 
-  final, (obs, actions, rewards) = jax.lax.scan(step, env.reset(key, task), None, env.horizon)
+  noise_keys = jax.random.split(jax.random.fold_in(key, 1), env.horizon)
+  final, (obs, actions, rewards) = jax.lax.scan(step, env.reset(key, task), noise_keys)
   return Trajectory(obs, actions, rewards, task, env.success(final))
 
 

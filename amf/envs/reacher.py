@@ -19,15 +19,27 @@ class Reacher(MultiTaskEnv):
   is a final fingertip-target distance below `success_threshold` (the target's and fingertip's
   radii sum to 0.019). The expert solves the arm's inverse kinematics analytically and tracks
   the joint angles with a PD controller.
+
+  The expert is a continuous function of the state within each task, so BC can represent it:
+  the elbow always bends the same way (`elbow`, +1 or -1), and the shoulder's goal angle is
+  taken in `(shoulder_cut - 2 pi, shoulder_cut]` rather than wrapped around the current angle.
+  (Taking the elbow's sign from the initial joint noise made the first actions bimodal, and
+  wrapping the shoulder's error made the arm turn either way for targets behind it.) The one
+  jump left is in task space, where the goal angle crosses the cut: at the default 3.5 rad, at
+  target angles of 238-279 degrees depending on the radius (248 at radius 0.15, between the
+  finite tasks 5 and 6).
   """
 
   def __init__(self, num_tasks: int = 8, radius: float = 0.15,
                radius_range: tuple[float, float] = (0.07, 0.17), horizon: int = 50,
                success_threshold: float = 0.02, backend: str = "mjx",
-               kp: float = 0.5, kd: float = 0.08):
+               kp: float = 0.5, kd: float = 0.08, elbow: float = 1.0,
+               shoulder_cut: float = 3.5):
     if num_tasks < 1 or horizon < 1:
       raise ValueError(f"Reacher needs num_tasks >= 1 and horizon >= 1, "
                        f"got {num_tasks} and {horizon}.")
+    if elbow not in (-1.0, 1.0):
+      raise ValueError(f"Reacher's elbow must be +1 or -1, got {elbow}.")
     lo, hi = radius_range
     if not 0.02 < lo <= hi < _L0 + _L1 or not 0.02 < radius < _L0 + _L1:
       raise ValueError(f"Reacher radii must lie in (0.02, {_L0 + _L1}) to be reachable, "
@@ -38,7 +50,7 @@ class Reacher(MultiTaskEnv):
     self.action_size = self._env.action_size
     self.task_feature_size = 2
     self.radius_range, self.success_threshold = (lo, hi), success_threshold
-    self.kp, self.kd = kp, kd
+    self.kp, self.kd, self.elbow, self.shoulder_cut = kp, kd, elbow, shoulder_cut
     angles = 2 * jnp.pi * jnp.arange(num_tasks) / num_tasks
     self.tasks = jnp.stack([angles, jnp.full_like(angles, radius)], -1)
 
@@ -73,9 +85,8 @@ class Reacher(MultiTaskEnv):
     x, y = self.task_features(state.info["task"])
     q, qd = state.pipeline_state.q[:2], state.pipeline_state.qd[:2]
     cos_elbow = (x ** 2 + y ** 2 - _L0 ** 2 - _L1 ** 2) / (2 * _L0 * _L1)
-    # Keep the elbow bent the way it already is, so the arm never swings through a singularity.
-    elbow = jnp.where(q[1] < 0, -1.0, 1.0) * jnp.arccos(jnp.clip(cos_elbow, -1.0, 1.0))
+    elbow = self.elbow * jnp.arccos(jnp.clip(cos_elbow, -1.0, 1.0))
     shoulder = jnp.arctan2(y, x) - jnp.arctan2(_L1 * jnp.sin(elbow), _L0 + _L1 * jnp.cos(elbow))
+    shoulder = self.shoulder_cut - jnp.mod(self.shoulder_cut - shoulder, 2 * jnp.pi)
     error = jnp.stack([shoulder, elbow]) - q
-    error = error.at[0].set(jnp.arctan2(jnp.sin(error[0]), jnp.cos(error[0])))  # shoulder wraps
     return jnp.clip(self.kp * error - self.kd * qd, -1.0, 1.0)

@@ -1,0 +1,36 @@
+"""BC data-efficiency curves of an environment's learner (`experiments/data_efficiency.py`).
+
+  --config=configs/data_efficiency.py:reacher         10 seeds, 1 ... 32 demonstrations per task
+  --config=configs/data_efficiency.py:reacher,quick   a laptop-sized run
+  (env: reacher, pusher or integrator). The learner and the demonstrations are the
+  environment's testbed defaults (`configs/testbed.py`); any field can be overridden, e.g.
+  `--config.demo_noise=0` or `--config.hidden="(64,64)"`.
+"""
+import ml_collections
+
+from configs import testbed
+
+
+def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
+  env, scale = testbed.parse(arg)
+  c = testbed.get_config(env)
+  c.scale = scale
+  c.seed = 0                    # base seed: seed s is fold_in(seed, s)
+  c.num_seeds = 10
+  c.ns = (1, 2, 4, 8, 16, 32)   # demonstrations of every task (the `uniform` curve)
+  # The `per_task` curve: `per_task_ns` demonstrations of one task, `per_task_base` of every
+  # other, success on that task; for each task of `per_task_tasks` (() = all).
+  c.per_task_ns = (0, 1, 2, 4, 8)
+  c.per_task_base = 2
+  c.per_task_tasks = ()
+  c.eval_episodes = 10
+  c.eval_task_batch = 1         # tasks evaluated side by side (see configs/active_finetune.py)
+
+  if scale == "quick":
+    c.num_seeds = 3
+    c.ns = (1, 2, 4, 8)
+    c.per_task_ns = (0, 1, 4)
+    c.per_task_tasks = (0, 5)
+    c.eval_episodes = 4
+    c.pretrain_steps = 1500
+  return c
