@@ -8,6 +8,7 @@ import pathlib
 from typing import NamedTuple, Sequence
 
 import numpy as np
+from scipy import stats
 
 Row = dict
 GROUP = ("method", "variant")
@@ -156,12 +157,31 @@ def summary(rows: Sequence[Row], value: str, by: Sequence[str] = GROUP,
   return out
 
 
+def minimal_detectable_difference(diffs, level: float = 0.9, power: float = 0.8) -> float:
+  """The smallest true mean difference a seed-paired comparison of these seeds would detect.
+
+  With `n` paired differences of standard deviation `sd`, a difference of
+  `(t_{(1+level)/2} + t_power) * sd / sqrt(n)` (Student-t quantiles, `n - 1` degrees of
+  freedom) makes the `level` confidence interval of the mean difference exclude zero with
+  probability `power`. It is how finely a study can tell two methods apart; differences below
+  it are not evidence of no difference.
+  """
+  diffs = np.asarray(diffs, float)
+  n = diffs.shape[0]
+  if n < 2:
+    return float("inf")
+  quantiles = stats.t.ppf((1 + level) / 2, n - 1) + stats.t.ppf(power, n - 1)
+  return float(quantiles * diffs.std(ddof=1) / np.sqrt(n))
+
+
 def paired_gap(rows: Sequence[Row], value: str, method_a: str, method_b: str,
                level: float = 0.9) -> list[Row]:
   """Per variant run with both methods: seed-paired difference a - b of final value and of AUC.
 
   Pairing by seed removes the variance the two methods share (same pre-trained policy, same
-  evaluation tasks), so the intervals are tighter than those of two independent means.
+  evaluation tasks), so the intervals are tighter than those of two independent means. Each
+  statistic also gets the comparison's minimal detectable difference (`*_mdd`) and the
+  fraction of seeds on which `a` beats `b` (`*_p_better`, ties count a half).
   """
   by_group = grids(rows, value, ("method", "variant"))
   out = []
@@ -173,9 +193,13 @@ def paired_gap(rows: Sequence[Row], value: str, method_a: str, method_b: str,
       raise ValueError(f"variant {variant!r}: {method_a} and {method_b} ran different seeds or "
                        f"rounds ({a.seeds} x {a.rounds} vs {b.seeds} x {b.rounds})")
     diff = a.values - b.values
-    out.append({"variant": variant, "method_a": method_a, "method_b": method_b, "metric": value,
-                "n_seeds": len(a.seeds), **_stats("final", diff[:, -1], level),
-                **_stats("auc", auc(diff), level)})
+    row = {"variant": variant, "method_a": method_a, "method_b": method_b, "metric": value,
+           "n_seeds": len(a.seeds)}
+    for stat, d in (("final", diff[:, -1]), ("auc", auc(diff))):
+      row.update(_stats(stat, d, level))
+      row[f"{stat}_mdd"] = minimal_detectable_difference(d, level)
+      row[f"{stat}_p_better"] = float(np.mean((d > 0) + 0.5 * (d == 0)))
+    out.append(row)
   if not out:
     raise ValueError(f"no variant has rows of both {method_a!r} and {method_b!r}")
   return out

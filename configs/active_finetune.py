@@ -8,30 +8,27 @@
 """
 import ml_collections
 
-# Per environment: its constructor arguments, pre-training size and budget, BC settings, and
-# the stride of the states scored by the GP (a few per trajectory; the horizon is long).
+from configs import testbed
+
+# Per environment: pre-training size and budget, and the stride of the states scored by the
+# GP (a few per trajectory; the horizon is long). The environment, its demonstrations and the
+# BC learner are the testbed's (`configs/testbed.py`).
 ENVS = {
-    "reacher": dict(env_kwargs=dict(), pretrain_size=16, budget=20, stride=5, action_std=0.05),
-    "pusher": dict(env_kwargs=dict(), pretrain_size=16, budget=20, stride=10, action_std=0.05),
-    "integrator": dict(env_kwargs=dict(num_tasks=12, horizon=8), pretrain_size=12, budget=12,
-                       stride=1, action_std=0.02),
+    "reacher": dict(pretrain_size=16, budget=20, stride=5),
+    "pusher": dict(pretrain_size=16, budget=20, stride=10),
+    "integrator": dict(pretrain_size=12, budget=12, stride=1),
 }
 
 
 def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
-  env, _, scale = arg.partition(",")
-  scale = scale or "paper"
-  if env not in ENVS:
-    raise ValueError(f"Unknown env {env!r}; choose one of {sorted(ENVS)}.")
+  env, scale = testbed.parse(arg)
   defaults = ENVS[env]
-  c = ml_collections.ConfigDict()
+  c = testbed.get_config(env)
   c.scale = scale
   c.seed = 0                  # base seed: seed s of a run is fold_in(seed, s)
   c.num_seeds = 10
   c.methods = ("amf", "uniform", "rebalancing")
 
-  c.env = env
-  c.env_kwargs = ml_collections.ConfigDict(defaults["env_kwargs"])
   # Pre-training mixes (the `variant` column): `subset` covers the first `subset_k` tasks (the
   # paper's mismatch; 0 = half of them), `skewed` has Zipf weights of strength `skew_strength`.
   c.mixes = ("subset", "uniform")
@@ -42,12 +39,7 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   c.batch_size = 1                # B per round
   c.target_tasks = ()             # tasks that matter (mu uniform on them); () = all
 
-  # The policy and its BC training (optax Adam).
-  c.hidden = (64, 64)
-  c.action_std = defaults["action_std"]  # the Gaussian head's fixed std (importance weights)
-  c.learning_rate = 1e-3
-  c.bc_batch_size = 128
-  c.pretrain_steps = 3000
+  # Fine-tuning (the policy, its BC and the demonstrations' DART noise are the testbed's).
   c.finetune_steps = 3000          # per round, as in the paper
   c.forgetting = "adaptive_prior"  # none | replay | adaptive_prior | isolation
   c.forgetting_options = ml_collections.ConfigDict(dict(penalty=0.01))
@@ -71,6 +63,4 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
     c.finetune_steps = 500
     c.eval_episodes = 4
     c.checkpoint_every = 4
-  elif scale != "paper":
-    raise ValueError(f"Unknown scale {scale!r}; choose 'quick' or 'paper'.")
   return c

@@ -7,7 +7,7 @@ Each run pre-trains a policy by BC on its pre-training mix (the `variant` column
 every round selects tasks, asks the expert, fine-tunes with the forgetting mitigation and
 evaluates, all inside one jitted, vmapped program per group of methods. The pre-trained runs
 are checkpointed once with orbax and shared by every method; a killed run resumes from its
-last checkpoint. Writes metrics.csv, per_task.csv, allocations.csv, summary.csv, config.json
+last checkpoint. Writes metrics.csv, per_task.csv, allocations.csv, summary.csv, paired.csv, config.json
 and PNG figures into --workdir.
 """
 import os
@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from amf import data, envs, forgetting, metrics, nn_kernels, plotting, sweep
+from amf import data, envs, forgetting, nn_kernels, plotting, sweep
 from amf.active import LoopConfig, target_weights
 from amf.nn_learner import NNLearner
 from amf.nn_policy import make_policy
@@ -30,7 +30,8 @@ def loop_config(config: ml_collections.ConfigDict, methods) -> LoopConfig:
                     pretrain_size=config.pretrain_size, budget=config.budget,
                     batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
                     eval_episodes=config.eval_episodes, target_tasks=tuple(config.target_tasks),
-                    stride=config.stride, eval_task_batch=config.eval_task_batch)
+                    stride=config.stride, eval_task_batch=config.eval_task_batch,
+                    demo_noise=config.demo_noise)
 
 
 def subset_k(config, num_tasks: int) -> int:
@@ -118,13 +119,6 @@ def figures(workdir: str, tables: dict, num_tasks: int, env_name: str) -> None:
     plotting.bars(rows, os.path.join(workdir, f"bars_{value}.png"), value)
   plotting.allocation_heatmaps(tables["allocations"], os.path.join(workdir, "allocations.png"),
                                num_tasks, title=f"Tasks asked for per round on {env_name}")
-  methods = {r["method"] for r in rows}
-  for other in sorted(methods - {"amf"}) if "amf" in methods else []:
-    for gap in metrics.paired_gap(rows, "success", "amf", other) + metrics.paired_gap(
-        rows, "return", "amf", other):
-      logging.info("AMF - %s, %s, %s: final %+.3f [%+.3f, %+.3f], AUC %+.3f", other,
-                   gap["variant"], gap["metric"], gap["final_mean"], gap["final_low"],
-                   gap["final_high"], gap["auc_mean"])
   logging.info("Figures and tables in %s", os.path.abspath(workdir))
 
 

@@ -116,13 +116,32 @@ def best_time(repeats: int, fn, *args) -> float:
   return min(times)
 
 
+def comparisons(methods: Sequence[str]) -> list[tuple[str, str]]:
+  """The seed-paired comparisons a sweep reports: every AMF variant against every other
+  method, and every method against `uniform`."""
+  return [(a, b) for a in methods for b in methods
+          if a != b and (a.startswith("amf") and not b.startswith("amf") or b == "uniform")]
+
+
 def write_tables(workdir: str, tables: dict) -> None:
+  """The tidy tables, `summary.csv` (per method) and `paired.csv` (seed-paired comparisons,
+  with their minimal detectable differences), and a log line per comparison."""
   for (name, table), columns in zip(tables.items(), (METRIC_COLUMNS, PER_TASK_COLUMNS,
                                                       ALLOCATION_COLUMNS)):
     metrics.write_csv(os.path.join(workdir, f"{name}.csv"), table, columns)
-  summary = (metrics.summary(tables["metrics"], "success")
-             + metrics.summary(tables["metrics"], "return"))
+  rows = tables["metrics"]
+  summary = metrics.summary(rows, "success") + metrics.summary(rows, "return")
   metrics.write_csv(os.path.join(workdir, "summary.csv"), summary, list(summary[0]))
+  methods = list(dict.fromkeys(r["method"] for r in rows))
+  paired = [gap for a, b in comparisons(methods) for value in ("success", "return")
+            for gap in metrics.paired_gap(rows, value, a, b)]
+  if paired:
+    metrics.write_csv(os.path.join(workdir, "paired.csv"), paired, list(paired[0]))
+  for g in paired:
+    logging.info("%s - %s, %s, %s: final %+.3f [%+.3f, %+.3f] (MDD %.3f), AUC %+.3f [%+.3f, "
+                 "%+.3f] (MDD %.3f)", g["method_a"], g["method_b"], g["variant"], g["metric"],
+                 g["final_mean"], g["final_low"], g["final_high"], g["final_mdd"],
+                 g["auc_mean"], g["auc_low"], g["auc_high"], g["auc_mdd"])
 
 
 def main(run: Callable[[ml_collections.ConfigDict, str], object], default_config: str,

@@ -3,7 +3,7 @@
   python -m experiments.integrator_gp --config=configs/integrator_gp.py --workdir=runs/igp
 
 Every method is one compiled program over all (k, seed) runs. Writes into --workdir:
-metrics.csv, per_task.csv, allocations.csv, summary.csv, config.json, PNG figures, and
+metrics.csv, per_task.csv, allocations.csv, summary.csv, paired.csv, config.json, PNG figures, and
 orbax checkpoints under checkpoints/ from which a killed run resumes.
 """
 import os
@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from amf import data, envs, kernels, metrics, plotting, sweep
+from amf import data, envs, kernels, plotting, sweep
 from amf.active import LoopConfig, target_weights
 from amf.gp_policy import GPPolicy
 from experiments import common
@@ -82,11 +82,6 @@ def figures(config, workdir, rows, allocations, num_tasks) -> None:
                               title=f"AMF - uniform ({value})")
   plotting.allocation_heatmaps(allocations, os.path.join(workdir, "allocations.png"), num_tasks,
                                variants=shown, title="Tasks asked for, per round")
-  for gap in (metrics.paired_gap(rows, "success", "amf", "uniform")
-              if {"amf", "uniform"} <= set(config.methods) else []):
-    logging.info("AMF - uniform, %s: final success %+.3f [%+.3f, %+.3f], AUC %+.3f",
-                 gap["variant"], gap["final_mean"], gap["final_low"], gap["final_high"],
-                 gap["auc_mean"])
   logging.info("Figures and tables in %s", os.path.abspath(workdir))
 
 

@@ -33,6 +33,12 @@ FIGURES.update({
         "quick": [f"--config=configs/active_finetune.py:{env},quick"],
         "paper": [f"--config=configs/active_finetune.py:{env}"]})
     for env in ("reacher", "pusher", "integrator")})
+# BC data-efficiency curves of each environment's learner: the testbed every study stands on.
+FIGURES.update({
+    f"data_efficiency_{env}": ("experiments.data_efficiency", {
+        "quick": [f"--config=configs/data_efficiency.py:{env},quick"],
+        "paper": [f"--config=configs/data_efficiency.py:{env}"]})
+    for env in ("reacher", "pusher", "integrator")})
 SCALES = ("quick", "paper")
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from amf import checkpoint, data
+from amf.envs.base import State
 from amf.envs.integrator import Integrator
 
 
@@ -148,3 +149,22 @@ def test_demonstrate_refuses_task_ids_out_of_range():
   env = Integrator()
   with pytest.raises(ValueError, match=r"\[12\] are out of range for 12 tasks"):
     data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([3, 12]))
+
+
+def test_dart_demonstrations_label_the_perturbed_states_with_the_expert(env):
+  ids = jnp.array([0, 5])
+  clean = data.demonstrate(env, jax.random.PRNGKey(4), ids)
+  noisy = data.demonstrate(env, jax.random.PRNGKey(4), ids, noise=0.1)
+  # Same starts (the reset key is unchanged); the perturbed actions take other paths.
+  np.testing.assert_array_equal(noisy.obs[:, 0], clean.obs[:, 0])
+  assert np.abs(np.asarray(noisy.obs[:, 1:] - clean.obs[:, 1:])).max() > 0.02
+  # Every recorded action is the expert's own at the recorded state, not what was executed:
+  # the executed step differs from it.
+  expert = jax.vmap(jax.vmap(lambda o, c: env.expert(State(None, o, 0.0, 0.0, info={"task": c})),
+                             in_axes=(0, None)))(noisy.obs, noisy.task)
+  np.testing.assert_allclose(noisy.actions, expert, atol=1e-6)
+  executed = np.diff(np.asarray(noisy.obs), axis=1)
+  assert np.abs(executed - np.asarray(noisy.actions[:, :-1])).max() > 0.02
+  # No noise gives exactly the noiseless episode.
+  again = data.demonstrate(env, jax.random.PRNGKey(4), ids, noise=0.0)
+  jax.tree.map(np.testing.assert_array_equal, again, clean)

@@ -1,6 +1,7 @@
 """Tests of CSV I/O, bootstrap CIs, AUC, tables and paired gaps."""
 import numpy as np
 import pytest
+from scipy import stats
 
 from amf import metrics
 
@@ -144,3 +145,29 @@ def test_paired_gap_recovers_a_constant_offset():
 def test_paired_gap_without_shared_variants_raises():
   with pytest.raises(ValueError, match="no variant"):
     metrics.paired_gap(_rows(), "success", "amf", "missing")
+
+
+def test_minimal_detectable_difference_has_the_stated_power():
+  rng = np.random.default_rng(0)
+  diffs = rng.normal(size=10)
+  diffs = (diffs - diffs.mean()) / diffs.std(ddof=1)  # sd exactly 1
+  mdd = metrics.minimal_detectable_difference(diffs, level=0.9, power=0.8)
+  # A two-sided t-test at 10% on 10 seeds, with a true difference of `mdd` sds: its power is
+  # the non-central t's mass beyond the critical value, which should be the stated 80%.
+  crit = stats.t.ppf(0.95, 9)
+  power = stats.nct.sf(crit, 9, mdd * np.sqrt(10)) + stats.nct.cdf(-crit, 9, mdd * np.sqrt(10))
+  assert power == pytest.approx(0.8, abs=0.02)
+  # Four times the seeds: under half the detectable difference (1/sqrt(4), and the t quantiles
+  # shrink with the degrees of freedom).
+  more = metrics.minimal_detectable_difference(np.tile(diffs, 4))
+  assert 0.4 * mdd < more < 0.5 * mdd
+  assert metrics.minimal_detectable_difference(diffs[:1]) == float("inf")
+
+
+def test_paired_gap_reports_power_and_how_often_a_wins():
+  rows = _rows(methods=("amf", "uniform"), seeds=4, offset={"amf": 0.2})
+  rng = np.random.default_rng(3)
+  rows = [{**r, "success": r["success"] + 0.1 * rng.normal()} for r in rows]
+  for gap in metrics.paired_gap(rows, "success", "amf", "uniform"):
+    assert 0 <= gap["final_p_better"] <= 1 and gap["auc_p_better"] > 0.5
+    assert 0 < gap["auc_mdd"] < float("inf")
