@@ -275,6 +275,7 @@ def data_efficiency(rows: Sequence[dict], path, base: int | None = None,
     ax.legend(fontsize=7, ncols=2)
   ax.set(xlabel="demonstrations of that task", ylabel="success rate on that task",
          title=f"one task (every other: {base} demos)" if base is not None else "one task")
+  ax.set_visible(bool(per_task))
   for a in (axes[0], axes[2]):
     a.set_ylim(-0.03, 1.03)
   for a in axes:

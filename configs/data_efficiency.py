@@ -19,7 +19,8 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   c.num_seeds = 10
   c.ns = (1, 2, 4, 8, 16, 32)   # demonstrations of every task (the `uniform` curve)
   # The `per_task` curve: `per_task_ns` demonstrations of one task, `per_task_base` of every
-  # other, success on that task; for each task of `per_task_tasks` (() = all).
+  # other, success on that task; for each task of `per_task_tasks` (() = all). No
+  # `per_task_ns`: no per-task curve.
   c.per_task_ns = (0, 1, 2, 4, 8)
   c.per_task_base = 2
   c.per_task_tasks = ()

@@ -41,10 +41,10 @@ def validate(config: ml_collections.ConfigDict):
   env = envs.make(config.env, **config.env_kwargs)
   if not config.ns or min(config.ns) < 1:
     raise ValueError(f"ns must be demonstration counts >= 1, got {tuple(config.ns)}.")
-  if not config.per_task_ns or min(config.per_task_ns) < 0:
+  if min(config.per_task_ns, default=0) < 0:
     raise ValueError(f"per_task_ns must be counts >= 0, got {tuple(config.per_task_ns)}.")
   most = max(config.ns)
-  if max(config.per_task_ns) > most or not 0 <= config.per_task_base <= most:
+  if max(config.per_task_ns, default=0) > most or not 0 <= config.per_task_base <= most:
     raise ValueError(f"per_task_ns and per_task_base draw on the max(ns) = {most} "
                      f"demonstrations of each task, got {tuple(config.per_task_ns)} and "
                      f"{config.per_task_base}.")
@@ -87,7 +87,7 @@ def make_run(config: ml_collections.ConfigDict, env):
 def chunks(config: ml_collections.ConfigDict, num_tasks: int):
   """`(curve, label, counts (B, K), eval_task (B,) or None)` per chunk of runs (x seeds)."""
   out = [("uniform", f"n={n}", np.full((1, num_tasks), n), None) for n in config.ns]
-  for task in config.per_task_tasks or range(num_tasks):
+  for task in (config.per_task_tasks or range(num_tasks)) if config.per_task_ns else ():
     counts = np.full((len(config.per_task_ns), num_tasks), config.per_task_base)
     counts[:, task] = config.per_task_ns
     out.append(("per_task", f"task={task}", counts, np.full(len(config.per_task_ns), task)))

@@ -39,6 +39,11 @@ def test_curves_outputs_and_resume(tmp_path):
   assert data_efficiency.run(_tiny(), workdir) == rows
 
 
+def test_no_per_task_counts_means_no_per_task_curve(tmp_path):
+  rows = data_efficiency.run(_tiny(ns=(1,), per_task_ns=(), num_seeds=1), str(tmp_path))
+  assert {r["curve"] for r in rows} == {"uniform"} and len(rows) == 12
+
+
 @pytest.mark.parametrize("overrides,match", [
     (dict(ns=()), "ns must be"),
     (dict(ns=(0, 2)), "ns must be"),
