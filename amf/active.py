@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from amf import acquisition, data as data_lib, occupancy, selection
 from amf.envs.base import MultiTaskEnv
-from amf.gp_policy import policy_inputs
+from amf.policies import policy_inputs
 from amf.rollout import evaluate
 
 
@@ -217,7 +217,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     ids = select(c, k_sel)
     new = data_lib.demonstrate(env, k_demo, ids, cfg.demo_noise)
     slots = cfg.pretrain_size + c.round * b + jnp.arange(b)
-    data = data_lib.write(c.data, slots, *new[:-1])
+    data = data_lib.write(c.data, slots, new)
     state = learner.update(c.learner, *split(data, cfg.pretrain_size), k_fit)
     ev = evaluation(state, k_eval)
     return c._replace(data=data, learner=state, key=key, round=c.round + 1,

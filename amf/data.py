@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amf.envs.base import MultiTaskEnv
+from amf.policies import policy_inputs
 from amf.rollout import expert_actor, rollout
 
 TASK_MIXES = ("uniform", "skewed", "subset")
@@ -34,14 +35,10 @@ def empty(env: MultiTaskEnv, size: int) -> Dataset:
       mask=jnp.zeros((size,), bool))
 
 
-def write(data: Dataset, index: jax.Array, obs, actions, task, task_id) -> Dataset:
-  """Fills slots `index` (shape `(B,)`) with `B` demonstrations."""
-  return Dataset(
-      obs=data.obs.at[index].set(obs),
-      actions=data.actions.at[index].set(actions),
-      task=data.task.at[index].set(task),
-      task_id=data.task_id.at[index].set(task_id),
-      mask=data.mask.at[index].set(True))
+def write(data: Dataset, index: jax.Array, new: Dataset) -> Dataset:
+  """Fills slots `index` (shape `(B,)`) with the `B` demonstrations of `new` (all filled)."""
+  return jax.tree.map(lambda old, x: old.at[index].set(x), data,
+                      new._replace(mask=jnp.ones_like(new.mask)))
 
 
 def concat(a: Dataset, b: Dataset) -> Dataset:
@@ -79,6 +76,12 @@ def flat_pairs(data: Dataset, features_fn) -> tuple[jax.Array, jax.Array, jax.Ar
   mask = jnp.broadcast_to(data.mask[:, None], (m, h))
   flat = lambda x: jnp.where(mask[..., None], x, 0).reshape(m * h, -1)
   return flat(data.obs), flat(phi), flat(data.actions), mask.reshape(-1)
+
+
+def dataset_inputs(env: MultiTaskEnv, data: Dataset) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """Flattened `(inputs x = (s, phi(c)) (M*H, d), actions (M*H, a), mask (M*H,))`."""
+  obs, phi, actions, mask = flat_pairs(data, env.task_features)
+  return policy_inputs(obs, phi), actions, mask
 
 
 def mix_weights(mix: str, num_tasks: int, k=None, strength=None) -> jax.Array:

@@ -33,7 +33,8 @@ import optax
 
 from amf import bc
 from amf.data import Dataset, concat
-from amf.nn_policy import MLP, NNPolicy, gaussian_log_prob
+from amf.nn_policy import MLP, NNPolicy
+from amf.policies import gaussian_log_prob
 from amf.registry import lookup
 
 

@@ -7,24 +7,12 @@ posterior covariance AMF scores candidates with.
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 from tinygp import kernels
 
 from amf import gp
-from amf.data import Dataset, concat, flat_pairs
+from amf.data import Dataset, concat, dataset_inputs
 from amf.envs.base import MultiTaskEnv
-
-
-def policy_inputs(obs: jax.Array, task_features: jax.Array) -> jax.Array:
-  """`x = (s, phi(c))`, broadcasting `task_features` over the leading axes of `obs`."""
-  phi = jnp.broadcast_to(task_features, obs.shape[:-1] + task_features.shape[-1:])
-  return jnp.concatenate([obs, phi], -1)
-
-
-def dataset_inputs(env: MultiTaskEnv, data: Dataset) -> tuple[jax.Array, jax.Array, jax.Array]:
-  """Flattened `(inputs (M*H, d), actions (M*H, a), mask (M*H,))` of a dataset."""
-  obs, phi, actions, mask = flat_pairs(data, env.task_features)
-  return policy_inputs(obs, phi), actions, mask
+from amf.policies import gaussian_log_prob, policy_inputs
 
 
 class GPFit(NamedTuple):
@@ -61,8 +49,7 @@ class GPPolicy(NamedTuple):
 
   def log_prob(self, fit: GPFit, obs, task_features, action) -> jax.Array:
     """Gaussian log-likelihood of `action` around the posterior mean, std `action_std`."""
-    mean = self.act(fit, obs, task_features)
-    return jax.scipy.stats.norm.logpdf(action, mean, self.action_std).sum()
+    return gaussian_log_prob(self.act(fit, obs, task_features), action, self.action_std)
 
   def covariance(self, fit: GPFit, data: Dataset, query: jax.Array, key: jax.Array,
                  kernel: jax.Array) -> jax.Array:

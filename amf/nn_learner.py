@@ -17,9 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from amf import bc, gp, nn_kernels
-from amf.data import Dataset
+from amf.data import Dataset, dataset_inputs
 from amf.envs.base import MultiTaskEnv
-from amf.gp_policy import dataset_inputs
 from amf.nn_policy import NNPolicy
 
 

@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from amf.gp_policy import policy_inputs
+from amf.policies import gaussian_log_prob, policy_inputs
 
 
 class MLP(nn.Module):
@@ -36,12 +36,6 @@ class MLP(nn.Module):
 
   def __call__(self, x, rate: float = 0.0):
     return self.head(self.features(x, rate))
-
-
-def gaussian_log_prob(mean: jax.Array, action: jax.Array, std: float) -> jax.Array:
-  """Log-density of `action` under independent Gaussians around `mean`, summed over the last
-  axis."""
-  return jax.scipy.stats.norm.logpdf(action, mean, std).sum(-1)
 
 
 class NNPolicy(NamedTuple):

@@ -12,7 +12,7 @@ import optax
 from amf import bc, registry
 from amf.data import Dataset
 from amf.envs.base import MultiTaskEnv
-from amf.gp_policy import policy_inputs
+from amf.policies import policy_inputs
 from amf.nn_policy import MLP
 from amf.rollout import policy_actor, rollouts
 

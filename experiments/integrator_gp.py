@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from amf import data, envs, kernels, plotting, sweep
+from amf import data, envs, gp_kernels, plotting, sweep
 from amf.active import LoopConfig, target_weights
 from amf.gp_policy import GPPolicy
 from experiments import common
@@ -30,7 +30,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   env = envs.make(config.env, **config.env_kwargs)
   loop_config(config, config.methods).validate()
   target_weights(env.num_tasks, tuple(config.target_tasks))
-  kernels.make(config.kernel, env.observation_size, env.task_feature_size, 1.0, 1.0)
+  gp_kernels.make(config.kernel, env.observation_size, env.task_feature_size, 1.0, 1.0)
   if not config.ks or any(not 1 <= k <= env.num_tasks for k in config.ks):
     raise ValueError(f"ks must be values in 1..{env.num_tasks}, got {tuple(config.ks)}.")
   if min(config.noise, config.action_std, config.state_scale, config.task_scale) <= 0:
@@ -45,7 +45,7 @@ def setup(config: ml_collections.ConfigDict):
   Returns `(env, learner, (keys, pretrain_weights, variant_labels, seeds))`.
   """
   env = envs.make(config.env, **config.env_kwargs)
-  kernel = kernels.make(config.kernel, env.observation_size, env.task_feature_size,
+  kernel = gp_kernels.make(config.kernel, env.observation_size, env.task_feature_size,
                         config.state_scale, config.task_scale, config.amplitude)
   learner = GPPolicy(env, kernel, config.noise, config.action_std)
   seeds = np.tile(np.arange(config.num_seeds), len(config.ks))

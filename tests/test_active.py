@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amf import checkpoint, data, kernels, sweep
+from amf import checkpoint, data, gp_kernels, sweep
 from amf.active import LoopConfig, choose, make_loop, target_weights
 from amf.envs.integrator import Integrator
 from amf.gp_policy import GPPolicy
@@ -24,7 +24,7 @@ SETTINGS = dict(pretrain_size=PRETRAIN, budget=R * B, batch_size=B, eval_episode
 
 
 def _learner(env):
-  kernel = kernels.make("rbf", 2, 2, 0.5, 0.5, 1.0)
+  kernel = gp_kernels.make("rbf", 2, 2, 0.5, 0.5, 1.0)
   return GPPolicy(env, kernel, noise=0.1, action_std=0.1)
 
 
@@ -206,13 +206,13 @@ _SHARDED = textwrap.dedent("""
     import os, tempfile
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     import jax, jax.numpy as jnp, numpy as np
-    from amf import data, kernels, sweep
+    from amf import data, gp_kernels, sweep
     from amf.active import LoopConfig, make_loop
     from amf.envs.integrator import Integrator
     from amf.gp_policy import GPPolicy
     assert jax.device_count() == 2
     env = Integrator(horizon=8)
-    learner = GPPolicy(env, kernels.make("rbf", 2, 2, 0.5, 0.5, 1.0), 0.1, 0.1)
+    learner = GPPolicy(env, gp_kernels.make("rbf", 2, 2, 0.5, 0.5, 1.0), 0.1, 0.1)
     loop = make_loop(env, learner, LoopConfig(pretrain_size=4, budget=2, eval_episodes=2,
                                               occupancy_samples=2), 0.1)
     initial = jax.jit(jax.vmap(loop.init))(sweep.seed_keys(0, [0, 1]),

@@ -124,7 +124,7 @@ def test_empty_write_and_concat(env):
   np.testing.assert_array_equal(ds.task_id, [4, 4, -1, -1, -1])
   np.testing.assert_array_equal(data.task_counts(ds, 12)[4], 2)
   new = data.demonstrate(env, jax.random.PRNGKey(1), jnp.array([7]))
-  ds = data.write(ds, jnp.array([3]), *new[:-1])
+  ds = data.write(ds, jnp.array([3]), new)
   np.testing.assert_array_equal(ds.mask, [True, True, False, True, False])
   np.testing.assert_array_equal(ds.task_id, [4, 4, -1, 7, -1])
   np.testing.assert_array_equal(ds.obs[3], new.obs[0])

@@ -9,9 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amf import data as data_lib, gp, kernels
+from amf import data as data_lib, gp, gp_kernels
 from amf.envs.integrator import Integrator
-from amf.gp_policy import GPPolicy, dataset_inputs, policy_inputs
+from amf.data import dataset_inputs
+from amf.gp_policy import GPPolicy
+from amf.policies import policy_inputs
 
 STATE, TASK = 2, 1  # d = 3
 SCALES = np.array([0.7, 0.7, 1.3])  # state, state, task lengthscales
@@ -47,7 +49,7 @@ def _fit(kernel, x, y, mask, z):
 
 @pytest.fixture(scope="module")
 def kernel():
-  return kernels.make("rbf", STATE, TASK, 0.7, 1.3, AMPLITUDE)
+  return gp_kernels.make("rbf", STATE, TASK, 0.7, 1.3, AMPLITUDE)
 
 
 def test_kernel_matches_closed_form_rbf_with_separate_scales(kernel):
@@ -59,8 +61,8 @@ def test_kernel_matches_closed_form_rbf_with_separate_scales(kernel):
 def test_kernel_task_scale_acts_on_task_features_only():
   # Points differing only in the task feature: only the task lengthscale matters.
   a, b = np.zeros((1, 3)), np.array([[0.0, 0.0, 1.0]])
-  narrow = kernels.make("rbf", STATE, TASK, 10.0, 0.5)(jnp.asarray(a), jnp.asarray(b))
-  wide = kernels.make("rbf", STATE, TASK, 0.1, 2.0)(jnp.asarray(a), jnp.asarray(b))
+  narrow = gp_kernels.make("rbf", STATE, TASK, 10.0, 0.5)(jnp.asarray(a), jnp.asarray(b))
+  wide = gp_kernels.make("rbf", STATE, TASK, 0.1, 2.0)(jnp.asarray(a), jnp.asarray(b))
   np.testing.assert_allclose(narrow, np.exp(-0.5 * 4.0), rtol=1e-5)
   np.testing.assert_allclose(wide, np.exp(-0.5 * 0.25), rtol=1e-5)
 
@@ -77,7 +79,7 @@ def test_matern_kernels_use_euclidean_distance(name, closed_form):
   """
   x, _, z = _problem(1)
   r = np.linalg.norm((x[:, None] - z[None]) / SCALES, axis=-1)
-  k = kernels.make(name, STATE, TASK, 0.7, 1.3)
+  k = gp_kernels.make(name, STATE, TASK, 0.7, 1.3)
   np.testing.assert_allclose(k(jnp.asarray(x), jnp.asarray(z)), closed_form(r), rtol=1e-5,
                              atol=1e-6)
 
@@ -86,7 +88,7 @@ def test_matern_kernels_use_euclidean_distance(name, closed_form):
 def test_kernel_gram_is_positive_semidefinite_on_integrator_inputs(name):
   # The 16 vertices of a unit hypercube in (s, phi) space, as the integrator's GP sees it.
   pts = jnp.asarray(list(itertools.product([0.0, 1.0], repeat=4)))
-  k = kernels.make(name, 2, 2, 1.0, 1.0)
+  k = gp_kernels.make(name, 2, 2, 1.0, 1.0)
   assert np.linalg.eigvalsh(np.asarray(k(pts, pts), np.float64)).min() > -1e-5
   cov = jax.jit(lambda k, x: gp.posterior_covariance(k, x, jnp.ones(16, bool), 0.1, x))(k, pts)
   assert np.all(np.isfinite(cov))
@@ -94,7 +96,7 @@ def test_kernel_gram_is_positive_semidefinite_on_integrator_inputs(name):
 
 def test_unknown_kernel_raises_naming_it():
   with pytest.raises(ValueError, match="laplacian"):
-    kernels.make("laplacian", STATE, TASK, 1.0, 1.0)
+    gp_kernels.make("laplacian", STATE, TASK, 1.0, 1.0)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -145,7 +147,7 @@ def test_posterior_variance_shrinks_near_data(kernel):
 @pytest.fixture(scope="module")
 def policy_setup():
   env = Integrator(horizon=4)
-  kernel = kernels.make("rbf", 2, 2, 0.5, 0.5, 1.0)
+  kernel = gp_kernels.make("rbf", 2, 2, 0.5, 0.5, 1.0)
   policy = GPPolicy(env, kernel, noise=0.1, action_std=0.1)
   data = data_lib.concat(data_lib.demonstrate(env, jax.random.PRNGKey(0), jnp.array([0, 3, 7])),
                          data_lib.empty(env, 2))

@@ -9,7 +9,7 @@ from tinygp import kernels
 from amf import data, forgetting, gp, nn_kernels, sweep
 from amf.active import LoopConfig, choose, make_loop
 from amf.envs.integrator import Integrator
-from amf.gp_policy import dataset_inputs
+from amf.data import dataset_inputs
 from amf.nn_learner import NNLearner
 from amf.nn_policy import make_policy
 

@@ -1,5 +1,6 @@
 """neural-tangents through `amf.nt`: imports without TensorFlow, and computes the right kernels."""
 import importlib.util
+import subprocess
 import sys
 
 import chex
@@ -22,6 +23,16 @@ def test_imports_without_tensorflow():
   assert importlib.util.find_spec("tensorflow") is None
   with pytest.raises(AttributeError, match="TensorFlow"):
     nt.experimental.empirical_ntk_fn_tf  # pylint: disable=pointless-statement
+
+
+def test_importing_amf_is_enough_for_neural_tangents():
+  """In a fresh interpreter: `import amf`, then neural-tangents itself, directly."""
+  code = ("import amf, sys; assert 'neural_tangents' not in sys.modules; "
+          "import neural_tangents; print(neural_tangents.stax.Relu.__name__)")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip() == "Relu"
 
 
 def test_apply_twice_is_harmless():
