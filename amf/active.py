@@ -131,16 +131,6 @@ def target_weights(num_tasks: int, target_tasks=()) -> jax.Array:
   return support / support.sum()
 
 
-COSTLY = ("amf", "uncertainty")  # strategies that build the GP scores
-
-
-def strategy_groups(names) -> list[tuple[str, ...]]:
-  """Splits strategies into programs: each costly one alone, the cheap baselines together."""
-  costly = tuple(n for n in names if n in COSTLY)
-  cheap = tuple(n for n in names if n not in COSTLY)
-  return [(n,) for n in costly] + ([cheap] if cheap else [])
-
-
 def choose(carry: Carry, strategy: int = 0, estimator: int = 0, kernel: int = 0) -> Carry:
   """The same runs, set to use these indices of strategies, estimators and kernels."""
   return carry._replace(strategy=jnp.full_like(carry.strategy, strategy),
@@ -184,15 +174,6 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     return (cov, acquisition.Targets(index.reshape(-1), target_w.reshape(-1)),
             acquisition.Candidates(index, occ.weights))
 
-  def amf_batch(c, key):
-    cov, targets, candidates = scoring(c, key)
-    return acquisition.greedy_batch(cov, noise, targets, candidates, b)
-
-  def uncertainty_batch(c, key):
-    cov, _, candidates = scoring(c, key)
-    return acquisition.greedy(cov, noise, candidates, b,
-                              lambda cov: acquisition.own_variance(cov, candidates))
-
   def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
     key, k_pre, k_fit, k_eval = jax.random.split(key, 4)
     pre = data_lib.pretraining(env, k_pre, cfg.pretrain_size, pretrain_weights, cfg.demo_noise)
@@ -207,8 +188,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
 
   def select(c: Carry, key: jax.Array) -> jax.Array:
     problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
-                                lambda key: amf_batch(c, key),
-                                lambda key: uncertainty_batch(c, key))
+                                lambda key: scoring(c, key), noise)
     branches = [lambda key, pick=pick: pick(problem, key) for pick in strategies]
     return jax.lax.switch(c.strategy, branches, key)
 

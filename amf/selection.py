@@ -1,14 +1,21 @@
 """Selection strategies: which tasks to ask the expert for next. One signature, by name.
 
-`strategy(problem, key) -> (B,) task ids`. The GP scores are built only when a strategy asks
-for them (`problem.amf`, `problem.uncertainty`), so cheap baselines compile without them.
+`strategy(problem, key) -> (B,) task ids`. A strategy that scores tasks with the GP model of
+the expert calls `problem.scoring(key)`, which estimates every task's states and builds the
+posterior covariance over them; the others never call it, so they compile without it. Those
+that do are listed in `SCORED`: each runs in a program of its own (under `vmap`, `lax.switch`
+computes every branch), the cheap ones share one (`programs`).
 """
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from amf import registry
+from amf import acquisition, registry
+
+# key -> (posterior covariance over every task's estimated inputs, the targets' part of it,
+# the candidates' part of it); see `amf.acquisition`.
+Scoring = Callable[[jax.Array], tuple[jax.Array, acquisition.Targets, acquisition.Candidates]]
 
 
 class Problem(NamedTuple):
@@ -17,17 +24,21 @@ class Problem(NamedTuple):
   counts: jax.Array        # (K,) demonstrations per task so far, pre-training included
   target: jax.Array        # (K,) target task distribution mu
   batch_size: int          # B (static)
-  amf: Callable[[jax.Array], jax.Array]  # key -> (B,) AMF's greedy batch
-  uncertainty: Optional[Callable[[jax.Array], jax.Array]] = None  # key -> (B,) undirected
+  scoring: Scoring         # the GP's view of every task (costly: only scored strategies call it)
+  noise: float             # observation noise std of the GP model of the expert
 
 
 def amf(problem: Problem, key: jax.Array) -> jax.Array:
-  return problem.amf(key)
+  """AMF (AMF.md §3): greedy in the expected information gain about the expert on the targets."""
+  cov, targets, candidates = problem.scoring(key)
+  return acquisition.greedy_batch(cov, problem.noise, targets, candidates, problem.batch_size)
 
 
 def uncertainty(problem: Problem, key: jax.Array) -> jax.Array:
   """Undirected: the task whose own estimated states have the most posterior variance."""
-  return problem.uncertainty(key)
+  cov, _, candidates = problem.scoring(key)
+  return acquisition.greedy(cov, problem.noise, candidates, problem.batch_size,
+                            lambda cov: acquisition.own_variance(cov, candidates))
 
 
 def uniform(problem: Problem, key: jax.Array) -> jax.Array:
@@ -61,6 +72,14 @@ def rebalancing(problem: Problem, key: jax.Array) -> jax.Array:
 
 STRATEGIES = {"amf": amf, "uncertainty": uncertainty, "uniform": uniform,
               "round_robin": round_robin, "rebalancing": rebalancing}
+SCORED = ("amf", "uncertainty")  # strategies that call `problem.scoring`
+
+
+def programs(names) -> list[tuple[str, ...]]:
+  """Splits strategies into programs: each scored one alone, the cheap ones together."""
+  scored = tuple(n for n in names if n in SCORED)
+  cheap = tuple(n for n in names if n not in SCORED)
+  return [(n,) for n in scored] + ([cheap] if cheap else [])
 
 
 def get(name: str):

@@ -17,8 +17,8 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from amf import checkpoint, metrics, sweep
-from amf.active import COSTLY, Carry, LoopConfig, choose, make_loop, strategy_groups
+from amf import checkpoint, metrics, selection, sweep
+from amf.active import Carry, LoopConfig, choose, make_loop
 
 METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
 PER_TASK_COLUMNS = ("env", "method", "variant", "seed", "round", "task", "return", "success")
@@ -64,7 +64,7 @@ def variants_of(group: Sequence[str], estimators: Sequence[str], kernels: Sequen
   AMF and `uncertainty` run once per (kernel, estimator) pair, labelled e.g.
   `amf/last_layer/learned` with only the axes that vary; cheap baselines run once.
   """
-  if group[0] not in COSTLY:
+  if group[0] not in selection.SCORED:
     return [(name, i, 0, 0) for i, name in enumerate(group)]
   out = []
   for (j, kernel), (i, estimator) in itertools.product(enumerate(kernels), enumerate(estimators)):
@@ -87,7 +87,7 @@ def sweep_methods(env, env_name: str, learner, loop_config: Callable[[tuple], Lo
     check(initial)
   n = len(runs.keys)
   tables = {"metrics": [], "per_task": [], "allocations": []}
-  for group in strategy_groups(methods):
+  for group in selection.programs(methods):
     start, name = time.time(), "+".join(group)
     chosen = variants_of(group, cfg.estimators, learner.kernels)
     # One program per group: the runs of all its method variants are batched together.

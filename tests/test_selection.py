@@ -4,16 +4,31 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amf import registry, selection
+from amf import acquisition, registry, selection
 from amf.selection import Problem
 
 
-def _problem(counts=(0, 0, 0, 0), target=None, batch_size=1, round_=0, amf=None):
+def _problem(counts=(0, 0, 0, 0), target=None, batch_size=1, round_=0, scoring=None):
   counts = jnp.asarray(counts, jnp.int32)
   if target is None:
     target = jnp.full(counts.shape, 1.0 / counts.shape[0])
   return Problem(jnp.int32(round_), counts, jnp.asarray(target, jnp.float32), batch_size,
-                 amf if amf is not None else (lambda key: jnp.zeros(batch_size, jnp.int32)))
+                 scoring if scoring is not None else _scoring(counts.shape[0]), NOISE)
+
+
+NOISE = 0.3
+
+
+def _scoring(num_tasks, m=2, h=3, seed=0):
+  """A random GP view of `num_tasks` tasks: covariance over their `m x h` estimated inputs."""
+  rng = np.random.default_rng(seed)
+  n = num_tasks * m * h
+  features = rng.normal(size=(n, 4))
+  cov = jnp.asarray(features @ features.T / 4 + 0.1 * np.eye(n), jnp.float32)
+  index = jnp.arange(n).reshape(num_tasks, m, h)
+  weights = jnp.asarray(rng.dirichlet(np.ones(m), num_tasks), jnp.float32)
+  targets = acquisition.Targets(jnp.arange(n), jnp.full(n, 1.0 / n))
+  return lambda key: (cov, targets, acquisition.Candidates(index, weights))
 
 
 def test_uniform_draws_follow_the_target_and_skip_zero_probability_tasks():
@@ -73,31 +88,33 @@ def test_rebalancing_never_asks_outside_the_target_support():
   assert ids[0] == 1 and sorted(ids[1:]) == [1, 2]
 
 
-def test_amf_strategy_delegates_to_the_problem():
-  seen = []
+def test_scored_strategies_run_their_rule_on_the_problems_scores():
+  problem = _problem(counts=(0,) * 6, batch_size=3)
+  cov, targets, candidates = problem.scoring(None)
+  np.testing.assert_array_equal(
+      selection.amf(problem, jax.random.PRNGKey(0)),
+      acquisition.greedy_batch(cov, NOISE, targets, candidates, 3))
+  own = selection.uncertainty(problem, jax.random.PRNGKey(0))
+  # Undirected: the first pick has the most posterior variance on its own estimated inputs.
+  assert own[0] == int(jnp.argmax(acquisition.own_variance(cov, candidates)))
+  assert own.shape == (3,)
 
-  def fake_amf(key):
-    seen.append(key)
-    return jnp.array([7, 2], jnp.int32)
 
-  key = jax.random.PRNGKey(4)
-  ids = selection.amf(_problem(counts=(0,) * 12, batch_size=2, amf=fake_amf), key)
-  np.testing.assert_array_equal(ids, [7, 2])
-  assert len(seen) == 1 and np.array_equal(seen[0], key)
-
-
-def test_baselines_never_call_amf():
+def test_baselines_never_build_the_scores():
   def exploding(key):
-    raise AssertionError("baselines must not build AMF's scores")
+    raise AssertionError("baselines must not build the GP's scores")
 
-  problem = _problem(counts=(0,) * 4, batch_size=2, amf=exploding)
-  for name in ("uniform", "round_robin", "rebalancing"):
+  problem = _problem(counts=(0,) * 4, batch_size=2, scoring=exploding)
+  for name in set(selection.STRATEGIES) - set(selection.SCORED):
     assert selection.get(name)(problem, jax.random.PRNGKey(0)).shape == (2,)
+  with pytest.raises(AssertionError, match="must not build"):
+    selection.amf(problem, jax.random.PRNGKey(0))
 
 
-def test_registry_get():
-  for name in ("amf", "uniform", "round_robin", "rebalancing"):
-    assert selection.get(name) is selection.STRATEGIES[name]
+def test_programs_give_each_scored_strategy_its_own():
+  assert selection.programs(("uniform", "amf", "rebalancing", "uncertainty")) == [
+      ("amf",), ("uncertainty",), ("uniform", "rebalancing")]
+  assert selection.programs(("round_robin",)) == [("round_robin",)]
 
 
 @pytest.mark.parametrize("name", ["greedy", "AMF", "random"])
@@ -110,10 +127,3 @@ def test_registry_lookup_error_lists_the_choices():
   with pytest.raises(ValueError, match=r"Unknown widget 'c'; choose one of \['a', 'b'\]"):
     registry.lookup({"b": 2, "a": 1}, "c", "widget")
   assert registry.lookup({"a": 1}, "a", "widget") == 1
-
-
-def test_uncertainty_calls_its_own_scores():
-  problem = _problem(batch_size=2)._replace(
-      uncertainty=lambda key: jnp.array([3, 1], jnp.int32))
-  np.testing.assert_array_equal(selection.uncertainty(problem, jax.random.PRNGKey(0)), [3, 1])
-  assert selection.get("uncertainty") is selection.uncertainty
