@@ -25,14 +25,17 @@ def get_config(scale: str = "paper") -> ml_collections.ConfigDict:
   c.target_tasks = ()       # tasks that matter (mu uniform on them); () = all 12
 
   # The GP model of the expert (AMF-GP's policy is its posterior mean).
-  c.kernel = "rbf"
+  c.gp_kernel = "rbf"        # of amf/gp_kernels.py
   c.state_scale = 0.5       # lengthscale on the state part of x = (s, phi(c))
   c.task_scale = 0.5        # lengthscale on the task features (goal positions on the unit circle)
   c.amplitude = 1.0
   c.noise = 0.1             # observation noise std of the demonstrated actions
   c.action_std = 0.1        # the policy's action noise, for the importance weights
 
-  c.estimator = "importance"
+  c.estimators = ("importance",)  # occupancy estimators; AMF runs once per estimator
+  c.stride = 1              # score every state of a trajectory
+  c.demo_noise = 0.0        # the exact expert needs no DART
+  c.eval_task_batch = 0     # all tasks side by side
   c.occupancy_samples = 2   # estimated trajectories kept per task (m); 4 gives the same results
   c.eval_episodes = 10
   c.checkpoint_every = 4    # rounds between orbax checkpoints

@@ -20,19 +20,9 @@ import optax
 from absl import logging
 
 from amf import data, envs, forgetting, nn_kernels, plotting, sweep
-from amf.active import LoopConfig, target_weights
 from amf.nn_learner import NNLearner
 from amf.nn_policy import make_policy
 from experiments import common
-
-def loop_config(config: ml_collections.ConfigDict, methods) -> LoopConfig:
-  return LoopConfig(strategies=tuple(methods), estimators=tuple(config.estimators),
-                    pretrain_size=config.pretrain_size, budget=config.budget,
-                    batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
-                    eval_episodes=config.eval_episodes, target_tasks=tuple(config.target_tasks),
-                    stride=config.stride, eval_task_batch=config.eval_task_batch,
-                    demo_noise=config.demo_noise)
-
 
 def subset_k(config, num_tasks: int) -> int:
   return config.subset_k or num_tasks // 2
@@ -45,10 +35,9 @@ def mix_label(config, mix: str, num_tasks: int) -> str:
 
 
 def validate(config: ml_collections.ConfigDict):
-  """Refuses a bad config before anything compiles; returns the environment."""
+  """Refuses a bad config before anything compiles; returns the environment and mu."""
   env = envs.make(config.env, **config.env_kwargs)
-  loop_config(config, config.methods).validate()
-  target_weights(env.num_tasks, tuple(config.target_tasks))
+  target = common.validate_loop(config, env)
   if not config.kernels:
     raise ValueError("kernels must name at least one kernel.")
   for name in config.kernels:
@@ -59,14 +48,12 @@ def validate(config: ml_collections.ConfigDict):
     data.mix_weights(mix, env.num_tasks, k=1, strength=config.skew_strength)
   if not 0 <= config.subset_k <= env.num_tasks:
     raise ValueError(f"subset_k must be in 0..{env.num_tasks} (0: half), got {config.subset_k}.")
-  if min(config.noise, config.action_std, config.learning_rate) <= 0:
-    raise ValueError("noise, action_std and learning_rate must be positive.")
-  if min(config.num_seeds, config.checkpoint_every, config.bc_batch_size, config.pretrain_steps,
-         config.finetune_steps) < 1:
-    raise ValueError("num_seeds, checkpoint_every, bc_batch_size, pretrain_steps and "
-                     "finetune_steps must be at least 1.")
+  if config.learning_rate <= 0:
+    raise ValueError("learning_rate must be positive.")
+  if min(config.bc_batch_size, config.pretrain_steps, config.finetune_steps) < 1:
+    raise ValueError("bc_batch_size, pretrain_steps and finetune_steps must be at least 1.")
   learner(config, env)  # an unknown forgetting mode or a bad option fails here
-  return env
+  return env, target
 
 
 def learner(config: ml_collections.ConfigDict, env) -> NNLearner:
@@ -96,17 +83,14 @@ def runs(config: ml_collections.ConfigDict, env) -> common.Runs:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   """Runs every method variant on every (mix, seed); writes the outputs; returns metric rows."""
-  env = validate(config)
+  env, target = validate(config)
   common.write_config(config, workdir)
   nn = learner(config, env)
   batch = runs(config, env)
-  target = np.asarray(target_weights(env.num_tasks, tuple(config.target_tasks)))
   check = lambda initial: nn.check_kernels(jax.tree.map(lambda x: x[0], initial.learner),
                                            jax.tree.map(lambda x: x[0], initial.data),
                                            jax.random.PRNGKey(config.seed))
-  tables = common.sweep_methods(
-      env, config.env, nn, lambda methods: loop_config(config, methods), config.noise, batch,
-      config.methods, workdir, config.checkpoint_every, target, check=check)
+  tables = common.sweep_methods(config, env, nn, batch, workdir, target, check=check)
   figures(workdir, tables, env.num_tasks, config.env)
   return tables["metrics"]
 

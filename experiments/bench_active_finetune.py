@@ -33,10 +33,10 @@ def prepared(config, num_seeds: int, **overrides):
   c.num_seeds, c.mixes, c.methods = num_seeds, ("subset",), ("amf",)
   with c.unlocked():  # e.g. env_kwargs.num_tasks, absent from reacher's defaults
     c.update(overrides)
-  env = active_finetune.validate(c)
+  env, _ = active_finetune.validate(c)
   learner = active_finetune.learner(c, env)
   runs = active_finetune.runs(c, env)
-  loop = make_loop(env, learner, active_finetune.loop_config(c, c.methods), c.noise)
+  loop = make_loop(env, learner, common.loop_config(c, c.methods), c.noise)
   initial = jax.block_until_ready(jax.jit(jax.vmap(loop.init))(runs.keys, runs.weights))
   return c, loop, initial
 

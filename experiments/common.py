@@ -18,7 +18,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from amf import checkpoint, metrics, selection, sweep
-from amf.active import Carry, LoopConfig, choose, make_loop
+from amf.active import Carry, LoopConfig, choose, make_loop, target_weights
 
 METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
 PER_TASK_COLUMNS = ("env", "method", "variant", "seed", "round", "task", "return", "success")
@@ -31,6 +31,27 @@ class Runs(NamedTuple):
   weights: jax.Array   # (n, K) pre-training task mix
   variants: list       # (n,) labels of the `variant` column
   seeds: np.ndarray    # (n,) seed numbers
+
+
+def loop_config(config: ml_collections.ConfigDict, methods: Sequence[str]) -> LoopConfig:
+  """The static loop settings of a loop experiment's config, for the strategies `methods`."""
+  return LoopConfig(strategies=tuple(methods), estimators=tuple(config.estimators),
+                    pretrain_size=config.pretrain_size, budget=config.budget,
+                    batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
+                    eval_episodes=config.eval_episodes, target_tasks=tuple(config.target_tasks),
+                    stride=config.stride, eval_task_batch=config.eval_task_batch,
+                    demo_noise=config.demo_noise)
+
+
+def validate_loop(config: ml_collections.ConfigDict, env) -> np.ndarray:
+  """Refuses the loop settings every loop experiment shares; returns the target mu (K,)."""
+  loop_config(config, config.methods).validate()
+  target = np.asarray(target_weights(env.num_tasks, tuple(config.target_tasks)))
+  if min(config.noise, config.action_std) <= 0:
+    raise ValueError("noise and action_std must be positive.")
+  if min(config.num_seeds, config.checkpoint_every) < 1:
+    raise ValueError("num_seeds and checkpoint_every must be at least 1.")
+  return target
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -73,15 +94,15 @@ def variants_of(group: Sequence[str], estimators: Sequence[str], kernels: Sequen
   return out
 
 
-def sweep_methods(env, env_name: str, learner, loop_config: Callable[[tuple], LoopConfig],
-                  noise: float, runs: Runs, methods: Sequence[str], workdir: str,
-                  checkpoint_every: int, target: np.ndarray,
-                  check: Optional[Callable[[Carry], None]] = None) -> dict:
-  """Runs every method variant on every run; writes and returns the tables (name -> rows).
+def sweep_methods(config: ml_collections.ConfigDict, env, learner, runs: Runs, workdir: str,
+                  target: np.ndarray, check: Optional[Callable[[Carry], None]] = None) -> dict:
+  """Runs every method variant of `config.methods` on every run; writes and returns the tables
+  (name -> rows).
 
   `check(initial)` may refuse the pre-trained runs (e.g. a kernel with NaNs) before the sweep.
   """
-  cfg = loop_config(tuple(methods))
+  methods, noise = config.methods, config.noise
+  cfg = loop_config(config, methods)
   initial = pretrained(make_loop(env, learner, cfg, noise).init, runs, workdir)
   if check is not None:
     check(initial)
@@ -93,13 +114,14 @@ def sweep_methods(env, env_name: str, learner, loop_config: Callable[[tuple], Lo
     # One program per group: the runs of all its method variants are batched together.
     batch = jax.tree.map(lambda *x: jnp.concatenate(x),
                          *[choose(initial, s, e, k) for _, s, e, k in chosen])
-    loop = make_loop(env, learner, loop_config(group), noise)
+    loop = make_loop(env, learner, loop_config(config, group), noise)
     carry = sweep.run(name, loop.advance, batch, cfg.num_rounds,
-                      os.path.join(workdir, "checkpoints", name), checkpoint_every)
+                      os.path.join(workdir, "checkpoints", name), config.checkpoint_every)
     for i, (label, *_) in enumerate(chosen):
       part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
       for table, new in zip(tables.values(),
-                            sweep.rows(part, env_name, label, runs.variants, runs.seeds, target)):
+                            sweep.rows(part, config.env, label, runs.variants, runs.seeds,
+                                       target)):
         table.extend(new)
     logging.info("%s: %d runs in %.1fs", name, len(chosen) * n, time.time() - start)
   write_tables(workdir, tables)

@@ -1,6 +1,6 @@
 """Evaluates an environment's scripted expert per task: discrete set and continuous samples.
 
-  python -m experiments.experts --config=configs/experts.py --config.env=reacher --workdir=DIR
+  python -m experiments.experts --config=configs/experts.py:reacher --workdir=DIR
 
 Writes into DIR: metrics.csv (one row per task: env, set, task, seed, return, success and the
 task's features), config.json and expert_success.png. Logs whether every discrete task and the
@@ -46,9 +46,7 @@ def rows(env_name, kind, tasks, features, seed, evaluation) -> list[dict]:
 def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   """Evaluates the expert, writes the outputs, returns the metric rows."""
   env = validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json(indent=2))
+  common.write_config(config, workdir)
 
   key_discrete, key_tasks, key_continuous = jax.random.split(jax.random.PRNGKey(config.seed), 3)
   continuous = env.sample_tasks(key_tasks, config.continuous_tasks)

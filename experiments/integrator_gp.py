@@ -14,29 +14,19 @@ import numpy as np
 from absl import logging
 
 from amf import data, envs, gp_kernels, plotting, sweep
-from amf.active import LoopConfig, target_weights
 from amf.gp_policy import GPPolicy
 from experiments import common
 
-def loop_config(config: ml_collections.ConfigDict, methods) -> LoopConfig:
-  return LoopConfig(strategies=tuple(methods), estimators=(config.estimator,),
-                    pretrain_size=config.pretrain_size, budget=config.budget,
-                    batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
-                    eval_episodes=config.eval_episodes, target_tasks=tuple(config.target_tasks))
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-  """Refuses a bad config before anything compiles."""
+def validate(config: ml_collections.ConfigDict) -> np.ndarray:
+  """Refuses a bad config before anything compiles; returns the target mu."""
   env = envs.make(config.env, **config.env_kwargs)
-  loop_config(config, config.methods).validate()
-  target_weights(env.num_tasks, tuple(config.target_tasks))
-  gp_kernels.make(config.kernel, env.observation_size, env.task_feature_size, 1.0, 1.0)
+  target = common.validate_loop(config, env)
+  gp_kernels.make(config.gp_kernel, env.observation_size, env.task_feature_size, 1.0, 1.0)
   if not config.ks or any(not 1 <= k <= env.num_tasks for k in config.ks):
     raise ValueError(f"ks must be values in 1..{env.num_tasks}, got {tuple(config.ks)}.")
-  if min(config.noise, config.action_std, config.state_scale, config.task_scale) <= 0:
-    raise ValueError("noise, action_std, state_scale and task_scale must be positive.")
-  if config.num_seeds < 1 or config.checkpoint_every < 1:
-    raise ValueError("num_seeds and checkpoint_every must be at least 1.")
+  if min(config.state_scale, config.task_scale) <= 0:
+    raise ValueError("state_scale and task_scale must be positive.")
+  return target
 
 
 def setup(config: ml_collections.ConfigDict):
@@ -45,7 +35,7 @@ def setup(config: ml_collections.ConfigDict):
   Returns `(env, learner, (keys, pretrain_weights, variant_labels, seeds))`.
   """
   env = envs.make(config.env, **config.env_kwargs)
-  kernel = gp_kernels.make(config.kernel, env.observation_size, env.task_feature_size,
+  kernel = gp_kernels.make(config.gp_kernel, env.observation_size, env.task_feature_size,
                         config.state_scale, config.task_scale, config.amplitude)
   learner = GPPolicy(env, kernel, config.noise, config.action_std)
   seeds = np.tile(np.arange(config.num_seeds), len(config.ks))
@@ -57,14 +47,11 @@ def setup(config: ml_collections.ConfigDict):
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   """Runs every method on every (k, seed); writes the outputs; returns the metric rows."""
-  validate(config)
+  target = validate(config)
   common.write_config(config, workdir)
   env, learner, (keys, weights, variants, seeds) = setup(config)
-  target = np.asarray(target_weights(env.num_tasks, tuple(config.target_tasks)))
-  tables = common.sweep_methods(
-      env, config.env, learner, lambda methods: loop_config(config, methods), config.noise,
-      common.Runs(keys, weights, variants, seeds), config.methods, workdir,
-      config.checkpoint_every, target)
+  tables = common.sweep_methods(config, env, learner, common.Runs(keys, weights, variants, seeds),
+                                workdir, target)
   figures(config, workdir, tables["metrics"], tables["allocations"], env.num_tasks)
   return tables["metrics"]
 

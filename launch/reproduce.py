@@ -18,15 +18,12 @@ FIGURES = {
     "integrator_gp": ("experiments.integrator_gp", {
         "quick": ["--config=configs/integrator_gp.py:quick"],
         "paper": ["--config=configs/integrator_gp.py:paper"]}),
-    "experts_reacher": ("experiments.experts", {
-        "quick": ["--config=configs/experts.py", "--config.env=reacher", "--config.episodes=8",
-                  "--config.continuous_tasks=64"],
-        "paper": ["--config=configs/experts.py", "--config.env=reacher"]}),
-    "experts_pusher": ("experiments.experts", {
-        "quick": ["--config=configs/experts.py", "--config.env=pusher", "--config.episodes=8",
-                  "--config.continuous_tasks=64"],
-        "paper": ["--config=configs/experts.py", "--config.env=pusher"]}),
 }
+FIGURES.update({
+    f"experts_{env}": ("experiments.experts", {
+        "quick": [f"--config=configs/experts.py:{env},quick"],
+        "paper": [f"--config=configs/experts.py:{env}"]})
+    for env in ("reacher", "pusher")})
 # AMF-NN on each environment: AMF vs uniform vs rebalancing, subset vs uniform pre-training.
 FIGURES.update({
     f"active_finetune_{env}": ("experiments.active_finetune", {

@@ -67,7 +67,7 @@ def test_bad_configs_are_refused_before_any_work(tmp_path, overrides, match):
 @pytest.mark.parametrize("mode", ["none", "replay", "adaptive_prior", "isolation"])
 def test_every_forgetting_mode_builds_from_the_default_options(mode):
   config = _tiny(forgetting=mode)
-  env = active_finetune.validate(config)
+  env, _ = active_finetune.validate(config)
   assert active_finetune.learner(config, env).mitigation.__class__.__name__ in (
       "Plain", "AdaptivePrior", "Isolation")
 

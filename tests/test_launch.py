@@ -49,8 +49,8 @@ def test_every_command_names_a_config_that_loads(figure, scale):
 def test_an_experiment_runs_as_a_script_and_exits_cleanly(tmp_path):
   """`python -m experiments.X --config=... --workdir=...` as the launcher and Slurm run it."""
   result = subprocess.run(
-      [sys.executable, "-m", "experiments.experts", "--config=configs/experts.py",
-       "--config.env=integrator", "--config.episodes=2", "--config.continuous_tasks=4",
+      [sys.executable, "-m", "experiments.experts", "--config=configs/experts.py:integrator",
+       "--config.episodes=2", "--config.continuous_tasks=4",
        f"--workdir={tmp_path}"], capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert (tmp_path / "metrics.csv").exists()
