@@ -60,6 +60,7 @@ class LoopConfig:
   stride: int = 1
   eval_task_batch: int = 0  # tasks evaluated side by side (`rollout.rollouts`); 0 = all
   demo_noise: float = 0.0  # DART: std of the noise on the expert's executed actions
+  critic: occupancy.Critic = occupancy.Critic()  # the `learned` estimator's classifier
 
   @property
   def num_rounds(self) -> int:
@@ -162,7 +163,8 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     """Posterior covariance over every task's estimated inputs (targets and candidates)."""
     k_occ, k_cov = jax.random.split(key)
     ctx = occupancy.Context(env, c.data, lambda *x: learner.log_prob(c.learner, *x),
-                            cfg.occupancy_samples, lambda *x: learner.act(c.learner, *x))
+                            cfg.occupancy_samples, lambda *x: learner.act(c.learner, *x),
+                            cfg.critic)
     occ = jax.lax.switch(c.estimator, [lambda key, e=e: e(ctx, key, env.tasks)
                                        for e in estimators], k_occ)  # (K, m, H, ...)
     m = occ.weights.shape[1]

@@ -1,9 +1,11 @@
 """Mitigations of forgetting when fine-tuning a pre-trained NN policy (AMF.md §4), by name.
 
-Every mitigation has one interface: `init(pretrained_params, key) -> state`,
+Every mitigation has one interface, `Mitigation`: `init(pretrained_params, key) -> state`,
 `finetune(state, pretrain_data, new_data, key, num_steps) -> state`, `act(state, obs, phi)`,
 `log_prob(state, obs, phi, action)` and `kernel_params(state)`, the weights of the one policy
-network whose kernel models the uncertainty (`amf.nn_kernels`). Every state keeps the
+network whose kernel models the uncertainty (`amf.nn_kernels`). `make(name, ...)` builds one
+by name with its own options only (e.g. `penalty` for `adaptive_prior`, `num_cells` for
+`isolation`); a new mode is a class with that interface registered in `MODES`. Every state keeps the
 pre-trained parameters as `prior`, which no mitigation ever trains. The optimiser state carries
 over between fine-tuning rounds.
 
@@ -24,8 +26,7 @@ over between fine-tuning rounds.
   demonstrations only. A task, finite or not, belongs to the cell of the nearest finite task
   by features, so acting needs only `phi(c)`.
 """
-import functools
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +34,7 @@ import optax
 
 from amf import bc
 from amf.data import Dataset, concat
+from amf.envs.base import MultiTaskEnv
 from amf.nn_policy import MLP, NNPolicy
 from amf.policies import gaussian_log_prob
 from amf.registry import lookup
@@ -42,6 +44,19 @@ class State(NamedTuple):
   params: Any     # what fine-tuning trains
   opt_state: Any
   prior: Any      # the pre-trained policy's parameters, frozen
+
+
+class Mitigation(Protocol):
+  """How a pre-trained policy is fine-tuned and deployed (see the module docstring)."""
+  optimizer: optax.GradientTransformation
+  batch_size: int
+
+  def init(self, pretrained_params, key: jax.Array) -> State: ...
+  def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
+               num_steps: int) -> State: ...
+  def act(self, state: State, obs, phi) -> jax.Array: ...
+  def log_prob(self, state: State, obs, phi, action) -> jax.Array: ...
+  def kernel_params(self, state: State) -> Any: ...
 
 
 class Plain(NamedTuple):
@@ -200,16 +215,30 @@ class Isolation(NamedTuple):
     return state.prior  # every cell starts from it; no one cell speaks for all tasks
 
 
+# name -> (class, the settings the name fixes)
 MODES = {
-    "none": functools.partial(Plain, replay=False),
-    "replay": functools.partial(Plain, replay=True),
-    "adaptive_prior": AdaptivePrior,
-    "isolation": Isolation,
+    "none": (Plain, dict(replay=False)),
+    "replay": (Plain, dict(replay=True)),
+    "adaptive_prior": (AdaptivePrior, {}),
+    "isolation": (Isolation, {}),
 }
+_GIVEN = ("policy", "optimizer", "features_fn", "batch_size", "task_features")
 
 
-def make(name: str, policy: NNPolicy, optimizer: optax.GradientTransformation, features_fn,
-         batch_size: int = 256, **options):
-  """The mitigation `name`; `options` are its own settings (e.g. `penalty`, `num_cells`)."""
-  return lookup(MODES, name, "forgetting mitigation")(policy, optimizer, features_fn,
-                                                      batch_size, **options)
+def options(name: str) -> tuple[str, ...]:
+  """The options mitigation `name` takes."""
+  cls, fixed = lookup(MODES, name, "forgetting mitigation")
+  return tuple(f for f in cls._fields if f not in _GIVEN and f not in fixed)
+
+
+def make(name: str, env: MultiTaskEnv, policy: NNPolicy, optimizer: optax.GradientTransformation,
+         batch_size: int = 256, **settings) -> Mitigation:
+  """The mitigation `name` for `env`'s tasks; `settings` are its own options (`options`)."""
+  cls, fixed = lookup(MODES, name, "forgetting mitigation")
+  unknown = sorted(set(settings) - set(options(name)))
+  if unknown:
+    raise ValueError(f"Forgetting mitigation {name!r} takes the options {list(options(name))}, "
+                     f"not {unknown}.")
+  if "task_features" in cls._fields:
+    fixed = {**fixed, "task_features": jax.vmap(env.task_features)(env.tasks)}
+  return cls(policy, optimizer, env.task_features, batch_size, **fixed, **settings)

@@ -20,6 +20,38 @@ from amf.rollout import policy_actor, rollouts
 LogProb = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
 
+class Critic(NamedTuple):
+  """The `learned` estimator's classifier of `(s, phi(c))` pairs, and how it is trained."""
+  hidden: tuple[int, ...] = (64, 64)
+  steps: int = 300
+  batch_size: int = 256
+  learning_rate: float = 1e-3
+
+  def train(self, data: Dataset, features_fn, key: jax.Array):
+    """`logit(obs, phi)`: real pairs of past demos vs. pairs with another pair's task.
+
+    At the optimum the logit is `log p(s | c) / p(s)`, so differences of logits are log
+    density ratios `p(s | c) / p(s | c_i)`; it reaches unseen tasks through `phi(c)`.
+    """
+    net = MLP(self.hidden, 1)
+    logit = lambda params, obs, phi: net.apply(params, policy_inputs(obs, phi))[..., 0]
+
+    def loss(params, frozen, batch: bc.Pairs):
+      del frozen
+      # Negatives: the next pair's task; pairs are drawn at random, so this is a shuffle.
+      negative = jnp.roll(batch.phi, 1, axis=0)
+      terms = (jax.nn.softplus(-logit(params, batch.obs, batch.phi))
+               + jax.nn.softplus(logit(params, batch.obs, negative)))
+      return bc.masked_mean(terms, batch.weight)
+
+    k_init, k_train = jax.random.split(key)
+    params = net.init(k_init, jnp.zeros(data.obs.shape[-1] + features_fn(data.task[0]).shape[0]))
+    optimizer = optax.adam(self.learning_rate)
+    params, _, _ = bc.Trainer(loss, optimizer, self.batch_size).train(
+        params, optimizer.init(params), data, features_fn, k_train, self.steps)
+    return lambda obs, phi: logit(params, obs, phi)
+
+
 class Context(NamedTuple):
   """What an estimator may use: the environment, the demonstrations so far, the policy."""
   env: MultiTaskEnv
@@ -27,6 +59,7 @@ class Context(NamedTuple):
   log_prob: LogProb
   num_samples: int  # m: estimated trajectories kept per task (static)
   act: Optional[Callable[[jax.Array, jax.Array], jax.Array]] = None  # (s, phi) -> action
+  critic: Critic = Critic()  # the `learned` estimator's classifier
 
 
 class Occupancy(NamedTuple):
@@ -86,45 +119,13 @@ def uniform(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
   return Occupancy(ctx.data.obs[index], weights / weights.sum(-1, keepdims=True))
 
 
-class Critic(NamedTuple):
-  """The `learned` estimator's classifier of `(s, phi(c))` pairs, and how it is trained."""
-  hidden: tuple[int, ...] = (64, 64)
-  steps: int = 300
-  batch_size: int = 256
-  learning_rate: float = 1e-3
-
-  def train(self, data: Dataset, features_fn, key: jax.Array):
-    """`logit(obs, phi)`: real pairs of past demos vs. pairs with another pair's task.
-
-    At the optimum the logit is `log p(s | c) / p(s)`, so differences of logits are log
-    density ratios `p(s | c) / p(s | c_i)`; it reaches unseen tasks through `phi(c)`.
-    """
-    net = MLP(self.hidden, 1)
-    logit = lambda params, obs, phi: net.apply(params, policy_inputs(obs, phi))[..., 0]
-
-    def loss(params, frozen, batch: bc.Pairs):
-      del frozen
-      # Negatives: the next pair's task; pairs are drawn at random, so this is a shuffle.
-      negative = jnp.roll(batch.phi, 1, axis=0)
-      terms = (jax.nn.softplus(-logit(params, batch.obs, batch.phi))
-               + jax.nn.softplus(logit(params, batch.obs, negative)))
-      return bc.masked_mean(terms, batch.weight)
-
-    k_init, k_train = jax.random.split(key)
-    params = net.init(k_init, jnp.zeros(data.obs.shape[-1] + features_fn(data.task[0]).shape[0]))
-    optimizer = optax.adam(self.learning_rate)
-    params, _, _ = bc.Trainer(loss, optimizer, self.batch_size).train(
-        params, optimizer.init(params), data, features_fn, k_train, self.steps)
-    return lambda obs, phi: logit(params, obs, phi)
-
-
 def learned(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
   """Past demonstrations relabelled with each task, weighted by a learned density ratio.
 
   `log w_i(c) = sum_t logit(s_t, c) - logit(s_t, c_i)` with the contrastive `Critic`, trained
   afresh on the demonstrations so far; it needs neither the policy nor a finite task set.
   """
-  logit = Critic().train(ctx.data, ctx.env.task_features, key)
+  logit = ctx.critic.train(ctx.data, ctx.env.task_features, key)
   return _keep_heaviest(ctx, _relabelled_log_ratios(ctx, tasks, lambda s, phi, a: logit(s, phi)))
 
 

@@ -6,8 +6,11 @@
   --config.kernels="('loss_gradient','last_layer')" --config.estimators="('importance','learned')"
   runs AMF once per kernel x estimator pair, all in one compiled program.
 """
+import dataclasses
+
 import ml_collections
 
+from amf import nn_kernels, occupancy
 from configs import testbed
 
 # Per environment: pre-training size and budget, and the stride of the states scored by the
@@ -42,11 +45,16 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   # Fine-tuning (the policy, its BC and the demonstrations' DART noise are the testbed's).
   c.finetune_steps = 3000          # per round, as in the paper
   c.forgetting = "adaptive_prior"  # none | replay | adaptive_prior | isolation
-  c.forgetting_options = ml_collections.ConfigDict(dict(penalty=0.01))
+  # Each mode's own options (`amf.forgetting.options(mode)`), e.g.
+  # --config.forgetting_options.adaptive_prior.penalty=0.001.
+  c.forgetting_options = ml_collections.ConfigDict(dict(
+      adaptive_prior=dict(penalty=0.01, alpha_hidden=(32,)), isolation=dict(num_cells=4)))
 
   # AMF's GP over the network: kernels and estimators, each a variant in the same program.
   c.kernels = ("loss_gradient",)
   c.estimators = ("importance",)
+  c.kernel_hyper = ml_collections.ConfigDict(dataclasses.asdict(nn_kernels.Hyper()))
+  c.critic = ml_collections.ConfigDict(occupancy.Critic()._asdict())  # `learned` estimator
   c.noise = 0.1                    # observation noise std, relative to the kernel's scale
   c.stride = defaults["stride"]    # score every stride-th state of a trajectory
   c.occupancy_samples = 2

@@ -5,6 +5,8 @@ a laptop-sized one. Any field can be overridden, e.g. `--config.num_seeds=3`.
 """
 import ml_collections
 
+from amf import occupancy
+
 
 def get_config(scale: str = "paper") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -33,6 +35,7 @@ def get_config(scale: str = "paper") -> ml_collections.ConfigDict:
   c.action_std = 0.1        # the policy's action noise, for the importance weights
 
   c.estimators = ("importance",)  # occupancy estimators; AMF runs once per estimator
+  c.critic = ml_collections.ConfigDict(occupancy.Critic()._asdict())  # `learned` estimator
   c.stride = 1              # score every state of a trajectory
   c.demo_noise = 0.0        # the exact expert needs no DART
   c.eval_task_batch = 0     # all tasks side by side

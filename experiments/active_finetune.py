@@ -59,15 +59,12 @@ def validate(config: ml_collections.ConfigDict):
 def learner(config: ml_collections.ConfigDict, env) -> NNLearner:
   policy = make_policy(env.observation_size, env.task_feature_size, env.action_size,
                        tuple(config.hidden), config.action_std)
-  options = dict(config.forgetting_options)
-  if config.forgetting != "adaptive_prior":
-    options.pop("penalty", None)  # the default options belong to adaptive_prior
-  if config.forgetting == "isolation":
-    options.setdefault("task_features", jax.vmap(env.task_features)(env.tasks))
-  mitigation = forgetting.make(config.forgetting, policy, optax.adam(config.learning_rate),
-                               env.task_features, config.bc_batch_size, **options)
+  options = config.forgetting_options.get(config.forgetting, {})
+  mitigation = forgetting.make(config.forgetting, env, policy, optax.adam(config.learning_rate),
+                               config.bc_batch_size, **options)
   return NNLearner(env, policy, mitigation, tuple(config.kernels), config.noise,
-                   config.pretrain_steps, config.finetune_steps)
+                   config.pretrain_steps, config.finetune_steps,
+                   nn_kernels.Hyper(**config.kernel_hyper))
 
 
 def runs(config: ml_collections.ConfigDict, env) -> common.Runs:

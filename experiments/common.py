@@ -17,7 +17,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from amf import checkpoint, metrics, selection, sweep
+from amf import checkpoint, metrics, occupancy, selection, sweep
 from amf.active import Carry, LoopConfig, choose, make_loop, target_weights
 
 METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
@@ -40,7 +40,9 @@ def loop_config(config: ml_collections.ConfigDict, methods: Sequence[str]) -> Lo
                     batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
                     eval_episodes=config.eval_episodes, target_tasks=tuple(config.target_tasks),
                     stride=config.stride, eval_task_batch=config.eval_task_batch,
-                    demo_noise=config.demo_noise)
+                    demo_noise=config.demo_noise,
+                    critic=occupancy.Critic(**{**config.critic,
+                                               "hidden": tuple(config.critic.hidden)}))
 
 
 def validate_loop(config: ml_collections.ConfigDict, env) -> np.ndarray:

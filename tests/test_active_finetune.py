@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from amf import metrics
+from amf import forgetting, metrics
 from configs import active_finetune as config_lib
-from experiments import active_finetune
+from experiments import active_finetune, common
 
 
 def _tiny(**overrides):
@@ -64,12 +64,26 @@ def test_bad_configs_are_refused_before_any_work(tmp_path, overrides, match):
   assert not workdir.exists()
 
 
-@pytest.mark.parametrize("mode", ["none", "replay", "adaptive_prior", "isolation"])
-def test_every_forgetting_mode_builds_from_the_default_options(mode):
+@pytest.mark.parametrize("mode,cls,option,value", [
+    ("none", forgetting.Plain, "replay", False), ("replay", forgetting.Plain, "replay", True),
+    ("adaptive_prior", forgetting.AdaptivePrior, "penalty", 0.01),
+    ("isolation", forgetting.Isolation, "num_cells", 4)])
+def test_every_forgetting_mode_builds_from_the_default_options(mode, cls, option, value):
   config = _tiny(forgetting=mode)
   env, _ = active_finetune.validate(config)
-  assert active_finetune.learner(config, env).mitigation.__class__.__name__ in (
-      "Plain", "AdaptivePrior", "Isolation")
+  mitigation = active_finetune.learner(config, env).mitigation
+  assert type(mitigation) is cls and getattr(mitigation, option) == value
+
+
+def test_part_options_reach_the_parts_from_the_config():
+  config = _tiny(forgetting="isolation")
+  config.forgetting_options.isolation.num_cells = 3
+  config.kernel_hyper.k = 7
+  env, _ = active_finetune.validate(config)
+  nn = active_finetune.learner(config, env)
+  assert nn.mitigation.num_cells == 3 and nn.hyper.k == 7
+  config.critic.steps = 11
+  assert common.loop_config(config, ("amf",)).critic.steps == 11
 
 
 def test_config_names_are_checked():

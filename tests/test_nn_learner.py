@@ -19,7 +19,7 @@ NOISE = 0.1
 def _learner(env, kernels=("loss_gradient",), mode="adaptive_prior", hyper=nn_kernels.Hyper()):
   policy = make_policy(env.observation_size, env.task_feature_size, env.action_size, (16, 16),
                        action_std=0.05)
-  mitigation = forgetting.make(mode, policy, optax.adam(1e-2), env.task_features, 64)
+  mitigation = forgetting.make(mode, env, policy, optax.adam(1e-2), 64)
   return NNLearner(env, policy, mitigation, kernels, NOISE, pretrain_steps=150,
                    finetune_steps=30, hyper=hyper)
 

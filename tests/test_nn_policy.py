@@ -89,12 +89,10 @@ FT_STEPS = 200
 def modes(env, setup):
   """Each mitigation with its jitted init and fine-tuning."""
   policy, optimizer, *_ = setup
-  options = {"adaptive_prior": {"penalty": 0.05},
-             "isolation": {"task_features": jax.vmap(env.task_features)(env.tasks),
-                           "num_cells": 4}}
+  options = {"adaptive_prior": {"penalty": 0.05}, "isolation": {"num_cells": 4}}
   out = {}
   for name in MODES:
-    mode = forgetting.make(name, policy, optimizer, env.task_features, BATCH,
+    mode = forgetting.make(name, env, policy, optimizer, BATCH,
                            **options.get(name, {}))
     out[name] = (mode, jax.jit(mode.finetune, static_argnums=4))
   return out
@@ -165,7 +163,17 @@ def test_isolation_cells_change_only_with_their_own_data(env, setup, pretrained,
 
 def test_unknown_mode_raises(env, setup):
   with pytest.raises(ValueError, match="'ewc'"):
-    forgetting.make("ewc", setup[0], setup[1], env.task_features)
+    forgetting.make("ewc", env, setup[0], setup[1])
+
+
+def test_each_mode_takes_only_its_own_options(env, setup):
+  assert forgetting.options("adaptive_prior") == ("penalty", "alpha_hidden")
+  assert forgetting.options("isolation") == ("num_cells",)
+  assert forgetting.options("none") == forgetting.options("replay") == ()
+  with pytest.raises(ValueError, match=r"'replay' takes the options \[\], not \['penalty'\]"):
+    forgetting.make("replay", env, setup[0], setup[1], penalty=0.1)
+  with pytest.raises(ValueError, match=r"not \['task_features'\]"):
+    forgetting.make("isolation", env, setup[0], setup[1], task_features=None)
 
 
 def test_pretrained_params_checkpoint_round_trip(pretrained, tmp_path):
