@@ -120,6 +120,7 @@ class Carry(NamedTuple):
   strategy: jax.Array     # () index into LoopConfig.strategies
   estimator: jax.Array    # () index into LoopConfig.estimators
   kernel: jax.Array       # () index into the learner's kernels
+  diverged: jax.Array     # () first round whose learner or evaluation was not finite; -1: none
 
 
 def target_weights(num_tasks: int, target_tasks=()) -> jax.Array:
@@ -130,6 +131,17 @@ def target_weights(num_tasks: int, target_tasks=()) -> jax.Array:
     return jnp.full((num_tasks,), 1.0 / num_tasks)
   support = jnp.zeros(num_tasks).at[jnp.asarray(target_tasks, jnp.int32)].set(1.0)
   return support / support.sum()
+
+
+def finite(*trees) -> jax.Array:
+  """Whether every floating-point leaf of `trees` is finite (a () bool)."""
+  leaves = [x for x in jax.tree.leaves(trees) if jnp.issubdtype(x.dtype, jnp.floating)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _diverged(carry_diverged: jax.Array, round_: jax.Array, state, ev) -> jax.Array:
+  """The first round whose fine-tuned learner or evaluation has a NaN or inf (-1: none yet)."""
+  return jnp.where((carry_diverged < 0) & ~finite(state, ev), round_, carry_diverged)
 
 
 def choose(carry: Carry, strategy: int = 0, estimator: int = 0, kernel: int = 0) -> Carry:
@@ -186,7 +198,8 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     return Carry(data, state, key, jnp.int32(0),
                  jnp.zeros((r + 1, k)).at[0].set(ev.ret),
                  jnp.zeros((r + 1, k)).at[0].set(ev.success),
-                 jnp.zeros((r, b), jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0))
+                 jnp.zeros((r, b), jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0),
+                 _diverged(jnp.int32(-1), jnp.int32(0), state, ev))
 
   def select(c: Carry, key: jax.Array) -> jax.Array:
     problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
@@ -205,7 +218,8 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     return c._replace(data=data, learner=state, key=key, round=c.round + 1,
                       returns=c.returns.at[c.round + 1].set(ev.ret),
                       success=c.success.at[c.round + 1].set(ev.success),
-                      asked=c.asked.at[c.round].set(ids))
+                      asked=c.asked.at[c.round].set(ids),
+                      diverged=_diverged(c.diverged, c.round + 1, state, ev))
 
   def advance(c: Carry, num_rounds: jax.Array) -> Carry:
     """Runs `num_rounds` more rounds (stops at the budget)."""

@@ -39,9 +39,28 @@ def shard(tree):
   return jax.device_put(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("runs")))
 
 
+class DivergedError(ValueError):
+  """Some runs' learner or evaluation produced NaN or inf."""
+
+
+def check_finite(carry: Carry, labels: Sequence[str]) -> None:
+  """Raises a `DivergedError` naming each run (`labels[j]`) that diverged, and the round."""
+  diverged = np.asarray(carry.diverged)
+  bad = np.flatnonzero(diverged >= 0)
+  if bad.size:
+    runs = "; ".join(f"{labels[j]}: round {diverged[j]}" for j in bad[:10])
+    raise DivergedError(f"{bad.size} run(s) produced NaN or inf in their learner or evaluation "
+                        f"({runs}{'; ...' if bad.size > 10 else ''}). Their rows are not "
+                        "written; check the learning rate, the kernel or the data.")
+
+
 def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoint_dir: str,
-        checkpoint_every: int) -> Carry:
-  """Advances the batched `initial` carry to `num_rounds` rounds, resuming if it can."""
+        checkpoint_every: int, labels: Sequence[str]) -> Carry:
+  """Advances the batched `initial` carry to `num_rounds` rounds, resuming if it can.
+
+  Stops with a `DivergedError` naming the runs (`labels`, one per run) as soon as one has
+  diverged, so no NaN reaches a table or a figure.
+  """
   advance_all = jax.jit(jax.vmap(advance, in_axes=(0, None)))
   progress = checkpoint.Progress(checkpoint_dir)
   done, carry = progress.latest(initial)
@@ -54,6 +73,7 @@ def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoin
     start = time.time()
     carry = jax.block_until_ready(advance_all(carry, min(checkpoint_every, num_rounds - done)))
     done = int(carry.round[0])
+    check_finite(carry, labels)
     progress.save(done, carry)
     logging.info("%s: round %d/%d (%.1fs%s)", name, done, num_rounds, time.time() - start,
                  ", compile included" if done <= checkpoint_every else "")

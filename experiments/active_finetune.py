@@ -78,10 +78,10 @@ def runs(config: ml_collections.ConfigDict, env) -> common.Runs:
                      [mix_label(config, m, k) for m in mixes], seeds)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False) -> list[dict]:
   """Runs every method variant on every (mix, seed); writes the outputs; returns metric rows."""
   env, target = validate(config)
-  common.write_config(config, workdir)
+  common.prepare_workdir(config, workdir, overwrite)
   nn = learner(config, env)
   batch = runs(config, env)
   check = lambda initial: nn.check_kernels(jax.tree.map(lambda x: x[0], initial.learner),

@@ -6,7 +6,9 @@ rerun or another method re-uses it), compiles one program per group of methods a
 `metrics.csv`, `per_task.csv`, `allocations.csv` and `summary.csv`.
 """
 import itertools
+import json
 import os
+import shutil
 import time
 from typing import Callable, NamedTuple, Optional, Sequence
 
@@ -56,10 +58,35 @@ def validate_loop(config: ml_collections.ConfigDict, env) -> np.ndarray:
   return target
 
 
-def write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json(indent=2))
+def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
+                    overwrite: bool = False) -> None:
+  """Makes `workdir` ready for `config`'s outputs and writes `config.json`; call it before
+  anything compiles.
+
+  A workdir holding the outputs of the same config is resumed. One that holds another
+  config's (its `config.json` differs) is refused, naming the settings that differ, unless
+  `overwrite`, which deletes it first; one that cannot be written is refused.
+  """
+  path = os.path.join(workdir, "config.json")
+  text = config.to_json(indent=2)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    new = json.loads(text)
+    differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if differ and not overwrite:
+      raise ValueError(f"{workdir} holds the outputs of another config (it differs in "
+                       f"{differ}); choose another --workdir, or pass --overwrite to delete "
+                       "them and start afresh.")
+    if differ:
+      logging.warning("--overwrite: deleting %s (another config's outputs)", workdir)
+      shutil.rmtree(workdir)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as f:
+      f.write(text)
+  except OSError as e:
+    raise ValueError(f"The workdir {workdir} cannot be written: {e}") from e
 
 
 def pretrained(init: Callable, runs: Runs, workdir: str) -> Carry:
@@ -75,6 +102,8 @@ def pretrained(init: Callable, runs: Runs, workdir: str) -> Carry:
     return checkpoint.restore(path, jax.eval_shape(batched, runs.keys, runs.weights))
   start = time.time()
   initial = jax.block_until_ready(batched(runs.keys, runs.weights))
+  sweep.check_finite(initial, [f"pre-training, {v}, seed {s}"
+                               for v, s in zip(runs.variants, runs.seeds)])
   logging.info("%d runs pre-trained and evaluated in %.1fs (compile included)", len(runs.keys),
                time.time() - start)
   checkpoint.save(path, initial)
@@ -117,8 +146,10 @@ def sweep_methods(config: ml_collections.ConfigDict, env, learner, runs: Runs, w
     batch = jax.tree.map(lambda *x: jnp.concatenate(x),
                          *[choose(initial, s, e, k) for _, s, e, k in chosen])
     loop = make_loop(env, learner, loop_config(config, group), noise)
+    labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
+              for v, s in zip(runs.variants, runs.seeds)]
     carry = sweep.run(name, loop.advance, batch, cfg.num_rounds,
-                      os.path.join(workdir, "checkpoints", name), config.checkpoint_every)
+                      os.path.join(workdir, "checkpoints", name), config.checkpoint_every, labels)
     for i, (label, *_) in enumerate(chosen):
       part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
       for table, new in zip(tables.values(),
@@ -168,17 +199,20 @@ def write_tables(workdir: str, tables: dict) -> None:
                  g["auc_mean"], g["auc_low"], g["auc_high"], g["auc_mdd"])
 
 
-def main(run: Callable[[ml_collections.ConfigDict, str], object], default_config: str,
-         default_workdir: str) -> None:
-  """Runs `run(config, workdir)` as an absl app with `--config` and `--workdir`.
+def main(run: Callable[..., object], default_config: str, default_workdir: str) -> None:
+  """Runs `run(config, workdir, overwrite)` as an absl app with `--config`, `--workdir` and
+  `--overwrite`.
 
   The flags are defined here, when a module runs as a script, not on import, so experiments
   can be imported side by side (tests, benchmarks, the launcher).
   """
   config_flags.DEFINE_config_file("config", default_config)
   flags.DEFINE_string("workdir", default_workdir, "Where all outputs go.")
+  flags.DEFINE_bool("overwrite", False, "Delete a workdir holding another config's outputs "
+                    "instead of refusing it.")
   def main_(argv):
     del argv
-    run(flags.FLAGS.config, flags.FLAGS.workdir)  # not returned: absl exits with a return value
+    # Not returned: absl exits with the return value as the status.
+    run(flags.FLAGS.config, flags.FLAGS.workdir, overwrite=flags.FLAGS.overwrite)
 
   app.run(main_)

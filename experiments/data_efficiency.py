@@ -94,10 +94,10 @@ def chunks(config: ml_collections.ConfigDict, num_tasks: int):
   return out
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False) -> list[dict]:
   """Runs both curves (resuming finished chunks); writes the outputs; returns the rows."""
   env = validate(config)
-  common.write_config(config, workdir)
+  common.prepare_workdir(config, workdir, overwrite)
   k, most = env.num_tasks, max(config.ns)
   seeds = np.arange(config.num_seeds)
   keys = sweep.seed_keys(config.seed, seeds)

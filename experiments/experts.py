@@ -43,10 +43,10 @@ def rows(env_name, kind, tasks, features, seed, evaluation) -> list[dict]:
           for i, (r, s, f) in enumerate(zip(evaluation.ret, evaluation.success, features))]
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False) -> list[dict]:
   """Evaluates the expert, writes the outputs, returns the metric rows."""
   env = validate(config)
-  common.write_config(config, workdir)
+  common.prepare_workdir(config, workdir, overwrite)
 
   key_discrete, key_tasks, key_continuous = jax.random.split(jax.random.PRNGKey(config.seed), 3)
   continuous = env.sample_tasks(key_tasks, config.continuous_tasks)

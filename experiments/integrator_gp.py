@@ -45,10 +45,10 @@ def setup(config: ml_collections.ConfigDict):
                         seeds)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False) -> list[dict]:
   """Runs every method on every (k, seed); writes the outputs; returns the metric rows."""
   target = validate(config)
-  common.write_config(config, workdir)
+  common.prepare_workdir(config, workdir, overwrite)
   env, learner, (keys, weights, variants, seeds) = setup(config)
   tables = common.sweep_methods(config, env, learner, common.Runs(keys, weights, variants, seeds),
                                 workdir, target)

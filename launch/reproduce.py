@@ -49,9 +49,10 @@ def selected(names) -> list[str]:
   return list(names)
 
 
-def command(figure: str, scale: str, workdir: str) -> list[str]:
+def command(figure: str, scale: str, workdir: str, overwrite: bool = False) -> list[str]:
   module, scales = FIGURES[figure]
-  return [sys.executable, "-m", module, *scales[scale], f"--workdir={workdir}"]
+  return ([sys.executable, "-m", module, *scales[scale], f"--workdir={workdir}"]
+          + (["--overwrite"] if overwrite else []))
 
 
 def sbatch_script(figure: str, scale: str, workdir: str, slurm_args) -> str:
@@ -67,6 +68,8 @@ def define_flags() -> None:
   flags.DEFINE_enum("scale", "quick", SCALES, "quick: fits a laptop CPU; paper: as in the "
                     "paper (10 seeds, every setting).")
   flags.DEFINE_string("workdir", "runs/reproduce", "Root of all outputs.")
+  flags.DEFINE_bool("overwrite", False, "Delete a sweep's workdir that holds another config's "
+                    "outputs (e.g. another scale's) instead of refusing it.")
   flags.DEFINE_enum("executor", "local", ("local", "slurm"), "local: run here, one sweep after "
                     "another; slurm: one sbatch job per sweep.")
   flags.DEFINE_list("slurm_args", ["--time=02:00:00", "--cpus-per-task=8"], "#SBATCH options "
@@ -82,7 +85,7 @@ def main(argv):
     if args.executor == "local":
       logging.info("=== %s (%s scale) -> %s", figure, args.scale, workdir)
       # A process per sweep: its own flags and compiled programs, the same as under Slurm.
-      subprocess.run(command(figure, args.scale, workdir), check=True)
+      subprocess.run(command(figure, args.scale, workdir, args.overwrite), check=True)
       logging.info("=== %s done: figures (*.png) and metrics.csv in %s", figure,
                    os.path.abspath(workdir))
     else:

@@ -138,20 +138,24 @@ def test_vmapped_runs_equal_single_runs(setup):
     np.testing.assert_array_equal(alone.data.mask, batched.data.mask)
 
 
+LABELS = ["seed 0", "seed 1"]
+
+
 def test_sweep_run_resumes_from_its_checkpoint(setup, tmp_path):
   loop, initial, final = setup["loop"], setup["initial"], setup["final"]
   ckpt = str(tmp_path / "ckpt")
-  first = sweep.run("amf", loop.advance, initial, 1, ckpt, 1)
+  first = sweep.run("amf", loop.advance, initial, 1, ckpt, 1, LABELS)
   np.testing.assert_array_equal(first.round, [1, 1])
   chex.assert_trees_all_close(first, setup["after_one"], rtol=1e-5, atol=1e-5)
   # Resuming must start from the saved round 1, so the initial carry given now (garbage of
   # the right shapes) must not matter.
   garbage = jax.tree.map(jnp.zeros_like, initial)
-  resumed = sweep.run("amf", loop.advance, garbage, R, ckpt, 1)
+  resumed = sweep.run("amf", loop.advance, garbage, R, ckpt, 1, LABELS)
   chex.assert_trees_all_close(resumed, final, rtol=1e-5, atol=1e-5)
   assert checkpoint.Progress(ckpt).latest(initial)[0] == R
   # A finished sweep only restores.
-  again = sweep.run("amf", lambda c, n: pytest.fail("nothing left to run"), garbage, R, ckpt, 1)
+  again = sweep.run("amf", lambda c, n: pytest.fail("nothing left to run"), garbage, R, ckpt, 1,
+                    LABELS)
   chex.assert_trees_all_close(again, final, rtol=0, atol=0)
 
 
@@ -189,7 +193,7 @@ def test_cheap_baselines_share_one_program(setup):
 def test_sweep_run_stops_at_num_rounds_when_chunks_do_not_divide_it(setup, tmp_path):
   # A stand-in loop with no budget of its own: sweep.run alone must stop at num_rounds.
   count = lambda c, n: c._replace(round=c.round + n)
-  out = sweep.run("count", count, setup["initial"], 3, str(tmp_path / "ckpt"), 2)
+  out = sweep.run("count", count, setup["initial"], 3, str(tmp_path / "ckpt"), 2, LABELS)
   np.testing.assert_array_equal(out.round, [3, 3])
 
 
@@ -219,7 +223,7 @@ _SHARDED = textwrap.dedent("""
                                            jnp.stack([data.mix_weights("subset", 12, k=1)] * 2))
     sharded = sweep.shard(initial)
     assert len(sharded.round.sharding.device_set) == 2
-    out = sweep.run("amf", loop.advance, initial, 2, tempfile.mkdtemp(), 2)
+    out = sweep.run("amf", loop.advance, initial, 2, tempfile.mkdtemp(), 2, ["a", "b"])
     assert len(out.asked.sharding.device_set) == 2
     single = jax.jit(jax.vmap(loop.advance, in_axes=(0, None)))(initial, 2)
     np.testing.assert_array_equal(np.asarray(out.asked), np.asarray(single.asked))

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from amf import forgetting, metrics
+from amf import forgetting, metrics, sweep
 from configs import active_finetune as config_lib
 from experiments import active_finetune, common
 
@@ -91,3 +91,10 @@ def test_config_names_are_checked():
     config_lib.get_config("ant")
   with pytest.raises(ValueError, match="Unknown scale 'huge'"):
     config_lib.get_config("reacher,huge")
+
+
+def test_a_diverging_run_is_named_and_no_rows_are_written(tmp_path):
+  # A learning rate this large leaves huge weights after pre-training and NaN once fine-tuned.
+  with pytest.raises(sweep.DivergedError, match=r"amf, subset\(k=6\), seed 0: round 1"):
+    active_finetune.run(_tiny(learning_rate=1e12), str(tmp_path))
+  assert not (tmp_path / "metrics.csv").exists()
