@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 
-.PHONY: install test demo bench bench-nn clean
+.PHONY: install test test-fast demo bench bench-nn clean
 
 $(STAMP): setup.py requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ $(STAMP): setup.py requirements.txt
 
 install: $(STAMP)
 
+# Two pytest workers (pytest-xdist): most of the suite's time is single-threaded compilation.
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
+
+# Skips the tests marked slow (brax environments, subprocesses, end-to-end experiment runs).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow" tests
 
 demo: $(STAMP)
 	$(PY) -m launch.reproduce --figures=integrator_gp --scale=quick --workdir=$(WORKDIR)

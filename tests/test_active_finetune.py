@@ -18,6 +18,7 @@ def _tiny(**overrides):
   return c
 
 
+@pytest.mark.slow  # runs the experiment end to end
 def test_runs_writes_outputs_and_resumes_a_killed_run(tmp_path):
   workdir = str(tmp_path / "run")
   rows = active_finetune.run(_tiny(), workdir)
@@ -36,6 +37,7 @@ def test_runs_writes_outputs_and_resumes_a_killed_run(tmp_path):
   assert metrics.read_csv(os.path.join(workdir, "metrics.csv")) == rows
 
 
+@pytest.mark.slow  # runs the experiment end to end
 def test_kernel_and_estimator_variants_are_methods_of_one_program(tmp_path):
   c = _tiny(methods=("amf",), num_seeds=1, budget=1, kernels=("last_layer", "rbf"),
             estimators=("importance", "uniform"))
@@ -66,7 +68,7 @@ def test_bad_configs_are_refused_before_any_work(tmp_path, overrides, match):
 
 @pytest.mark.parametrize("mode,cls,option,value", [
     ("none", forgetting.Plain, "replay", False), ("replay", forgetting.Plain, "replay", True),
-    ("adaptive_prior", forgetting.AdaptivePrior, "penalty", 0.01),
+    ("adaptive_prior", forgetting.AdaptivePrior, "penalty", 0.001),
     ("isolation", forgetting.Isolation, "num_cells", 4)])
 def test_every_forgetting_mode_builds_from_the_default_options(mode, cls, option, value):
   config = _tiny(forgetting=mode)
@@ -93,6 +95,7 @@ def test_config_names_are_checked():
     config_lib.get_config("reacher,huge")
 
 
+@pytest.mark.slow  # runs the experiment end to end
 def test_a_diverging_run_is_named_and_no_rows_are_written(tmp_path):
   # A learning rate this large leaves huge weights after pre-training and NaN once fine-tuned.
   with pytest.raises(sweep.DivergedError, match=r"amf, subset\(k=6\), seed 0: round 1"):

@@ -1,5 +1,8 @@
-"""What every experiment shares (`experiments/common.py`): workdirs, comparisons, loop settings."""
+"""What every experiment shares (`experiments/common.py`): workdirs, comparisons, loop settings,
+the script entry point (`common.main`)."""
 import json
+import subprocess
+import sys
 
 import ml_collections
 import pytest
@@ -47,3 +50,14 @@ def test_comparisons_pair_amf_with_every_baseline_and_everything_with_uniform():
       ("amf", "uniform"), ("amf", "rebalancing"), ("rebalancing", "uniform")]
   assert common.comparisons(["amf/a", "amf/b", "uniform"]) == [
       ("amf/a", "uniform"), ("amf/b", "uniform")]
+
+
+@pytest.mark.slow  # a subprocess
+def test_an_experiment_runs_as_a_script_and_exits_cleanly(tmp_path):
+  """`python -m experiments.X --config=... --workdir=...` as the launcher and Slurm run it."""
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.experts", "--config=configs/experts.py:integrator",
+       "--config.episodes=2", "--config.continuous_tasks=4",
+       f"--workdir={tmp_path}"], capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (tmp_path / "metrics.csv").exists()

@@ -1,12 +1,18 @@
-"""Tests of demonstration datasets on the integrator: mixes, apportioning, masks, checkpoints."""
+"""Tests of demonstration datasets (`amf/data.py`): mixes, apportioning, masks, checkpoints, on
+the integrator; and pre-training datasets of brax expert demonstrations (reacher, marked slow).
+
+One compiled program per environment builds every mix: the weights are traced.
+"""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amf import checkpoint, data
+from amf import checkpoint, data, envs
 from amf.envs.base import State
 from amf.envs.integrator import Integrator
+
+SIZE = 16  # demonstrations in the reacher datasets
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +122,7 @@ def test_task_counts_ignore_empty_slots(env):
   np.testing.assert_array_equal(data.task_counts(ds, 4), [1, 0, 2, 0])
 
 
+@pytest.mark.slow  # > 3 s
 def test_empty_write_and_concat(env):
   ds = data.concat(data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([4, 4])),
                    data.empty(env, 3))
@@ -168,3 +175,52 @@ def test_dart_demonstrations_label_the_perturbed_states_with_the_expert(env):
   # No noise gives exactly the noiseless episode.
   again = data.demonstrate(env, jax.random.PRNGKey(4), ids, noise=0.0)
   jax.tree.map(np.testing.assert_array_equal, again, clean)
+
+
+# --- Pre-training datasets on a brax environment --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reacher():
+  env = envs.make("reacher", horizon=10)
+  build = jax.jit(lambda key, weights: data.pretraining(env, key, SIZE, weights))
+  return env, build
+
+
+@pytest.mark.slow  # brax
+@pytest.mark.parametrize("mix, kwargs", [
+    ("uniform", {}), ("skewed", {"strength": 1.5}), ("subset", {"k": 3})])
+def test_reacher_mixes_have_the_asked_for_task_counts(reacher, mix, kwargs):
+  env, build = reacher
+  weights = data.mix_weights(mix, env.num_tasks, **kwargs)
+  dataset = build(jax.random.PRNGKey(0), weights)
+  counts = np.asarray(data.task_counts(dataset, env.num_tasks))
+  np.testing.assert_array_equal(counts, data.apportion(weights, SIZE))
+  assert counts.sum() == SIZE
+  if mix == "subset":
+    assert counts[3:].sum() == 0 and (counts[:3] > 0).all()
+  if mix == "skewed":
+    assert (np.diff(counts) <= 0).all() and counts[0] > counts[-1]
+  np.testing.assert_array_equal(dataset.task, env.tasks[dataset.task_id])
+
+
+@pytest.mark.slow  # brax
+def test_reacher_dataset_shapes_and_determinism(reacher):
+  env, build = reacher
+  weights = data.mix_weights("uniform", env.num_tasks)
+  dataset = build(jax.random.PRNGKey(0), weights)
+  assert dataset.obs.shape == (SIZE, env.horizon, env.observation_size)
+  assert dataset.actions.shape == (SIZE, env.horizon, env.action_size)
+  assert dataset.mask.all()
+  jax.tree.map(np.testing.assert_array_equal, dataset, build(jax.random.PRNGKey(0), weights))
+  assert not np.array_equal(dataset.obs, build(jax.random.PRNGKey(1), weights).obs)
+
+
+@pytest.mark.slow  # brax
+def test_reacher_orbax_round_trip(reacher, tmp_path):
+  env, build = reacher
+  dataset = build(jax.random.PRNGKey(0), data.mix_weights("subset", env.num_tasks, k=2))
+  checkpoint.save(str(tmp_path / "dataset"), dataset)
+  restored = checkpoint.restore(str(tmp_path / "dataset"), data.empty(env, SIZE))
+  assert isinstance(restored, data.Dataset)
+  jax.tree.map(np.testing.assert_array_equal, dataset, restored)

@@ -17,6 +17,7 @@ def _tiny(**overrides):
   return c
 
 
+@pytest.mark.slow  # runs the experiment end to end
 def test_curves_outputs_and_resume(tmp_path):
   workdir = str(tmp_path / "run")
   rows = data_efficiency.run(_tiny(), workdir)
@@ -39,6 +40,7 @@ def test_curves_outputs_and_resume(tmp_path):
   assert data_efficiency.run(_tiny(), workdir) == rows
 
 
+@pytest.mark.slow  # runs the experiment end to end
 def test_no_per_task_counts_means_no_per_task_curve(tmp_path):
   rows = data_efficiency.run(_tiny(ns=(1,), per_task_ns=(), num_seeds=1), str(tmp_path))
   assert {r["curve"] for r in rows} == {"uniform"} and len(rows) == 12

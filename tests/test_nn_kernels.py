@@ -11,6 +11,7 @@ from amf import nn_kernels
 from amf.nt import stax
 
 D, A, HIDDEN = 5, 2, (16, 16)
+SLOW_KERNELS = ("loss_gradient", "dropout")  # > 3 s each in the last test (marked slow)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,9 @@ def test_random_walk_on_a_chain():
                              rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(nn_kernels.KERNELS))
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name in SLOW_KERNELS else name
+    for name in sorted(nn_kernels.KERNELS)])
 def test_kernel_is_psd_jittable_and_vmappable(setup, name):
   spec, stacked, params, x1, x2 = setup
   key = jax.random.PRNGKey(6)

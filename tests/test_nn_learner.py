@@ -15,6 +15,8 @@ from amf.nn_policy import make_policy
 
 NOISE = 0.1
 
+pytestmark = pytest.mark.slow  # > 3 s each: every test pre-trains the learner or runs its loop
+
 
 def _learner(env, kernels=("loss_gradient",), mode="adaptive_prior", hyper=nn_kernels.Hyper()):
   policy = make_policy(env.observation_size, env.task_feature_size, env.action_size, (16, 16),

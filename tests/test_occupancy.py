@@ -122,6 +122,7 @@ def test_num_samples_beyond_the_dataset_is_capped(env):
   assert occ.weights.shape == (4, 4)
 
 
+@pytest.mark.slow  # > 3 s
 def test_oracle_returns_the_experts_states_with_equal_weights(env):
   key = jax.random.PRNGKey(3)
   occ = _run(env, _dataset(env), _toy_log_prob, num_samples=3, estimator="oracle", key=key)
@@ -139,9 +140,20 @@ def test_unknown_estimator_raises(name):
     occupancy.get(name)
 
 
-def test_registered_estimators():
-  assert occupancy.get("importance") is occupancy.importance
-  assert occupancy.get("oracle") is occupancy.oracle
+@pytest.mark.slow  # > 3 s: compiles five estimators, the critic's training included
+def test_only_the_reusing_estimators_keep_past_demonstrations(env):
+  """`get` names every estimator; those in `REUSING` draw their states from the dataset, the
+  others (the policy's rollouts, the expert's oracle) from new episodes."""
+  data = _dataset(env)
+  demos = {tuple(np.asarray(o).ravel().round(5)) for o in data.obs[:3]}
+  ctx = occupancy.Context(env, data, _toy_log_prob, 2, lambda s, phi: 0.3 * (phi - s),
+                          occupancy.Critic(hidden=(8,), steps=5, batch_size=8))
+  assert sorted(occupancy.ESTIMATORS) == ["importance", "learned", "oracle", "rollout", "uniform"]
+  for name in occupancy.ESTIMATORS:
+    occ = jax.jit(lambda k: occupancy.get(name)(ctx, k, env.tasks))(jax.random.PRNGKey(0))
+    assert occ.obs.shape == (4, 2, H, 2) and occ.weights.shape == (4, 2), name
+    kept = {tuple(np.asarray(o).ravel().round(5)) for o in occ.obs.reshape(-1, H * 2)}
+    assert (kept <= demos) == (name in occupancy.REUSING), name
 
 
 def test_uniform_estimator_draws_filled_demos_with_equal_weights(env):
@@ -171,6 +183,7 @@ def test_rollout_estimator_uses_the_policy_states(env):
     occupancy.rollout(ctx._replace(act=None), key, env.tasks)
 
 
+@pytest.mark.slow  # > 3 s: trains the critic
 def test_learned_estimator_weights_each_task_towards_its_own_demos():
   """Integrator demos of different tasks head to different goals; a density ratio learned from
   the states alone must put most of each task's weight on its own demos."""
@@ -189,6 +202,7 @@ def test_learned_estimator_weights_each_task_towards_its_own_demos():
     np.testing.assert_allclose(np.sort(kept, 0), np.sort(own, 0), atol=1e-6)
 
 
+@pytest.mark.slow  # > 3 s: trains the critic
 def test_learned_estimator_is_flat_when_states_do_not_depend_on_the_task(env):
   """The same trajectory under every task label: no ratio to learn, near-equal weights."""
   data = _dataset(env)

@@ -1,4 +1,6 @@
-"""Each figure writes a non-empty PNG from small synthetic rows and rejects bad requests."""
+"""Each figure writes a PNG from small synthetic rows, drawing each method in its colour, and
+rejects bad requests."""
+import matplotlib.image
 import numpy as np
 import pytest
 
@@ -31,16 +33,31 @@ def _is_png(path) -> bool:
   return path.stat().st_size > 0 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _pixels(path, color: str) -> int:
+  """How many pixels of the PNG at `path` have exactly the colour `color` ("#rrggbb")."""
+  rgb = np.round(matplotlib.image.imread(path)[..., :3] * 255).astype(int)
+  return int(np.all(rgb == [int(color[i:i + 2], 16) for i in (1, 3, 5)], -1).sum())
+
+
+def _draws(path, drawn, absent=("round_robin", "rebalancing", "uncertainty")) -> bool:
+  """Lines, markers or bars in the fixed colour of each method of `drawn`; none of `absent`'s."""
+  colors = plotting.METHOD_COLORS
+  return (all(_pixels(path, colors[m]) > 50 for m in drawn)
+          and not any(_pixels(path, colors[m]) for m in absent))
+
+
 def test_curves(rows, tmp_path):
   assert _is_png(plotting.curves(rows, tmp_path / "curves.png"))
   assert _is_png(plotting.curves(rows, tmp_path / "demos.png", value="return", x="num_demos",
                                  variants=["k=3", "k=1"]))
+  assert _draws(tmp_path / "curves.png", METHODS) and _draws(tmp_path / "demos.png", METHODS)
 
 
 def test_gap_vs_variant(rows, tmp_path):
   path = plotting.gap_vs_variant(rows, tmp_path / "gap.png", "success", "amf", "uniform",
                                  variant_order=["k=3", "k=2", "k=1"])
   assert _is_png(path)
+  assert _draws(path, ["amf"])  # the gap in the colour of its first method
 
 
 def test_allocation_heatmaps(alloc_rows, tmp_path):
@@ -51,6 +68,7 @@ def test_allocation_heatmaps(alloc_rows, tmp_path):
 
 def test_bars(rows, tmp_path):
   assert _is_png(plotting.bars(rows, tmp_path / "bars.png", "return"))
+  assert _draws(tmp_path / "bars.png", METHODS)
 
 
 @pytest.mark.parametrize("plot", [

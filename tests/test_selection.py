@@ -1,10 +1,10 @@
-"""Tests of the selection strategies and the name registry."""
+"""Tests of the selection strategies (`amf/selection.py`)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amf import acquisition, registry, selection
+from amf import acquisition, selection
 from amf.selection import Problem
 
 
@@ -121,9 +121,3 @@ def test_programs_give_each_scored_strategy_its_own():
 def test_unknown_strategy_raises(name):
   with pytest.raises(ValueError, match=f"selection strategy '{name}'"):
     selection.get(name)
-
-
-def test_registry_lookup_error_lists_the_choices():
-  with pytest.raises(ValueError, match=r"Unknown widget 'c'; choose one of \['a', 'b'\]"):
-    registry.lookup({"b": 2, "a": 1}, "c", "widget")
-  assert registry.lookup({"a": 1}, "a", "widget") == 1

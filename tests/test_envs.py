@@ -1,20 +1,50 @@
-"""Brax environments `reacher` and `pusher`: tasks, experts, careless policies, errors.
+"""The environments of `amf/envs/`: the registry, and the brax environments `reacher` and
+`pusher` (tasks, experts, careless policies, errors).
 
-Each environment compiles one program: episodes of the expert, a zero-action policy and a
+Each brax environment compiles one program: episodes of the expert, a zero-action policy and a
 random-action policy, vmapped over the three, on the finite task set plus sampled tasks.
+(The integrator has its own file, test_integrator.py.)
 """
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
 from amf import envs
+from amf.envs.integrator import Integrator
 from amf.rollout import rollouts
-from experiments import experts
 
 ENVS = ("reacher", "pusher")
 NUM_SAMPLED = 4  # continuous tasks per test run (the full check is experiments/experts.py)
+
+
+def test_env_registry_builds_the_named_environment_with_its_settings():
+  env = envs.make("integrator", num_tasks=6, horizon=4, radius=2.0)
+  assert type(env) is Integrator and (env.num_tasks, env.horizon, env.radius) == (6, 4, 2.0)
+  # Six goals evenly spaced on the circle of radius 2: task 1 at angle pi / 3.
+  np.testing.assert_allclose(env.tasks[:, 0], np.arange(6) * np.pi / 3, rtol=1e-6)
+  np.testing.assert_allclose(env.task_features(env.tasks[1]), [1.0, np.sqrt(3)], rtol=1e-6)
+  with pytest.raises(ValueError, match=r"Unknown environment 'maze'; choose one of "
+                     r"\['integrator', 'pusher', 'reacher'\]"):
+    envs.make("maze")
+
+
+def test_unknown_environment_is_a_clear_error():
+  with pytest.raises(ValueError, match="Unknown environment 'reachr'"):
+    envs.make("reachr")
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("reacher", dict(radius=0.5), "reachable"),
+    ("reacher", dict(radius_range=(0.1, 0.3)), "reachable"),
+    ("reacher", dict(num_tasks=0), "num_tasks"),
+    ("pusher", dict(distance_range=(0.2, 0.1)), "distance_range"),
+    ("pusher", dict(angle_range=(1.0, 0.0)), "angle_range"),
+    ("pusher", dict(horizon=0), "horizon"),
+])
+def test_tasks_out_of_range_are_clear_errors(name, kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    envs.make(name, **kwargs)
 
 
 def _actor(env, mode):
@@ -38,6 +68,7 @@ def setup(request):
   return env, tasks, run, modes, run(jax.random.PRNGKey(0), modes)
 
 
+@pytest.mark.slow  # brax
 def test_expert_succeeds_on_every_task(setup):
   env, _, _, _, trajs = setup
   success = np.asarray(trajs.success[0, :, 0])
@@ -45,6 +76,7 @@ def test_expert_succeeds_on_every_task(setup):
   assert success[env.num_tasks:].mean() >= 0.95
 
 
+@pytest.mark.slow  # brax
 def test_careless_policies_fail(setup):
   _, _, _, _, trajs = setup
   zero, random = np.asarray(trajs.success[1]), np.asarray(trajs.success[2])
@@ -52,12 +84,14 @@ def test_careless_policies_fail(setup):
   assert random.mean() <= 0.1
 
 
+@pytest.mark.slow  # brax
 def test_expert_beats_careless_return(setup):
   _, _, _, _, trajs = setup
   ret = np.asarray(trajs.ret.mean((1, 2)))
   assert ret[0] > ret[1] and ret[0] > ret[2]
 
 
+@pytest.mark.slow  # brax
 def test_shapes_and_determinism(setup):
   env, tasks, run, modes, trajs = setup
   num = env.num_tasks + NUM_SAMPLED
@@ -73,6 +107,7 @@ def test_shapes_and_determinism(setup):
   assert not np.array_equal(trajs.obs[0, :, :, 0], other.obs[0, :, :, 0])
 
 
+@pytest.mark.slow  # brax
 def test_reset_places_the_goal_from_the_task(setup):
   env, tasks, _, _, trajs = setup
   first = trajs.obs[0, :, 0, 0]  # the reset observation of each task's episode
@@ -81,6 +116,7 @@ def test_reset_places_the_goal_from_the_task(setup):
   assert env.task_features(tasks).shape == (len(tasks), env.task_feature_size)
 
 
+@pytest.mark.slow  # brax
 def test_sampled_tasks_stay_in_the_task_space(setup):
   env, _, _, _, _ = setup
   tasks = np.asarray(env.sample_tasks(jax.random.PRNGKey(0), 1000))
@@ -90,50 +126,3 @@ def test_sampled_tasks_stay_in_the_task_space(setup):
   for column, (lo, hi) in zip(tasks.T, bounds):
     assert lo <= column.min() and column.max() <= hi
   np.testing.assert_array_equal(tasks, env.sample_tasks(jax.random.PRNGKey(0), 1000))
-
-
-def test_unknown_environment_is_a_clear_error():
-  with pytest.raises(ValueError, match="Unknown environment 'reachr'"):
-    envs.make("reachr")
-
-
-@pytest.mark.parametrize("name, kwargs, message", [
-    ("reacher", dict(radius=0.5), "reachable"),
-    ("reacher", dict(radius_range=(0.1, 0.3)), "reachable"),
-    ("reacher", dict(num_tasks=0), "num_tasks"),
-    ("pusher", dict(distance_range=(0.2, 0.1)), "distance_range"),
-    ("pusher", dict(angle_range=(1.0, 0.0)), "angle_range"),
-    ("pusher", dict(horizon=0), "horizon"),
-])
-def test_tasks_out_of_range_are_clear_errors(name, kwargs, message):
-  with pytest.raises(ValueError, match=message):
-    envs.make(name, **kwargs)
-
-
-def _config(**overrides):
-  config = ml_collections.ConfigDict(dict(env="integrator", env_kwargs={}, seed=0, episodes=2,
-                                          continuous_tasks=4, min_success=0.95))
-  config.update(overrides)
-  return config
-
-
-@pytest.mark.parametrize("overrides, error, message", [
-    (dict(env="reachr"), ValueError, "Unknown environment"),
-    (dict(episodes=0), ValueError, "episodes"),
-    (dict(min_success=1.5), ValueError, "min_success"),
-    (dict(env="reacher", env_kwargs={"radius": 0.5}), ValueError, "reachable"),
-    (dict(env_kwargs={"goal": 1.0}), TypeError, "goal"),
-])
-def test_malformed_expert_configs_are_refused(overrides, error, message):
-  with pytest.raises(error, match=message):
-    experts.validate(_config(**overrides))
-
-
-def test_experts_script_writes_its_outputs(tmp_path):
-  # The script is the same for every env; the integrator keeps this test quick.
-  rows = experts.run(_config(env_kwargs={"num_tasks": 4}), str(tmp_path))
-  assert len(rows) == 4 + 4
-  assert {"env", "set", "task", "seed", "return", "success"} <= set(rows[0])
-  assert all(row["success"] == 1.0 for row in rows)
-  for name in ("metrics.csv", "config.json", "expert_success.png"):
-    assert (tmp_path / name).stat().st_size > 0
