@@ -7,8 +7,8 @@ Each run pre-trains a policy by BC on its pre-training mix (the `variant` column
 every round selects tasks, asks the expert, fine-tunes with the forgetting mitigation and
 evaluates, all inside one jitted, vmapped program per group of methods. The pre-trained runs
 are checkpointed once with orbax and shared by every method; a killed run resumes from its
-last checkpoint. Writes metrics.csv, per_task.csv, allocations.csv, summary.csv, paired.csv, config.json
-and PNG figures into --workdir.
+last checkpoint. Writes metrics.csv, per_task.csv, allocations.csv, summary.csv, paired.csv,
+config.json and PNG figures into --workdir.
 """
 import os
 
@@ -48,10 +48,9 @@ def validate(config: ml_collections.ConfigDict):
     data.mix_weights(mix, env.num_tasks, k=1, strength=config.skew_strength)
   if not 0 <= config.subset_k <= env.num_tasks:
     raise ValueError(f"subset_k must be in 0..{env.num_tasks} (0: half), got {config.subset_k}.")
-  if config.learning_rate <= 0:
-    raise ValueError("learning_rate must be positive.")
-  if min(config.bc_batch_size, config.pretrain_steps, config.finetune_steps) < 1:
-    raise ValueError("bc_batch_size, pretrain_steps and finetune_steps must be at least 1.")
+  common.validate_learner(config)
+  if config.finetune_steps < 1:
+    raise ValueError("finetune_steps must be at least 1.")
   learner(config, env)  # an unknown forgetting mode or a bad option fails here
   return env, target
 

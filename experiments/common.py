@@ -58,6 +58,14 @@ def validate_loop(config: ml_collections.ConfigDict, env) -> np.ndarray:
   return target
 
 
+def validate_learner(config: ml_collections.ConfigDict) -> None:
+  """Refuses bad settings of the BC learner every NN experiment shares (`configs/testbed.py`)."""
+  if min(config.action_std, config.learning_rate) <= 0 or config.demo_noise < 0:
+    raise ValueError("action_std and learning_rate must be positive, demo_noise >= 0.")
+  if min(config.bc_batch_size, config.pretrain_steps) < 1:
+    raise ValueError("bc_batch_size and pretrain_steps must be at least 1.")
+
+
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
                     overwrite: bool = False) -> None:
   """Makes `workdir` ready for `config`'s outputs and writes `config.json`; call it before

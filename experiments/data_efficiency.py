@@ -52,12 +52,9 @@ def validate(config: ml_collections.ConfigDict):
   if bad:
     raise ValueError(f"per_task_tasks {bad} are not tasks of {config.env} "
                      f"(0..{env.num_tasks - 1}).")
-  if min(config.num_seeds, config.eval_episodes, config.pretrain_steps,
-         config.bc_batch_size) < 1:
-    raise ValueError("num_seeds, eval_episodes, pretrain_steps and bc_batch_size must be at "
-                     "least 1.")
-  if min(config.action_std, config.learning_rate) <= 0 or config.demo_noise < 0:
-    raise ValueError("action_std and learning_rate must be positive, demo_noise >= 0.")
+  if min(config.num_seeds, config.eval_episodes) < 1:
+    raise ValueError("num_seeds and eval_episodes must be at least 1.")
+  common.validate_learner(config)
   return env
 
 
@@ -138,7 +135,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                  "" if row["task"] == "all" else f" (task {row['task']})", row["success_mean"],
                  row["success_low"], row["success_high"], row["return_mean"])
   plotting.data_efficiency(rows, os.path.join(workdir, "data_efficiency.png"),
-                           config.per_task_base, title=f"BC on {config.env}: success against demonstrations "
+                           config.per_task_base,
+                           title=f"BC on {config.env}: success against demonstrations "
                                  f"(DART noise {config.demo_noise:g})")
   logging.info("Figures and tables in %s", os.path.abspath(workdir))
   return rows

@@ -57,6 +57,8 @@ def test_kernel_and_estimator_variants_are_methods_of_one_program(tmp_path):
     (dict(budget=3, batch_size=2), "whole number of rounds"),
     (dict(noise=0.0), "must be positive"),
     (dict(finetune_steps=0), "at least 1"),
+    (dict(learning_rate=0.0), "learning_rate must be positive"),
+    (dict(demo_noise=-0.1), "demo_noise must be >= 0"),
     (dict(target_tasks=(3, 12)), "beyond 12 tasks"),
 ])
 def test_bad_configs_are_refused_before_any_work(tmp_path, overrides, match):
