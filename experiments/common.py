@@ -207,6 +207,17 @@ def write_tables(workdir: str, tables: dict) -> None:
                  g["auc_mean"], g["auc_low"], g["auc_high"], g["auc_mdd"])
 
 
+def enable_compilation_cache() -> str:
+  """Keeps compiled programs on disk, so a rerun (a resumed or repeated sweep) loads them
+  instead of compiling again: in `$JAX_COMPILATION_CACHE_DIR` when set, else the user's cache
+  dir (`$XDG_CACHE_HOME` or `~/.cache`, then `amf/jax`). Returns the directory."""
+  path = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(
+      os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "amf", "jax")
+  jax.config.update("jax_compilation_cache_dir", path)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  return path
+
+
 def main(run: Callable[..., object], default_config: str, default_workdir: str) -> None:
   """Runs `run(config, workdir, overwrite)` as an absl app with `--config`, `--workdir` and
   `--overwrite`.
@@ -220,6 +231,7 @@ def main(run: Callable[..., object], default_config: str, default_workdir: str) 
                     "instead of refusing it.")
   def main_(argv):
     del argv
+    logging.info("Compiled programs cached in %s", enable_compilation_cache())
     # Not returned: absl exits with the return value as the status.
     run(flags.FLAGS.config, flags.FLAGS.workdir, overwrite=flags.FLAGS.overwrite)
 
