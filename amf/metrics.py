@@ -174,6 +174,17 @@ def minimal_detectable_difference(diffs, level: float = 0.9, power: float = 0.8)
   return float(quantiles * diffs.std(ddof=1) / np.sqrt(n))
 
 
+def paired_stats(diffs, level: float = 0.9) -> dict:
+  """Seed-paired differences `a - b` (one per seed) as `mean`, `low`, `high` (bootstrap CI),
+  `mdd` (the minimal detectable difference) and `p_better` (the fraction of seeds on which
+  `a` beats `b`, ties count a half)."""
+  diffs = np.asarray(diffs, float)
+  mean, low, high = bootstrap_ci(diffs, level)
+  return {"mean": float(mean), "low": float(low), "high": float(high),
+          "mdd": minimal_detectable_difference(diffs, level),
+          "p_better": float(np.mean((diffs > 0) + 0.5 * (diffs == 0)))}
+
+
 def paired_gap(rows: Sequence[Row], value: str, method_a: str, method_b: str,
                level: float = 0.9) -> list[Row]:
   """Per variant run with both methods: seed-paired difference a - b of final value and of AUC.
@@ -196,9 +207,7 @@ def paired_gap(rows: Sequence[Row], value: str, method_a: str, method_b: str,
     row = {"variant": variant, "method_a": method_a, "method_b": method_b, "metric": value,
            "n_seeds": len(a.seeds)}
     for stat, d in (("final", diff[:, -1]), ("auc", auc(diff))):
-      row.update(_stats(stat, d, level))
-      row[f"{stat}_mdd"] = minimal_detectable_difference(d, level)
-      row[f"{stat}_p_better"] = float(np.mean((d > 0) + 0.5 * (d == 0)))
+      row.update({f"{stat}_{k}": v for k, v in paired_stats(d, level).items()})
     out.append(row)
   if not out:
     raise ValueError(f"no variant has rows of both {method_a!r} and {method_b!r}")

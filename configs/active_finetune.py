@@ -43,7 +43,9 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   c.methods = ("amf", "uniform", "rebalancing")
 
   # Pre-training mixes (the `variant` column): `subset` covers the first `subset_k` tasks (the
-  # paper's mismatch; 0 = half of them), `skewed` has Zipf weights of strength `skew_strength`.
+  # paper's mismatch; 0 = half of them), `skewed` has Zipf weights of strength `skew_strength`;
+  # `subset:K` and `skewed:S` carry their own value, e.g. ("skewed:0.5", "skewed:2", "subset:2"),
+  # all value variants of one compiled program.
   c.mixes = ("subset", "uniform")
   c.subset_k = 0
   c.skew_strength = 1.0

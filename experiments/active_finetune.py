@@ -11,6 +11,7 @@ last checkpoint. Writes metrics.csv, per_task.csv, allocations.csv, summary.csv,
 config.json and PNG figures into --workdir.
 """
 import os
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,14 +25,45 @@ from amf.nn_learner import NNLearner
 from amf.nn_policy import make_policy
 from experiments import common
 
-def subset_k(config, num_tasks: int) -> int:
-  return config.subset_k or num_tasks // 2
+
+class Mix(NamedTuple):
+  """A pre-training mix of the config: its `data.mix_weights` name, `k`, strength and label."""
+  name: str
+  k: int
+  strength: float
+  label: str
 
 
-def mix_label(config, mix: str, num_tasks: int) -> str:
-  if mix == "subset":
-    return f"subset(k={subset_k(config, num_tasks)})"
-  return f"skewed({config.skew_strength:g})" if mix == "skewed" else mix
+def parse_mix(spec: str, config, num_tasks: int) -> Mix:
+  """A mix spec of `config.mixes`: `uniform`, `skewed` / `subset` (with the config's
+  `skew_strength` / `subset_k`), or `skewed:S` / `subset:K` with their own value, so several
+  strengths or `k`s are value variants of one compiled program."""
+  name, sep, value = spec.partition(":")
+  if name not in data.TASK_MIXES:
+    raise ValueError(f"Unknown task mix {name!r} in {spec!r}; choose one of {data.TASK_MIXES}.")
+  if sep and name == "uniform":
+    raise ValueError(f"The uniform mix takes no value, got {spec!r}.")
+  try:
+    k = int(value) if sep and name == "subset" else config.subset_k or num_tasks // 2
+    strength = float(value) if sep and name == "skewed" else float(config.skew_strength)
+  except ValueError as e:
+    raise ValueError(f"Bad mix {spec!r}: subset:K takes a whole K, skewed:S a number.") from e
+  if name == "subset" and not 1 <= k <= num_tasks:
+    raise ValueError(f"{spec!r}: subset k must be in 1..{num_tasks}, got {k}.")
+  label = {"uniform": "uniform", "subset": f"subset(k={k})", "skewed": f"skewed({strength:g})"}
+  return Mix(name, k, strength, label[name])
+
+
+def parse_mixes(config, num_tasks: int) -> list[Mix]:
+  """Every mix of `config.mixes`; two specs of the same mix (e.g. `subset` and `subset:4`
+  with 8 tasks) are refused, as their rows could not be told apart."""
+  if not config.mixes:
+    raise ValueError("mixes must name at least one pre-training mix.")
+  mixes = [parse_mix(spec, config, num_tasks) for spec in config.mixes]
+  labels = [m.label for m in mixes]
+  if len(set(labels)) < len(labels):
+    raise ValueError(f"mixes {tuple(config.mixes)} name the same mix twice ({labels}).")
+  return mixes
 
 
 def validate(config: ml_collections.ConfigDict):
@@ -42,12 +74,9 @@ def validate(config: ml_collections.ConfigDict):
     raise ValueError("kernels must name at least one kernel.")
   for name in config.kernels:
     nn_kernels.get(name)
-  if not config.mixes:
-    raise ValueError("mixes must name at least one pre-training mix.")
-  for mix in config.mixes:
-    data.mix_weights(mix, env.num_tasks, k=1, strength=config.skew_strength)
   if not 0 <= config.subset_k <= env.num_tasks:
     raise ValueError(f"subset_k must be in 0..{env.num_tasks} (0: half), got {config.subset_k}.")
+  parse_mixes(config, env.num_tasks)
   common.validate_learner(config)
   if config.finetune_steps < 1:
     raise ValueError("finetune_steps must be at least 1.")
@@ -68,13 +97,12 @@ def learner(config: ml_collections.ConfigDict, env) -> NNLearner:
 
 def runs(config: ml_collections.ConfigDict, env) -> common.Runs:
   """One run per (pre-training mix, seed)."""
-  k = env.num_tasks
-  seeds = np.tile(np.arange(config.num_seeds), len(config.mixes))
-  mixes = np.repeat(np.asarray(config.mixes), config.num_seeds)
-  weights = jnp.stack([data.mix_weights(m, k, k=subset_k(config, k), strength=config.skew_strength)
-                       for m in mixes])
+  mixes = parse_mixes(config, env.num_tasks)
+  seeds = np.tile(np.arange(config.num_seeds), len(mixes))
+  weights = jnp.stack([data.mix_weights(m.name, env.num_tasks, k=m.k, strength=m.strength)
+                       for m in mixes for _ in range(config.num_seeds)])
   return common.Runs(sweep.seed_keys(config.seed, seeds), weights,
-                     [mix_label(config, m, k) for m in mixes], seeds)
+                     [m.label for m in mixes for _ in range(config.num_seeds)], seeds)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False) -> list[dict]:

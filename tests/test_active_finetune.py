@@ -2,6 +2,7 @@
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from amf import forgetting, metrics, sweep
@@ -54,6 +55,11 @@ def test_kernel_and_estimator_variants_are_methods_of_one_program(tmp_path):
     (dict(forgetting="ewc"), "forgetting mitigation 'ewc'"),
     (dict(mixes=("subset", "zipf")), "Unknown task mix 'zipf'"),
     (dict(subset_k=13), "subset_k"),
+    (dict(mixes=("subset:13",)), r"subset k must be in 1..12"),
+    (dict(mixes=("uniform:2",)), "takes no value"),
+    (dict(mixes=("skewed:strong",)), "skewed:S a number"),
+    (dict(mixes=("subset", "subset:6")), "same mix twice"),
+    (dict(mixes=()), "at least one pre-training mix"),
     (dict(budget=3, batch_size=2), "whole number of rounds"),
     (dict(noise=0.0), "must be positive"),
     (dict(finetune_steps=0), "at least 1"),
@@ -66,6 +72,20 @@ def test_bad_configs_are_refused_before_any_work(tmp_path, overrides, match):
   with pytest.raises(ValueError, match=match):
     active_finetune.run(_tiny(**overrides), str(workdir))
   assert not workdir.exists()
+
+
+def test_mix_specs_with_values_are_variants_of_one_batch_of_runs():
+  config = _tiny(mixes=("uniform", "skewed", "skewed:2", "subset", "subset:3"))
+  env, _ = active_finetune.validate(config)
+  runs = active_finetune.runs(config, env)
+  assert runs.variants == [label for label in ("uniform", "skewed(1)", "skewed(2)", "subset(k=6)",
+                                               "subset(k=3)") for _ in range(2)]
+  assert list(runs.seeds) == [0, 1] * 5
+  weights = np.asarray(runs.weights)[::2]
+  np.testing.assert_allclose(weights[0], 1 / 12)
+  np.testing.assert_allclose(weights[2] / weights[2, 0], 1 / np.arange(1, 13) ** 2, rtol=1e-6)
+  assert weights[1, 1] / weights[1, 0] == pytest.approx(0.5)
+  assert (weights[3] > 0).sum() == 6 and (weights[4] > 0).sum() == 3
 
 
 @pytest.mark.parametrize("mode,cls,option,value", [
