@@ -14,6 +14,7 @@ setup(
     version="0.1.0",
     description="Active multi-task fine-tuning of generalist policies, jit-compiled and vmapped.",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(include=["amf", "amf.*", "experiments", "configs", "launch"]),
+    packages=find_packages(include=["amf", "amf.*", "experiments", "configs", "configs.*",
+                                     "launch"]),
     install_requires=_REQUIREMENTS + ["neural-tangents==0.6.5"],
 )

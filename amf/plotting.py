@@ -284,3 +284,28 @@ def data_efficiency(rows: Sequence[dict], path, base: int | None = None,
   fig.suptitle(title or "BC data efficiency", fontsize=11)
   fig.text(0.5, -0.02, _seeds_note(n_seeds), ha="center", fontsize=8)
   return _save(fig, path)
+
+
+def differences(entries: Sequence[dict], path, reference: str,
+                title: str | None = None) -> pathlib.Path:
+  """Horizontal bars of seed-paired differences against `reference` with their CIs: one panel
+  per (metric, statistic) of `entries` (dicts of `label, method, metric, stat, mean, low,
+  high`; a bar takes its method's colour)."""
+  panels = _unique((e["metric"], e["stat"]) for e in entries)
+  labels = _unique(e["label"] for e in entries)
+  method = {e["label"]: e["method"] for e in entries}
+  colors = method_colors(_unique(method.values()))
+  fig, axes = _panels(len(panels), size=(3.6, 0.9 + 0.32 * len(labels)), sharey=True)
+  for ax, (metric, stat) in zip(axes, panels):
+    here = {e["label"]: e for e in entries if (e["metric"], e["stat"]) == (metric, stat)}
+    pos = [i for i, label in enumerate(labels) if label in here]
+    mean, low, high = (np.array([here[labels[i]][s] for i in pos]) for s in ("mean", "low", "high"))
+    ax.barh(pos, mean, xerr=_yerr(mean, low, high), capsize=2,
+            color=[colors[method[labels[i]]] for i in pos])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_title(f"{_label(metric)}, {'final round' if stat == 'final' else 'AUC'}")
+    ax.grid(axis="x", alpha=0.3)
+  axes[0].set_yticks(range(len(labels)), labels)
+  axes[0].invert_yaxis()  # once: the panels share the axis
+  fig.suptitle(title or f"seed-paired difference against {reference} ({LEVEL:.0%} bootstrap CI)")
+  return _save(fig, path)

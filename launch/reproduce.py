@@ -1,17 +1,30 @@
-"""Reproduces the project's figures at a chosen scale, locally or as Slurm jobs.
+"""Reproduces the project's figures and studies at a chosen scale, here or on a cluster.
 
   python -m launch.reproduce --figures=integrator_gp --scale=quick --workdir=runs/demo
-  python -m launch.reproduce --figures=all --scale=paper --workdir=runs/paper --executor=slurm
+  python -m launch.reproduce --figures=ablations --scale=quick --workdir=runs/ablations
+  python -m launch.reproduce --figures=kernels,forgetting --scale=paper --workdir=runs/paper \
+      --executor=slurm --cluster_args=timeout_min=120,cpus_per_task=8,slurm_partition=cpu
 
-Each figure sweep writes into `<workdir>/<figure>/`; a rerun resumes from its checkpoints.
+Each figure sweep writes into `<workdir>/<figure>/`, each study's process into
+`<workdir>/<study>/<env>[/<run>]/` (`configs/studies/`), with its log (`log.txt`) and its
+wall time (`launch.json`). A rerun skips the processes that finished with the same command
+and resumes the others from their checkpoints. At the end the per-study time table is
+printed and, when studies ran, `<workdir>/REPORT.md` is written (`python -m launch.report`
+rebuilds it from the workdir alone).
 """
+import ast
+import json
 import os
-import shlex
-import shutil
+import re
 import subprocess
 import sys
+import time
+from typing import NamedTuple
 
 from absl import app, flags, logging
+
+from configs import studies as study_configs
+from launch import studies
 
 # figure sweep -> (experiment module, its flags at each scale).
 FIGURES = {
@@ -37,16 +50,34 @@ FIGURES.update({
         "paper": [f"--config=configs/data_efficiency.py:{env}"]})
     for env in ("reacher", "pusher", "integrator")})
 SCALES = ("quick", "paper")
+ABLATIONS = "ablations"  # every study of configs/studies
+EXECUTORS = ("local", "slurm", "submitit_local", "debug")
+
+
+class Job(NamedTuple):
+  """One process: `name` (its workdir below the root), the study or figure it belongs to."""
+  name: str
+  group: str
+  argv: list
+  workdir: str
 
 
 def selected(names) -> list[str]:
+  """Figure sweeps and studies to run: `all` is every figure, `ablations` every study."""
   if names == ["all"]:
     return list(FIGURES)
-  unknown = sorted(set(names) - set(FIGURES))
+  out = []
+  for name in names:
+    out.extend(study_configs.STUDIES if name == ABLATIONS else [name])
+  pending = sorted(set(out) & set(study_configs.PENDING))
+  if pending:
+    raise ValueError(f"Not built yet: {pending} ({study_configs.PENDING[pending[0]]}).")
+  unknown = sorted(set(out) - set(FIGURES) - set(study_configs.STUDIES))
   if unknown:
-    raise ValueError(f"Unknown figure sweep(s) {unknown}; choose from {sorted(FIGURES)} "
-                     "or 'all'.")
-  return list(names)
+    raise ValueError(f"Unknown figure sweep(s) or study(s) {unknown}; choose from "
+                     f"{sorted(FIGURES)}, the studies {list(study_configs.STUDIES)}, 'all' "
+                     f"or '{ABLATIONS}'.")
+  return list(dict.fromkeys(out))
 
 
 def command(figure: str, scale: str, workdir: str, overwrite: bool = False) -> list[str]:
@@ -55,47 +86,181 @@ def command(figure: str, scale: str, workdir: str, overwrite: bool = False) -> l
           + (["--overwrite"] if overwrite else []))
 
 
-def sbatch_script(figure: str, scale: str, workdir: str, slurm_args) -> str:
-  options = "\n".join(f"#SBATCH {arg}" for arg in slurm_args)
-  return (f"#!/bin/bash\n#SBATCH --job-name=amf-{figure}\n"
-          f"#SBATCH --output={workdir}/slurm-%j.log\n{options}\n"
-          f"cd {shlex.quote(os.getcwd())}\n{shlex.join(command(figure, scale, workdir))}\n")
+def plan(names, scale: str, root: str, overwrite: bool = False) -> list[Job]:
+  """Every process of `names` (figures and studies), checked before any of them runs."""
+  jobs = []
+  for name in names:
+    if name in FIGURES:
+      workdir = os.path.join(root, name)
+      jobs.append(Job(name, name, command(name, scale, workdir, overwrite), workdir))
+    else:
+      jobs.extend(study_jobs(study_configs.get(name, scale), root, overwrite))
+  return jobs
+
+
+def study_jobs(study, root: str, overwrite: bool = False) -> list[Job]:
+  """A study's processes; a bad study or run is refused here. Writes its `study.json` (what
+  the report reads)."""
+  studies.check(study)
+  jobs = []
+  for run in studies.runs(study):
+    studies.validate(run)
+    jobs.append(Job(run.path, study.name, studies.command(run, root, overwrite),
+                    os.path.join(root, run.path)))
+  studies.write(study, root)
+  return jobs
+
+
+def status(job: Job) -> dict:
+  """The job's `launch.json` ({} if it never ran here)."""
+  try:
+    with open(os.path.join(job.workdir, "launch.json")) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return {}
+
+
+def done(job: Job) -> bool:
+  record = status(job)
+  return record.get("status") == "done" and record.get("argv") == job.argv[1:]
+
+
+_ABSL_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ")
+
+
+def execute(job: Job, label: str = "") -> dict:
+  """Runs `job` (unless it finished with the same command), its output streamed with its
+  name in front and kept in `log.txt`; records its status and wall time in `launch.json`."""
+  if done(job):
+    logging.info("%s %s: done before (%.1f s), skipped", label, job.name, status(job)["seconds"])
+    return status(job)
+  os.makedirs(job.workdir, exist_ok=True)
+  logging.info("%s %s: started", label, job.name)
+  start = time.time()
+  with open(os.path.join(job.workdir, "log.txt"), "a") as log, subprocess.Popen(
+      job.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    for line in proc.stdout:
+      log.write(line)
+      if not line.startswith(("W", "Failed to import", "  warnings.warn")):
+        print(f"  {job.name} | {_ABSL_PREFIX.sub('', line)}", end="", flush=True)
+  record = {"argv": job.argv[1:], "status": "done" if proc.returncode == 0 else "failed",
+            "seconds": round(time.time() - start, 1), "returncode": proc.returncode,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+  with open(os.path.join(job.workdir, "launch.json"), "w") as f:
+    json.dump(record, f, indent=2)
+  logging.info("%s %s: %s in %.1f s (log: %s)", label, job.name, record["status"],
+               record["seconds"], os.path.join(job.workdir, "log.txt"))
+  return record
+
+
+def run_jobs(jobs: list[Job]) -> list[dict]:
+  """Runs `jobs` one after another: the body of a local run and of every cluster job."""
+  return [execute(job, f"[{i + 1}/{len(jobs)}]") for i, job in enumerate(jobs)]
+
+
+def time_table(jobs: list[Job]) -> list[dict]:
+  """Per study or figure: processes, how many finished, their wall time (from `launch.json`)."""
+  rows = {}
+  for job in jobs:
+    record = status(job)
+    row = rows.setdefault(job.group, {"study": job.group, "processes": 0, "done": 0,
+                                      "seconds": 0.0})
+    row["processes"] += 1
+    row["done"] += record.get("status") == "done"
+    row["seconds"] += record.get("seconds", 0.0)
+  return list(rows.values())
+
+
+def format_table(rows: list[dict]) -> str:
+  total = sum(r["seconds"] for r in rows)
+  lines = [f"{'study':<26}{'processes':>10}{'done':>6}{'wall time':>12}"]
+  lines += [f"{r['study']:<26}{r['processes']:>10}{r['done']:>6}{_minutes(r['seconds']):>12}"
+            for r in rows]
+  return "\n".join(lines + [f"{'total':<42}{_minutes(total):>12}"])
+
+
+def _minutes(seconds: float) -> str:
+  return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+def cluster_parameters(args) -> dict:
+  """`--cluster_args` (key=value, values as Python literals where they parse) for submitit's
+  `update_parameters`, e.g. timeout_min=120, slurm_partition=cpu."""
+  out = {}
+  for arg in args:
+    key, sep, value = arg.partition("=")
+    if not sep:
+      raise ValueError(f"--cluster_args takes key=value entries, got {arg!r}.")
+    try:
+      out[key] = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      out[key] = value
+  return out
+
+
+def submit(jobs: list[Job], executor: str, folder: str, parameters: dict, per: str) -> list:
+  """Submits `jobs` with submitit (one job per study or per process); returns its jobs."""
+  import submitit  # only here: the local path does not need it
+  groups = {}
+  for job in jobs:
+    groups.setdefault(job.group if per == "study" else job.name, []).append(job)
+  cluster = {"slurm": "slurm", "submitit_local": "local", "debug": "debug"}[executor]
+  ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
+  ex.update_parameters(**parameters)
+  submitted = []
+  with ex.batch():
+    for name, group in groups.items():
+      submitted.append((name, ex.submit(run_jobs, group)))
+  return submitted
 
 
 def define_flags() -> None:
   """The launcher's flags; defined on demand, as experiment modules define `--workdir` too."""
-  flags.DEFINE_list("figures", ["all"], f"Sweeps to run: 'all' or of {sorted(FIGURES)}.")
+  flags.DEFINE_list("figures", ["all"], f"What to run: 'all' (every figure sweep), "
+                    f"'{ABLATIONS}' (every study), or names of {sorted(FIGURES)} and of the "
+                    f"studies {list(study_configs.STUDIES)}.")
   flags.DEFINE_enum("scale", "quick", SCALES, "quick: fits a laptop CPU; paper: as in the "
                     "paper (10 seeds, every setting).")
   flags.DEFINE_string("workdir", "runs/reproduce", "Root of all outputs.")
   flags.DEFINE_bool("overwrite", False, "Delete a sweep's workdir that holds another config's "
                     "outputs (e.g. another scale's) instead of refusing it.")
-  flags.DEFINE_enum("executor", "local", ("local", "slurm"), "local: run here, one sweep after "
-                    "another; slurm: one sbatch job per sweep.")
-  flags.DEFINE_list("slurm_args", ["--time=02:00:00", "--cpus-per-task=8"], "#SBATCH options "
-                    "for --executor=slurm, comma-separated, each as --option=value.")
+  flags.DEFINE_enum("executor", "local", EXECUTORS, "local: here, one process after another; "
+                    "slurm: submitit jobs on Slurm; submitit_local / debug: submitit's local "
+                    "executors (tests, or a machine without Slurm).")
+  flags.DEFINE_enum("jobs", "study", ("study", "env"), "With submitit: one job per study or "
+                    "per process.")
+  flags.DEFINE_list("cluster_args", ["timeout_min=120", "cpus_per_task=8"], "submitit "
+                    "parameters, key=value, e.g. slurm_partition=cpu,gpus_per_node=1.")
+  flags.DEFINE_bool("wait", False, "With submitit: wait for the jobs, then print the time "
+                    "table and write the report (always so with --executor=local).")
 
 
 def main(argv):
   del argv
   args = flags.FLAGS
-  for figure in selected(args.figures):
-    workdir = os.path.join(args.workdir, figure)
-    os.makedirs(workdir, exist_ok=True)
-    if args.executor == "local":
-      logging.info("=== %s (%s scale) -> %s", figure, args.scale, workdir)
-      # A process per sweep: its own flags and compiled programs, the same as under Slurm.
-      subprocess.run(command(figure, args.scale, workdir, args.overwrite), check=True)
-      logging.info("=== %s done: figures (*.png) and metrics.csv in %s", figure,
-                   os.path.abspath(workdir))
-    else:
-      script = os.path.join(workdir, "job.sbatch")
-      with open(script, "w") as f:
-        f.write(sbatch_script(figure, args.scale, workdir, args.slurm_args))
-      if shutil.which("sbatch") is None:
-        logging.warning("sbatch not found; submit %s on the cluster yourself.", script)
-      else:
-        subprocess.run(["sbatch", script], check=True)
+  names = selected(args.figures)
+  parameters = cluster_parameters(args.cluster_args)
+  jobs = plan(names, args.scale, args.workdir, args.overwrite)
+  logging.info("%d processes for %s at the %s scale in %s", len(jobs), ", ".join(names),
+               args.scale, os.path.abspath(args.workdir))
+  if args.executor == "local":
+    records = run_jobs(jobs)
+  else:
+    submitted = submit(jobs, args.executor, os.path.join(args.workdir, "submitit"), parameters,
+                       args.jobs)
+    for name, job in submitted:
+      logging.info("submitted %s as job %s", name, job.job_id)
+    if not args.wait:
+      logging.info("When they finish: python -m launch.report --workdir=%s", args.workdir)
+      return
+    records = [r for _, job in submitted for r in job.result()]
+  print(format_table(time_table(jobs)), flush=True)
+  if any(name in study_configs.STUDIES for name in names):
+    from launch import report  # matplotlib and rliable, only when there is a report
+    logging.info("Report: %s", report.write(args.workdir))
+  failed = [job.name for job, r in zip(jobs, records) if r.get("status") != "done"]
+  if failed:
+    raise SystemExit(f"{len(failed)} process(es) failed: {failed}; see their log.txt.")
 
 
 if __name__ == "__main__":

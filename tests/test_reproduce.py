@@ -1,9 +1,10 @@
 """The launcher (`launch/reproduce.py`): figure selection, commands per scale, Slurm scripts."""
 import importlib
-import shlex
+import sys
 
 import pytest
 
+from configs import studies as study_configs
 from launch import reproduce
 
 ENVS = ("integrator", "reacher", "pusher")
@@ -30,11 +31,59 @@ def test_quick_and_paper_scales_differ():
   assert quick != paper and "--config=configs/integrator_gp.py:quick" in quick
 
 
-def test_sbatch_script_runs_the_same_command():
-  script = reproduce.sbatch_script("integrator_gp", "paper", "/tmp/w",
-                                   ["--time=01:00:00", "--cpus-per-task=4"])
-  assert "#SBATCH --time=01:00:00\n#SBATCH --cpus-per-task=4\n" in script
-  assert shlex.join(reproduce.command("integrator_gp", "paper", "/tmp/w")) in script
+def test_ablations_select_every_study_and_pending_studies_are_named():
+  assert reproduce.selected(["ablations"]) == list(study_configs.STUDIES)
+  assert reproduce.selected(["kernels", "integrator_gp", "kernels"]) == ["kernels",
+                                                                         "integrator_gp"]
+  with pytest.raises(ValueError, match="issue 10"):
+    reproduce.selected(["discretisation"])
+
+
+def test_a_study_plan_has_a_process_per_env_and_run_and_writes_the_study(tmp_path):
+  jobs = reproduce.plan(["batch_size", "integrator_gp"], "quick", str(tmp_path))
+  assert [j.name for j in jobs] == [f"batch_size/integrator_gp/b{b}" for b in (1, 2, 4, 8)] + [
+      "integrator_gp"]
+  assert {j.group for j in jobs} == {"batch_size", "integrator_gp"}
+  assert "--config.batch_size=4" in jobs[2].argv
+  assert jobs[2].argv[-1] == f"--workdir={tmp_path}/batch_size/integrator_gp/b4"
+  assert (tmp_path / "batch_size" / "study.json").exists()
+
+
+def test_cluster_parameters_parse_literals():
+  assert reproduce.cluster_parameters(["timeout_min=120", "slurm_partition=cpu"]) == {
+      "timeout_min": 120, "slurm_partition": "cpu"}
+  with pytest.raises(ValueError, match="key=value"):
+    reproduce.cluster_parameters(["timeout_min"])
+
+
+def _job(tmp_path, name, code):
+  return reproduce.Job(name, "demo", [sys.executable, "-c", code], str(tmp_path / name))
+
+
+@pytest.mark.slow  # subprocesses
+def test_a_finished_process_is_skipped_and_a_failed_one_is_recorded(tmp_path, capsys):
+  ok = _job(tmp_path, "ok", "print('round 1/1')")
+  first = reproduce.execute(ok)
+  assert first["status"] == "done" and "round 1/1" in (tmp_path / "ok" / "log.txt").read_text()
+  assert "ok | round 1/1" in capsys.readouterr().out
+  assert reproduce.execute(ok) == first  # skipped: the same command finished before
+  bad = _job(tmp_path, "bad", "raise SystemExit(3)")
+  assert reproduce.execute(bad)["returncode"] == 3
+  rows = reproduce.time_table([ok, bad])
+  assert rows == [{"study": "demo", "processes": 2, "done": 1,
+                   "seconds": first["seconds"] + reproduce.status(bad)["seconds"]}]
+  assert "demo" in reproduce.format_table(rows)
+
+
+@pytest.mark.slow  # submitit starts a process per job
+def test_submitit_local_executor_runs_one_job_per_study(tmp_path):
+  jobs = [_job(tmp_path, "a", "print(1)"), _job(tmp_path, "b", "print(2)")]
+  submitted = reproduce.submit(jobs, "submitit_local", str(tmp_path / "submitit"),
+                               {"timeout_min": 5}, per="study")
+  assert len(submitted) == 1  # both jobs belong to the study "demo"
+  records = submitted[0][1].result()
+  assert [r["status"] for r in records] == ["done", "done"]
+  assert all(reproduce.done(job) for job in jobs)
 
 
 @pytest.mark.parametrize("figure", sorted(reproduce.FIGURES))

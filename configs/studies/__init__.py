@@ -1,0 +1,93 @@
+"""The ablation plan (AMF.md §8) and the paper's studies, one config module each.
+
+A study's `get_config(scale)` names its question, its reference arm, its metrics and its
+environments: per environment, the experiment module, its config argument and the study's
+overrides. Value variants (estimators, kernels, pre-training mixes) are overrides of one
+process, so they share its compiled programs; a variant that changes a static shape (the batch
+size) or the learner's code (the forgetting mode) lists `runs`, one process each.
+`python -m launch.reproduce --figures=ablations` runs them all and writes `REPORT.md`.
+"""
+import importlib
+
+import ml_collections
+
+from configs import testbed
+
+# In the order the report shows them: the seed ablations (AMF.md §8, 1-3), then the paper's.
+STUDIES = ("importance_weights", "kernels", "pretraining_mix", "batch_size", "forgetting",
+           "rebalancing", "matched_vs_mismatched", "integrator_k_sweep")
+# Studies being built elsewhere: named in the plan and the report, not run. When its module
+# `configs/studies/<name>.py` lands, move the name from here into STUDIES.
+PENDING = {
+    "discretisation": "seed ablation 4 (continuous proposals vs a grid of G in {2, 4, 8, 16} "
+                      "and random proposals); comes with issue 10, continuous task spaces",
+}
+SCALES = ("quick", "paper")
+
+
+def get(name: str, scale: str) -> ml_collections.ConfigDict:
+  """The config of study `name` at `scale`; unknown and pending names are refused."""
+  if name in PENDING:
+    raise ValueError(f"Study {name!r} is not built yet: {PENDING[name]}.")
+  if name not in STUDIES:
+    raise ValueError(f"Unknown study {name!r}; choose from {list(STUDIES)}.")
+  if scale not in SCALES:
+    raise ValueError(f"Unknown scale {scale!r}; choose one of {SCALES}.")
+  config = importlib.import_module(f"configs.studies.{name}").get_config(scale)
+  if config.name != name:
+    raise ValueError(f"configs/studies/{name}.py names its study {config.name!r}.")
+  return config
+
+
+def study(name: str, question: str, reference: dict, envs: dict, scale: str,
+          outside=(), gap=None, metrics=("success", "return")) -> ml_collections.ConfigDict:
+  """A study's config.
+
+  Args:
+    name: its module's name.
+    question: what it asks, one sentence for the report.
+    reference: the arm every arm is compared with, as the coordinates it changes: `method`
+      (the `method` column), `variant` (the `variant` column) and/or `run` (a process of a
+      multi-run environment); e.g. `{"method": "uniform"}` compares each arm with `uniform`
+      under the same pre-training mix.
+    envs: environment name -> `integrator_gp(...)` or `active_finetune(...)`.
+    scale: `quick` or `paper`.
+    outside: arm methods shown as outside references (privileged or oracle ones).
+    gap: `(method_a, method_b)` whose seed-paired gap the report draws against the variants.
+    metrics: the metric columns reported.
+  """
+  c = ml_collections.ConfigDict()
+  c.name, c.question, c.scale = name, question, scale
+  c.reference = dict(reference)
+  c.outside = tuple(outside)
+  c.gap = tuple(gap or ())
+  c.metrics = tuple(metrics)
+  c.envs = {env: dict(spec) for env, spec in envs.items()}
+  return c
+
+
+def integrator_gp(scale: str, runs=None, **overrides) -> dict:
+  """AMF-GP on the integrator (`experiments.integrator_gp`) with `overrides` of its config;
+  `runs` maps a process name to its own further overrides."""
+  return dict(module="experiments.integrator_gp", config=f"configs/integrator_gp.py:{scale}",
+              overrides=overrides, runs=runs or {})
+
+
+def active_finetune(env: str, scale: str, runs=None, **overrides) -> dict:
+  """AMF-NN on `env` (`experiments.active_finetune`) with `overrides`; `runs` as above."""
+  arg = f"{env},quick" if scale == "quick" else env
+  return dict(module="experiments.active_finetune", config=f"configs/active_finetune.py:{arg}",
+              overrides=overrides, runs=runs or {})
+
+
+def num_tasks(env: str) -> int:
+  """The number of tasks of an NN study's environment (its testbed default)."""
+  return testbed.get_config(env).env_kwargs.num_tasks
+
+
+def nn_envs(scale: str, quick=("integrator",)) -> list[tuple[str, str]]:
+  """`(name, env)` of the NN environments a study runs: all three at the paper's scale,
+  `quick` at the quick one (reacher and pusher cost minutes per process on a laptop CPU).
+  The integrator's is named `integrator_nn`, apart from AMF-GP's `integrator_gp`."""
+  envs = tuple(quick) if scale == "quick" else ("integrator", "reacher", "pusher")
+  return [("integrator_nn" if env == "integrator" else env, env) for env in envs]

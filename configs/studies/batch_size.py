@@ -1,0 +1,23 @@
+"""The paper's batch-size study: B in {1, 2, 4, 8} demonstrations per round at a fixed budget.
+
+B is a static shape (the greedy batch), so each B is a process of its own; the comparison is
+with B = 1 at the same budget (fewer, larger rounds: does greedy batch selection lose much?).
+The budget is a multiple of 8 so every B divides it.
+"""
+from configs.studies import active_finetune, integrator_gp, nn_envs, study
+
+SIZES = (1, 2, 4, 8)
+
+
+def get_config(scale: str = "paper"):
+  runs = {f"b{b}": dict(batch_size=b) for b in SIZES}
+  budget = 8 if scale == "quick" else 16
+  envs = {"integrator_gp": integrator_gp(scale, runs, methods=("amf", "uniform"), ks=(6,),
+                                         plot_ks=(6,), budget=budget)}
+  # Pusher's B = 1 runs 16 rounds of its costly physics; it is left out.
+  envs.update({name: active_finetune(env, scale, runs, methods=("amf", "uniform"),
+                                     mixes=("subset",), budget=budget)
+               for name, env in nn_envs(scale, quick=()) if env != "pusher"})
+  return study("batch_size", "How much does asking for B demonstrations per round (greedy "
+               "batches) cost AMF against B = 1 at the same budget?",
+               reference={"run": "b1"}, envs=envs, scale=scale)

@@ -1,0 +1,19 @@
+"""Seed ablation 2: the kernel approximation of the network in AMF-NN (AMF.md §4, §8).
+
+`loss_gradient` (the paper's) against `random_walk` and `linear`, and the paper's uncertainty
+study's `last_layer` and `dropout`, plus `ntk` and the infinite-width `ntk_inf` / `nngp_inf`.
+All kernels are variants of one AMF program (`lax.switch`); `subset` pre-training.
+"""
+from configs.studies import active_finetune, nn_envs, study
+
+KERNELS = ("loss_gradient", "random_walk", "linear", "ntk", "last_layer", "dropout", "ntk_inf",
+           "nngp_inf")
+
+
+def get_config(scale: str = "paper"):
+  envs = {name: active_finetune(env, scale, methods=("amf", "uniform"), kernels=KERNELS,
+                               mixes=("subset",))
+          for name, env in nn_envs(scale)}
+  return study("kernels", "Which approximation of the network's kernel gives AMF-NN the best "
+               "selections: is loss_gradient ahead of last_layer and dropout?",
+               reference={"method": "amf/loss_gradient"}, envs=envs, scale=scale)

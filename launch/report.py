@@ -1,0 +1,271 @@
+"""`REPORT.md`: every study of a workdir as tables and figures, rebuilt from its files alone.
+
+  python -m launch.report --workdir=runs/ablations
+
+Reads each study's `study.json` and its processes' `metrics.csv`, `allocations.csv`,
+`config.json` and `launch.json` (nothing reruns). Per study and environment, an *arm* is one
+method under one pre-training mix (the `variant` column) in one process: its final and AUC
+success and return as mean [90% CI] and IQM (rliable's stratified bootstrap over seeds), and
+against the study's reference arm the seed-paired difference [90% CI], the probability of
+improvement (rliable: P(arm > reference) over seeds) and the minimal detectable difference
+(`amf.metrics`). Figures go to `<study>/figures/`.
+"""
+import json
+import os
+import time
+import warnings
+from typing import NamedTuple
+
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+from rliable import library, metrics as rl_metrics
+
+from amf import metrics, plotting
+from configs import studies as study_configs
+from launch import studies
+
+LEVEL = 0.9
+REPS = 2000
+STATS = ("final", "auc")
+
+
+class Arm(NamedTuple):
+  """One method under one mix in one process, and its per-seed final value and AUC."""
+  run: str
+  method: str
+  variant: str
+  seeds: list
+  values: dict  # metric -> {"final": (n,), "auc": (n,)}
+
+  @property
+  def key(self) -> str:
+    return f"{self.run} {self.method}" if self.run else self.method
+
+
+def arms(rows_by_run: dict, metric_names) -> list[Arm]:
+  """The arms of one environment's processes (`run tag -> metric rows`), in row order."""
+  out = []
+  for run, rows in rows_by_run.items():
+    grids = {value: metrics.grids(rows, value) for value in metric_names}
+    for method, variant in grids[metric_names[0]]:
+      values = {}
+      for value in metric_names:
+        grid = grids[value][method, variant]
+        values[value] = {"final": grid.values[:, -1], "auc": metrics.auc(grid.values)}
+      out.append(Arm(run, method, variant, grids[metric_names[0]][method, variant].seeds,
+                     values))
+  return out
+
+
+def reference_of(arm: Arm, others: list[Arm], reference: dict):
+  """The arm with the study's reference coordinates in place of `arm`'s, or None (also for the
+  reference itself)."""
+  want = {"run": arm.run, "method": arm.method, "variant": arm.variant, **reference}
+  for other in others:
+    if other is not arm and all(getattr(other, k) == v for k, v in want.items()):
+      return other
+  return None
+
+
+def interval_estimates(arm: Arm, metric_names) -> dict:
+  """(metric, stat) -> (mean, low, high, iqm): the mean's CI by rliable's stratified bootstrap
+  over seeds, and rliable's interquartile mean."""
+  columns = [(m, s) for m in metric_names for s in STATS]
+  scores = np.stack([arm.values[m][s] for m, s in columns], 1)  # (seeds, columns)
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.WARNING)  # rliable logs a line per call
+  with warnings.catch_warnings():  # arch's notice that RandomState is on its way out
+    warnings.simplefilter("ignore", FutureWarning)
+    point, interval = library.get_interval_estimates(
+        {arm.key: scores}, lambda x: x.mean(0), reps=REPS, confidence_interval_size=LEVEL,
+        random_state=np.random.RandomState(0))
+  logging.set_verbosity(verbosity)
+  return {c: (point[arm.key][j], interval[arm.key][0, j], interval[arm.key][1, j],
+              rl_metrics.aggregate_iqm(scores[:, j])) for j, c in enumerate(columns)}
+
+
+def comparison(arm: Arm, ref: Arm, metric: str, stat: str) -> dict:
+  """Seed-paired difference arm - reference, with rliable's probability of improvement."""
+  if arm.seeds != ref.seeds:
+    raise ValueError(f"{arm.key} and {ref.key} ran different seeds ({arm.seeds} vs "
+                     f"{ref.seeds}): no paired comparison")
+  a, b = arm.values[metric][stat], ref.values[metric][stat]
+  return {**metrics.paired_stats(a - b, LEVEL),
+          "poi": float(rl_metrics.probability_of_improvement(a[:, None], b[:, None]))}
+
+
+def _ci(mean, low, high, sign: bool = False) -> str:
+  f = "{:+.3f}" if sign else "{:.3f}"
+  text = f"{f.format(mean)} [{f.format(low)}, {f.format(high)}]"
+  excludes_zero = round(low, 3) > 0 or round(high, 3) < 0
+  return f"**{text}**" if sign and excludes_zero else text
+
+
+def table(env_arms: list[Arm], study, metric: str, estimates: dict) -> list[str]:
+  """The markdown table of one metric of one environment."""
+  several = len({a.variant for a in env_arms}) > 1
+  head = ("| arm | seeds | final [90% CI] | IQM | Δ final vs ref. | P(>ref.) | MDD | "
+          "AUC [90% CI] | IQM | Δ AUC vs ref. | P(>ref.) | MDD |")
+  lines = [head, "|" + "---|" * 12]
+  for arm in env_arms:
+    ref = reference_of(arm, env_arms, study["reference"])
+    label = arm.key + (f" · {arm.variant}" if several else "")
+    if arm.method in study["outside"]:
+      label += " (outside ref.)"
+    cells = [label, str(len(arm.seeds))]
+    for stat in STATS:
+      mean, low, high, iqm = estimates[arm.key, arm.variant][metric, stat]
+      cells += [_ci(mean, low, high), f"{iqm:.3f}"]
+      if ref is None:
+        is_ref = all(getattr(arm, k) == v for k, v in study["reference"].items())
+        cells += ["reference" if is_ref else "–", "", ""]
+      else:
+        c = comparison(arm, ref, metric, stat)
+        cells += [_ci(c["mean"], c["low"], c["high"], sign=True), f"{c['poi']:.2f}",
+                  f"{c['mdd']:.3f}"]
+    lines.append("| " + " | ".join(cells) + " |")
+  return lines
+
+
+def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
+  """The tables and figures of one environment of a study (or what is missing)."""
+  tags = list(spec["runs"]) or [""]
+  rows_by_run, allocs, missing, num_tasks = {}, [], [], None
+  for tag in tags:
+    workdir = os.path.join(root, study["name"], env, tag)
+    path = os.path.join(workdir, "metrics.csv")
+    if not os.path.exists(path):
+      missing.append(os.path.join(env, tag) if tag else env)
+      continue
+    rows_by_run[tag] = metrics.read_csv(path)
+    prefix = f"{tag} " if tag else ""
+    allocs += [{**r, "method": prefix + r["method"]}
+               for r in metrics.read_csv(os.path.join(workdir, "allocations.csv"))]
+    with open(os.path.join(workdir, "config.json")) as f:
+      num_tasks = json.load(f)["env_kwargs"]["num_tasks"]
+  lines = [f"### {env}", ""]
+  if missing:
+    lines += [f"Not run yet: {', '.join(missing)}.", ""]
+  if not rows_by_run:
+    return lines
+  names = tuple(study["metrics"])
+  env_arms = arms(rows_by_run, names)
+  estimates = {(a.key, a.variant): interval_estimates(a, names) for a in env_arms}
+  for metric in names:
+    lines += [f"**{metric}** (reference: {_reference(study)})", ""]
+    lines += table(env_arms, study, metric, estimates) + [""]
+  lines += _figures(root, study, env, env_arms, rows_by_run, allocs, num_tasks)
+  return lines
+
+
+def _reference(study: dict) -> str:
+  return ", ".join(f"{k} {v}" for k, v in study["reference"].items())
+
+
+def _figures(root, study, env, env_arms, rows_by_run, allocs, num_tasks) -> list[str]:
+  folder = os.path.join(root, study["name"], "figures")
+  rel = lambda path: os.path.relpath(path, root)
+  merged = [{**r, "method": f"{tag} {r['method']}" if tag else r["method"]}
+            for tag, rows in rows_by_run.items() for r in rows]
+  out = []
+  for metric in study["metrics"]:
+    path = plotting.curves(merged, os.path.join(folder, f"{env}_curves_{metric}.png"), metric,
+                           x="num_demos", title=f"{study['name']} on {env}: {metric} "
+                           f"(mean over seeds, {LEVEL:.0%} bootstrap band)")
+    out.append(f"![{env} {metric} curves]({rel(path)})")
+  entries = []
+  for arm in env_arms:
+    ref = reference_of(arm, env_arms, study["reference"])
+    if ref is not None:
+      several = len({a.variant for a in env_arms}) > 1
+      label = arm.key + (f" · {arm.variant}" if several else "")
+      entries += [{"label": label, "method": arm.method, "metric": m, "stat": s,
+                   **comparison(arm, ref, m, s)}
+                  for m in study["metrics"] for s in STATS]
+  if entries:
+    path = plotting.differences(entries, os.path.join(folder, f"{env}_differences.png"),
+                                _reference(study))
+    out.append(f"![{env} paired differences]({rel(path)})")
+  a, b = study["gap"] or (None, None)
+  variants = list(dict.fromkeys(arm.variant for arm in env_arms))
+  if a and len(rows_by_run) == 1 and len(variants) > 1 and {a, b} <= {x.method for x in env_arms}:
+    path = plotting.gap_vs_variant(merged, os.path.join(folder, f"{env}_gap.png"), "success", a,
+                                   b, variant_order=variants, xlabel="pre-training mix")
+    out.append(f"![{env} {a} - {b} against the mix]({rel(path)})")
+  if allocs and num_tasks:
+    path = plotting.allocation_heatmaps(allocs, os.path.join(folder, f"{env}_allocations.png"),
+                                        num_tasks)
+    out.append(f"![{env} allocations]({rel(path)})")
+  return out + [""]
+
+
+def times(root: str, study: dict) -> dict:
+  """Processes, finished ones and wall seconds of a study (its `launch.json` files)."""
+  out = {"processes": 0, "done": 0, "seconds": 0.0}
+  for run in studies.runs(ml_collections.ConfigDict(study)):
+    out["processes"] += 1
+    try:
+      with open(os.path.join(root, run.path, "launch.json")) as f:
+        record = json.load(f)
+    except (OSError, ValueError):
+      continue
+    out["done"] += record["status"] == "done"
+    out["seconds"] += record["seconds"]
+  return out
+
+
+def build(root: str) -> str:
+  """The report's markdown for every study found under `root`."""
+  found = [n for n in study_configs.STUDIES
+           if os.path.exists(os.path.join(root, n, "study.json"))]
+  if not found:
+    raise ValueError(f"No study under {root}: run python -m launch.reproduce "
+                     "--figures=ablations first.")
+  loaded = {n: studies.read(root, n) for n in found}
+  scales = sorted({s["scale"] for s in loaded.values()})
+  lines = ["# Ablation studies", "",
+           f"Scale: {', '.join(scales)}. Built {time.strftime('%Y-%m-%d %H:%M')} from the "
+           f"tables under this folder (`python -m launch.report --workdir={root}` rebuilds it). "
+           f"Statistics over seeds at {LEVEL:.0%}: mean [bootstrap CI] and IQM (rliable, "
+           f"{REPS} stratified resamples); Δ: the seed-paired difference against the study's "
+           "reference arm [bootstrap CI], **bold** where the CI excludes 0; P(>ref.): "
+           "rliable's probability of improvement; MDD: the minimal detectable difference of "
+           "that comparison (80% power). AUC is the mean level over the budget.", "",
+           "| study | processes | done | wall time |", "|---|---|---|---|"]
+  total = 0.0
+  for name, study in loaded.items():
+    t = times(root, study)
+    total += t["seconds"]
+    lines.append(f"| [{name}](#{name}) | {t['processes']} | {t['done']} | "
+                 f"{t['seconds'] / 60:.1f} min |")
+  lines += [f"| total | | | {total / 60:.1f} min |", ""]
+  pending = {**{n: "not run in this workdir" for n in study_configs.STUDIES if n not in found},
+             **study_configs.PENDING}
+  if pending:
+    lines += ["Not in this report: " + "; ".join(f"`{n}` ({why})" for n, why in pending.items())
+              + ".", ""]
+  for name, study in loaded.items():
+    lines += [f"## {name}", "", study["question"], ""]
+    for env, spec in study["envs"].items():
+      lines += env_section(root, study, env, spec)
+  return "\n".join(lines)
+
+
+def write(root: str) -> str:
+  """Writes `<root>/REPORT.md` and returns its path."""
+  path = os.path.join(root, "REPORT.md")
+  text = build(root)
+  with open(path, "w") as f:
+    f.write(text)
+  return path
+
+
+def main(argv):
+  del argv
+  print(write(flags.FLAGS.workdir))
+
+
+if __name__ == "__main__":
+  flags.DEFINE_string("workdir", "runs/reproduce", "The launcher's workdir.")
+  app.run(main)

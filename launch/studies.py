@@ -1,0 +1,118 @@
+"""A study's processes: where each writes, the command that makes it, and its checked config.
+
+A study (`configs/studies/`) lists environments; each is one process of an experiment script,
+or one per entry of its `runs` (static variants). Every process writes into
+`<workdir>/<study>/<env>[/<run>]/`, and the study's resolved config goes to
+`<workdir>/<study>/study.json`, from which the report is rebuilt without the code that ran it.
+"""
+import importlib
+import json
+import os
+import sys
+from typing import NamedTuple
+
+import ml_collections
+
+from configs import studies
+
+
+class Run(NamedTuple):
+  """One process of a study."""
+  study: str
+  env: str
+  tag: str           # the entry of the environment's `runs`, or "" for a single process
+  module: str        # the experiment, e.g. experiments.active_finetune
+  config: str        # its --config argument, e.g. configs/active_finetune.py:reacher,quick
+  overrides: dict    # dotted config key -> value
+
+  @property
+  def path(self) -> str:
+    """Its workdir under the launcher's root."""
+    return os.path.join(self.study, self.env, self.tag) if self.tag else os.path.join(
+        self.study, self.env)
+
+
+def flatten(tree, prefix: str = "") -> dict:
+  """`{"a": {"b": 1}}` -> `{"a.b": 1}`, as the config flags spell nested keys."""
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+      out.update(flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def runs(study: ml_collections.ConfigDict) -> list[Run]:
+  """Every process of `study`, environment by environment."""
+  out = []
+  for env, spec in study.envs.items():
+    base = flatten(spec.overrides)
+    for tag, extra in (spec.runs.items() if spec.runs else [("", {})]):
+      out.append(Run(study.name, env, tag, spec.module, spec.config,
+                     {**base, **flatten(extra)}))
+  return out
+
+
+def flag_value(value) -> str:
+  """A config value as `--config.key=` parses it back (tuples as Python literals)."""
+  if isinstance(value, (tuple, list)):
+    return repr(tuple(value))
+  return str(value)
+
+
+def command(run: Run, root: str, overwrite: bool = False) -> list[str]:
+  return ([sys.executable, "-m", run.module, f"--config={run.config}"]
+          + [f"--config.{k}={flag_value(v)}" for k, v in run.overrides.items()]
+          + [f"--workdir={os.path.join(root, run.path)}"] + (["--overwrite"] if overwrite else []))
+
+
+def experiment_config(run: Run) -> ml_collections.ConfigDict:
+  """The experiment's config as the process will see it: its config file, then the overrides
+  (an unknown key or a value of the wrong type is refused here)."""
+  path, _, arg = run.config.partition(":")
+  module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+  config = module.get_config(arg) if arg else module.get_config()
+  try:
+    config.update_from_flattened_dict(dict(run.overrides))
+  except (KeyError, TypeError, AttributeError) as e:
+    raise ValueError(f"{run.path}: bad override of {run.config}: {e}") from e
+  return config
+
+
+def validate(run: Run) -> None:
+  """Refuses a bad run before any of the plan starts: its config goes through the
+  experiment's own `validate` (names of estimators, kernels, mixes, budgets...)."""
+  config = experiment_config(run)
+  try:
+    importlib.import_module(run.module).validate(config)
+  except ValueError as e:
+    raise ValueError(f"{run.path}: {e}") from e
+
+
+def check(study: ml_collections.ConfigDict) -> None:
+  """Refuses a study whose reference or gap names no arm it runs."""
+  unknown = set(study.reference) - {"method", "variant", "run"}
+  if not study.reference or unknown:
+    raise ValueError(f"{study.name}: the reference must set some of method, variant, run; "
+                     f"got {dict(study.reference)}.")
+  tags = {tag for spec in study.envs.values() for tag in (spec.runs or {})}
+  if "run" in study.reference and study.reference["run"] not in tags:
+    raise ValueError(f"{study.name}: reference run {study.reference['run']!r} is none of "
+                     f"{sorted(tags)}.")
+  if study.gap and len(study.gap) != 2:
+    raise ValueError(f"{study.name}: gap must name two methods, got {study.gap}.")
+
+
+def write(study: ml_collections.ConfigDict, root: str) -> str:
+  """Writes `<root>/<study>/study.json` (the study as run) and returns its path."""
+  path = os.path.join(root, study.name, "study.json")
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    f.write(study.to_json(indent=2))
+  return path
+
+
+def read(root: str, name: str) -> dict:
+  with open(os.path.join(root, name, "study.json")) as f:
+    return json.load(f)
