@@ -62,7 +62,7 @@ def figures(config, workdir, rows, allocations, num_tasks) -> None:
   for value in ("success", "return"):
     plotting.curves(rows, os.path.join(workdir, f"curves_{value}.png"), value, variants=shown,
                     title=f"AMF-GP on the integrator: {value} vs round (pre-training on k tasks)")
-    if {"amf", "uniform"} <= set(config.methods):
+    if {"amf", "uniform"} <= {r["method"] for r in rows}:  # not with estimator variants
       plotting.gap_vs_variant(rows, os.path.join(workdir, f"gap_{value}.png"), value, "amf",
                               "uniform", variant_order=order,
                               xlabel="k (tasks covered by pre-training)",

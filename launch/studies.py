@@ -73,6 +73,7 @@ def experiment_config(run: Run) -> ml_collections.ConfigDict:
   path, _, arg = run.config.partition(":")
   module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
   config = module.get_config(arg) if arg else module.get_config()
+  config.lock()  # as config_flags does: an override cannot add a key
   try:
     config.update_from_flattened_dict(dict(run.overrides))
   except (KeyError, TypeError, AttributeError) as e:

@@ -1,0 +1,94 @@
+"""`REPORT.md` from a workdir's tables (`launch/report.py`), on made-up tables of a study with
+two processes: arms, the reference of each, paired differences, figures, missing processes."""
+import json
+
+import numpy as np
+import pytest
+
+from amf import metrics
+from configs.studies import integrator_gp, study
+from experiments import common
+from launch import report, studies
+
+SEEDS, ROUNDS = 6, 3
+
+
+def _rows(method, variant, level, rounds=ROUNDS):
+  """Success climbing to `level` (+ seed noise); return = 10 x success."""
+  rng = np.random.default_rng(abs(hash((method, variant))) % 2**32)
+  rows = []
+  for seed in range(SEEDS):
+    noise = 0.02 * rng.standard_normal()
+    for r in range(rounds + 1):
+      success = float(np.clip(level * r / rounds + noise, 0, 1))
+      rows.append(dict(env="integrator", method=method, variant=variant, seed=seed, round=r,
+                       num_demos=r * 8 // rounds, success=success, **{"return": 10 * success}))
+  return rows
+
+
+def _write(workdir, rows):
+  metrics.write_csv(workdir / "metrics.csv", rows, common.METRIC_COLUMNS)
+  allocs = [dict(env="integrator", method=r["method"], variant=r["variant"], seed=r["seed"],
+                 round=r["round"], task=r["seed"] % 4) for r in rows if r["round"] > 0]
+  metrics.write_csv(workdir / "allocations.csv", allocs, common.ALLOCATION_COLUMNS)
+  (workdir / "config.json").write_text(json.dumps({"env_kwargs": {"num_tasks": 4}}))
+
+
+@pytest.fixture
+def workdir(tmp_path):
+  """A two-process study (runs b1, b2) with AMF ahead of uniform under b1 only; b2 has fewer
+  rounds (a larger batch at the same budget)."""
+  demo = study("batch_size", "Does it work?", {"run": "b1"},
+               {"integrator_gp": integrator_gp("quick", {"b1": {}, "b2": {}}),
+                "integrator_nn": integrator_gp("quick")}, "quick")
+  studies.write(demo, str(tmp_path))
+  for tag, amf_level, rounds in (("b1", 0.9, ROUNDS), ("b2", 0.5, 1)):
+    path = tmp_path / "batch_size" / "integrator_gp" / tag
+    path.mkdir(parents=True)
+    _write(path, _rows("amf", "k=6", amf_level, rounds) + _rows("uniform", "k=6", 0.5, rounds))
+  return tmp_path
+
+
+def test_arms_are_compared_with_their_reference_arm(workdir):
+  text = report.build(str(workdir))
+  lines = {}
+  for line in text.splitlines():  # the success table comes first
+    if line.startswith("| b"):
+      lines.setdefault(line.split(" | ")[0].lstrip("| "), line)
+  assert set(lines) == {"b1 amf", "b1 uniform", "b2 amf", "b2 uniform"}
+  assert "reference" in lines["b1 amf"] and "reference" in lines["b1 uniform"]
+  # b2 amf (0.5) against b1 amf (0.9): a clear loss, bold; b2 uniform against b1 uniform: none.
+  cells = lines["b2 amf"].split(" | ")
+  assert cells[4].startswith("**-0.4") and float(cells[5]) == 0.0
+  assert not lines["b2 uniform"].split(" | ")[4].startswith("**")
+  assert "Not run yet: integrator_nn." in text
+  assert "`discretisation`" in text  # the pending study is named
+
+
+def test_figures_are_written_and_linked(workdir):
+  report.write(str(workdir))
+  text = (workdir / "REPORT.md").read_text()
+  for name in ("curves_success", "curves_return", "differences", "allocations"):
+    path = f"batch_size/figures/integrator_gp_{name}.png"
+    assert f"({path})" in text and (workdir / path).stat().st_size > 0
+
+
+def test_interval_estimates_cover_the_mean_and_give_the_iqm():
+  arm = report.Arm("", "amf", "k=6", list(range(8)),
+                   {"success": {"final": np.arange(8.0), "auc": np.ones(8)}})
+  est = report.interval_estimates(arm, ("success",))
+  mean, low, high, iqm = est["success", "final"]
+  assert mean == pytest.approx(3.5) and low < mean < high and iqm == pytest.approx(3.5)
+  assert est["success", "auc"][:3] == pytest.approx((1, 1, 1))
+
+
+def test_unpaired_seeds_are_refused():
+  a = report.Arm("", "amf", "v", [0, 1], {"success": {"final": np.zeros(2)}})
+  b = report.Arm("", "uniform", "v", [0, 2], {"success": {"final": np.zeros(2)}})
+  with pytest.raises(ValueError, match="different seeds"):
+    report.comparison(a, b, "success", "final")
+
+
+def test_an_empty_workdir_is_refused(tmp_path):
+  with pytest.raises(ValueError, match="No study under"):
+    report.build(str(tmp_path))
