@@ -1,7 +1,12 @@
 """The active fine-tuning loop as pure functions: select -> demonstrate -> fine-tune -> evaluate.
 
 `make_loop(...)` returns a `Loop` of pure functions: `init(key, pretrain_weights) -> Carry`,
-`advance(carry, num_rounds) -> Carry` and `select(carry, key) -> task ids` (one selection).
+`advance(carry, num_rounds) -> Carry` and `select(carry, key) -> TaskBatch` (one selection).
+Tasks are parameters `c` throughout: the loop asks for, demonstrates and records them. In a
+`finite` task space the targets are the finite set (mu on `target_tasks`); in a `continuous`
+one they are `num_targets` tasks drawn from mu (uniform on `target_region` of `C`) at `init`,
+fixed per seed and shared by every method, which both evaluation and AMF's targets use.
+Scored strategies choose among the candidates of a proposal (`amf.proposals`).
 All are shape-static, so a sweep is
 `jax.jit(jax.vmap(...))` over seeds and value-variants (the pre-training mix, and the strategy,
 estimator and kernel indices in the carry, which `lax.switch` reads), and a long run advances
@@ -15,10 +20,13 @@ from typing import Any, Callable, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from amf import acquisition, data as data_lib, occupancy, selection
+from amf import acquisition, data as data_lib, occupancy, proposals, selection
 from amf.envs.base import MultiTaskEnv
 from amf.policies import policy_inputs
+from amf.proposals import TaskBatch
 from amf.rollout import evaluate
+
+TASK_SPACES = ("finite", "continuous")
 
 
 class Learner(Protocol):
@@ -61,13 +69,20 @@ class LoopConfig:
   eval_task_batch: int = 0  # tasks evaluated side by side (`rollout.rollouts`); 0 = all
   demo_noise: float = 0.0  # DART: std of the noise on the expert's executed actions
   critic: occupancy.Critic = occupancy.Critic()  # the `learned` estimator's classifier
+  task_space: str = "finite"  # or "continuous": targets drawn from mu, tasks off the set
+  target_region: tuple = ()  # continuous mu: uniform on ((low, high), ...) of C; () = all of C
+  num_targets: int = 16      # continuous: M target tasks drawn from mu per seed
+  proposal: str = "grid"     # candidates of scored strategies (`amf.proposals`)
+  num_candidates: int = 0    # G: grid size or draws per round; 0 = the finite set's K
+  ascent: proposals.Ascent = proposals.Ascent()  # the `continuous` proposal's search
 
   @property
   def num_rounds(self) -> int:
     return self.budget // self.batch_size
 
-  def validate(self) -> None:
-    """Refuses impossible settings before anything compiles."""
+  def validate(self, env: MultiTaskEnv | None = None) -> None:
+    """Refuses impossible settings before anything compiles (with `env`, also those that
+    depend on its task space)."""
     if not self.strategies:
       raise ValueError("LoopConfig needs at least one selection strategy.")
     if not self.estimators:
@@ -101,12 +116,42 @@ class LoopConfig:
       raise ValueError(f"demo_noise must be >= 0, got {self.demo_noise}.")
     if min(self.occupancy_samples, self.eval_episodes, self.stride) < 1:
       raise ValueError("occupancy_samples, eval_episodes and stride must be at least 1.")
+    self._validate_tasks(env)
+
+  def _validate_tasks(self, env: MultiTaskEnv | None) -> None:
+    if self.task_space not in TASK_SPACES:
+      raise ValueError(f"Unknown task space {self.task_space!r}; choose one of {TASK_SPACES}.")
+    proposals.get(self.proposal)
+    if self.num_candidates < 0 or self.num_targets < 1:
+      raise ValueError(f"Need num_candidates >= 0 (0: the finite set's size) and num_targets "
+                       f">= 1, got {self.num_candidates} and {self.num_targets}.")
+    if self.task_space == "continuous":
+      finite_only = sorted(set(self.strategies) & set(selection.FINITE_ONLY))
+      if finite_only:
+        raise ValueError(f"{finite_only} count demonstrations of a finite task set; a "
+                         "continuous task space has none (its coverage baseline is "
+                         "'coverage').")
+      if self.target_tasks:
+        raise ValueError("target_tasks picks tasks of a finite set; in a continuous task "
+                         "space give target_region instead.")
+    elif self.target_region:
+      raise ValueError("target_region is for a continuous task space (task_space="
+                       "'continuous'); a finite one takes target_tasks.")
+    if self.proposal == "continuous" and "uncertainty" in self.strategies:
+      raise ValueError("The continuous proposal ascends AMF's score; 'uncertainty' would "
+                       "choose among tasks optimised for another objective.")
+    if env is not None:
+      if self.proposal == "continuous":
+        self.ascent.validate(self.num_candidates or env.num_tasks)
+      if self.target_region:
+        env.task_space.region(self.target_region)
 
 
 class Loop(NamedTuple):
   init: Callable[[jax.Array, jax.Array], "Carry"]
   advance: Callable[["Carry", jax.Array], "Carry"]
-  select: Callable[["Carry", jax.Array], jax.Array]
+  select: Callable[["Carry", jax.Array], Any]                 # -> TaskBatch
+  alpha: Callable[["Carry", jax.Array, jax.Array], jax.Array]  # AMF's scores of tasks (n, P)
 
 
 class Carry(NamedTuple):
@@ -114,13 +159,15 @@ class Carry(NamedTuple):
   learner: Any            # the learner's state after the last round
   key: jax.Array
   round: jax.Array        # () rounds done
-  returns: jax.Array      # (R + 1, K) per-task mean return after each round (0: pre-trained)
-  success: jax.Array      # (R + 1, K) per-task success rate
-  asked: jax.Array        # (R, B) task ids asked for in each round
+  returns: jax.Array      # (R + 1, T) per-target-task mean return after each round (0: pre-trained)
+  success: jax.Array      # (R + 1, T) per-target-task success rate
+  asked: jax.Array        # (R, B) finite-set ids of the tasks asked for (-1: off the set); the
+                          # tasks themselves fill the dataset's slots
   strategy: jax.Array     # () index into LoopConfig.strategies
   estimator: jax.Array    # () index into LoopConfig.estimators
   kernel: jax.Array       # () index into the learner's kernels
   diverged: jax.Array     # () first round whose learner or evaluation was not finite; -1: none
+  targets: jax.Array      # (T, P) the target tasks: evaluated, and AMF's targets
 
 
 def target_weights(num_tasks: int, target_tasks=()) -> jax.Array:
@@ -159,66 +206,132 @@ def split(data: data_lib.Dataset, pretrain_size: int):
 
 def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float) -> Loop:
   """Builds the loop; `noise` is the observation noise std of the GP model of the expert."""
-  cfg.validate()
+  cfg.validate(env)
   strategies = [selection.get(name) for name in cfg.strategies]
   estimators = [occupancy.get(name) for name in cfg.estimators]
+  propose = proposals.get(cfg.proposal)
   k, b, stride = env.num_tasks, cfg.batch_size, cfg.stride
   h = len(range(0, env.horizon, stride))  # scored states per trajectory
-  target = target_weights(k, cfg.target_tasks)
-  phi = jax.vmap(env.task_features)(env.tasks)
+  finite = cfg.task_space == "finite"
+  g = cfg.num_candidates or k
+  grid = (TaskBatch(env.tasks, jnp.arange(k, dtype=jnp.int32)) if g == k
+          else TaskBatch(env.grid(g), jnp.full((g,), -1, jnp.int32)))
+  # Today's finite-set AMF: the candidates are the targets, one occupancy estimate serves both.
+  shared = finite and cfg.proposal == "grid" and g == k
+  if finite:
+    target, target_ids = target_weights(k, cfg.target_tasks), jnp.arange(k, dtype=jnp.int32)
+  else:
+    target = jnp.full((cfg.num_targets,), 1.0 / cfg.num_targets)
+    target_ids = jnp.full((cfg.num_targets,), -1, jnp.int32)
+  region = env.task_space.region(cfg.target_region) if cfg.target_region else env.task_space
+  phi = jax.vmap(env.task_features)
 
-  def evaluation(state, key):
+  def draw(key: jax.Array, n: int) -> TaskBatch:
+    """`n` tasks from mu: finite-set tasks by their weights, or uniform on the region."""
+    if finite:
+      ids = jax.random.choice(key, k, (n,), p=target)
+      return TaskBatch(env.tasks[ids], ids.astype(jnp.int32))
+    return TaskBatch(region.sample(key, n), jnp.full((n,), -1, jnp.int32))
+
+  def evaluation(state, key, tasks):
     actor = lambda s: learner.act(state, s.obs, env.task_features(s.info["task"]))
-    return evaluate(env, actor, key, env.tasks, cfg.eval_episodes, cfg.eval_task_batch)
+    return evaluate(env, actor, key, tasks, cfg.eval_episodes, cfg.eval_task_batch)
 
-  def scoring(c: Carry, key):
-    """Posterior covariance over every task's estimated inputs (targets and candidates)."""
+  def model(c: Carry, key):
+    """This round's GP view: `(occupancy_of, covariance, inputs, target_part)`."""
     k_occ, k_cov = jax.random.split(key)
     ctx = occupancy.Context(env, c.data, lambda *x: learner.log_prob(c.learner, *x),
                             cfg.occupancy_samples, lambda *x: learner.act(c.learner, *x),
                             cfg.critic)
-    occ = jax.lax.switch(c.estimator, [lambda key, e=e: e(ctx, key, env.tasks)
-                                       for e in estimators], k_occ)  # (K, m, H, ...)
-    m = occ.weights.shape[1]
-    query = policy_inputs(occ.obs[:, :, ::stride], phi[:, None, None])  # (K, m, h, d)
+    fitted = [e(ctx, k_occ) for e in estimators]  # once per round, for any number of task sets
+    occupancy_of = lambda tasks: jax.lax.switch(c.estimator, [lambda f=f: f(tasks)
+                                                              for f in fitted])
     strided = c.data._replace(obs=c.data.obs[:, ::stride], actions=c.data.actions[:, ::stride])
-    cov = learner.covariance(c.learner, strided, query.reshape(k * m * h, -1), k_cov, c.kernel)
-    index = jnp.arange(k * m * h).reshape(k, m, h)
-    target_w = jnp.broadcast_to(target[:, None, None] * occ.weights[..., None] / h, (k, m, h))
-    return (cov, acquisition.Targets(index.reshape(-1), target_w.reshape(-1)),
-            acquisition.Candidates(index, occ.weights))
+    covariance = lambda query: learner.covariance(c.learner, strided, query, k_cov, c.kernel)
+
+    def inputs(occ, tasks):  # (C, m, h, d), flattened
+      return policy_inputs(occ.obs[:, :, ::stride], phi(tasks)[:, None, None]).reshape(
+          -1, env.observation_size + env.task_feature_size)
+
+    def target_part(occ, num):
+      m = occ.weights.shape[1]
+      w = jnp.broadcast_to(target[:, None, None] * occ.weights[..., None] / h, (num, m, h))
+      return acquisition.Targets(jnp.arange(num * m * h), w.reshape(-1))
+
+    return occupancy_of, covariance, inputs, target_part
+
+  def acquisition_of(c: Carry, key):
+    """`(joint, targets, score)`: `joint(tasks)` is the covariance over the targets' and
+    `tasks`' estimated inputs with the candidates' part of it; `targets` is the targets' part;
+    `score(tasks)` is AMF's `alpha_n` of each task, differentiable in the task parameters."""
+    occupancy_of, covariance, inputs, target_part = model(c, key)
+    occ_t = occupancy_of(c.targets)
+    query_t, targets = inputs(occ_t, c.targets), target_part(occ_t, c.targets.shape[0])
+
+    def joint(tasks):
+      occ = occupancy_of(tasks)
+      index = query_t.shape[0] + jnp.arange(tasks.shape[0] * occ.weights.shape[1] * h)
+      return (covariance(jnp.concatenate([query_t, inputs(occ, tasks)])),
+              acquisition.Candidates(index.reshape(occ.weights.shape + (h,)), occ.weights))
+
+    def score(tasks):
+      cov, candidates = joint(tasks)
+      return acquisition.scores(cov, noise, targets, candidates)
+
+    return joint, targets, score
+
+  def alpha(c: Carry, key: jax.Array, tasks: jax.Array) -> jax.Array:
+    """AMF's score `alpha_n(c)` of each task of `tasks` (n, P); differentiable in `tasks`."""
+    return acquisition_of(c, key)[2](tasks)
+
+  def scoring(c: Carry, key) -> selection.Scored:
+    """Proposes candidates; the posterior covariance over theirs and the targets' inputs."""
+    if shared:
+      occupancy_of, covariance, inputs, target_part = model(c, key)
+      occ = occupancy_of(env.tasks)  # (K, m, H, ...)
+      index = jnp.arange(k * occ.weights.shape[1] * h).reshape(k, -1, h)
+      return selection.Scored(covariance(inputs(occ, env.tasks)), target_part(occ, k),
+                              acquisition.Candidates(index, occ.weights), grid)
+    joint, targets, score = acquisition_of(c, key)
+    ctx = proposals.Context(env.task_space, grid, g, draw, score, cfg.ascent)
+    batch = propose(ctx, jax.random.fold_in(key, 1))
+    cov, candidates = joint(batch.tasks)
+    return selection.Scored(cov, targets, candidates, batch)
 
   def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
+    targets = env.tasks if finite else region.sample(jax.random.fold_in(key, 1), cfg.num_targets)
     key, k_pre, k_fit, k_eval = jax.random.split(key, 4)
     pre = data_lib.pretraining(env, k_pre, cfg.pretrain_size, pretrain_weights, cfg.demo_noise)
     data = data_lib.concat(pre, data_lib.empty(env, cfg.budget))
     state = learner.init(data, k_fit)
-    ev = evaluation(state, k_eval)
-    r = cfg.num_rounds
+    ev = evaluation(state, k_eval, targets)
+    r, t = cfg.num_rounds, targets.shape[0]
     return Carry(data, state, key, jnp.int32(0),
-                 jnp.zeros((r + 1, k)).at[0].set(ev.ret),
-                 jnp.zeros((r + 1, k)).at[0].set(ev.success),
+                 jnp.zeros((r + 1, t)).at[0].set(ev.ret),
+                 jnp.zeros((r + 1, t)).at[0].set(ev.success),
                  jnp.zeros((r, b), jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0),
-                 _diverged(jnp.int32(-1), jnp.int32(0), state, ev))
+                 _diverged(jnp.int32(-1), jnp.int32(0), state, ev), targets)
 
-  def select(c: Carry, key: jax.Array) -> jax.Array:
+  def select(c: Carry, key: jax.Array) -> TaskBatch:
     problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
-                                lambda key: scoring(c, key), noise)
+                                lambda key: scoring(c, key), noise, env.tasks,
+                                TaskBatch(c.targets, target_ids), draw, env.task_features,
+                                TaskBatch(c.data.task, c.data.task_id), c.data.mask)
     branches = [lambda key, pick=pick: pick(problem, key) for pick in strategies]
     return jax.lax.switch(c.strategy, branches, key)
 
   def one_round(c: Carry) -> Carry:
     key, k_sel, k_demo, k_fit, k_eval = jax.random.split(c.key, 5)
-    ids = select(c, k_sel)
-    new = data_lib.demonstrate(env, k_demo, ids, cfg.demo_noise)
+    ask = select(c, k_sel)
+    new = data_lib.demonstrate_tasks(env, k_demo, ask.tasks, ask.ids, cfg.demo_noise)
     slots = cfg.pretrain_size + c.round * b + jnp.arange(b)
     data = data_lib.write(c.data, slots, new)
     state = learner.update(c.learner, *split(data, cfg.pretrain_size), k_fit)
-    ev = evaluation(state, k_eval)
+    ev = evaluation(state, k_eval, c.targets)
     return c._replace(data=data, learner=state, key=key, round=c.round + 1,
                       returns=c.returns.at[c.round + 1].set(ev.ret),
                       success=c.success.at[c.round + 1].set(ev.success),
-                      asked=c.asked.at[c.round].set(ids),
+                      asked=c.asked.at[c.round].set(ask.ids),
                       diverged=_diverged(c.diverged, c.round + 1, state, ev))
 
   def advance(c: Carry, num_rounds: jax.Array) -> Carry:
@@ -226,4 +339,4 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     stop = jnp.minimum(c.round + num_rounds, cfg.num_rounds)
     return jax.lax.while_loop(lambda c: c.round < stop, one_round, c)
 
-  return Loop(init, advance, select)
+  return Loop(init, advance, select, alpha)

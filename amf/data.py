@@ -47,18 +47,24 @@ def concat(a: Dataset, b: Dataset) -> Dataset:
 
 def demonstrate(env: MultiTaskEnv, key: jax.Array, task_ids: jax.Array,
                 noise: float = 0.0) -> Dataset:
-  """One expert demonstration for each of the finite-set tasks `task_ids` (shape `(B,)`).
-
-  `noise`: std of the Gaussian noise added to the executed actions (DART, `rollout.rollout`);
-  the recorded actions are the expert's labels.
-  """
+  """One expert demonstration for each of the finite-set tasks `task_ids` (shape `(B,)`)."""
   if not isinstance(task_ids, jax.core.Tracer):  # concrete ids: refuse what jit would clamp
     ids = np.asarray(task_ids)
     bad = ids[(ids < 0) | (ids >= env.num_tasks)]
     if bad.size:
       raise ValueError(f"Task ids {bad.tolist()} are out of range for {env.num_tasks} tasks.")
-  tasks = env.tasks[task_ids]
-  keys = jax.random.split(key, task_ids.shape[0])
+  return demonstrate_tasks(env, key, env.tasks[task_ids], task_ids, noise)
+
+
+def demonstrate_tasks(env: MultiTaskEnv, key: jax.Array, tasks: jax.Array, task_ids: jax.Array,
+                      noise: float = 0.0) -> Dataset:
+  """One expert demonstration for each task `tasks` (parameters, shape `(B, P)`).
+
+  `task_ids` (B,) names each in the finite set, -1 for a task off it. `noise`: std of the
+  Gaussian noise added to the executed actions (DART, `rollout.rollout`); the recorded actions
+  are the expert's labels.
+  """
+  keys = jax.random.split(key, tasks.shape[0])
   trajs = jax.vmap(lambda k, c: rollout(env, expert_actor(env), k, c, noise))(keys, tasks)
   return Dataset(trajs.obs, trajs.actions, tasks, task_ids.astype(jnp.int32),
                  jnp.ones(task_ids.shape, bool))

@@ -1,7 +1,11 @@
 """Occupancy estimators: which states the expert would visit in a task it has not shown yet.
 
-Each estimator has one signature, `estimator(ctx, key, tasks) -> Occupancy`, and is
-registered by name in `ESTIMATORS`, so the estimator is a config value (AMF.md §3).
+Each estimator has one signature, `estimator(ctx, key) -> OccupancyFn`, and is registered
+by name in `ESTIMATORS`, so the estimator is a config value (AMF.md §3). What it fits once per
+round (the `learned` estimator's classifier) happens in the call; the returned
+`occupancy(tasks) -> Occupancy` then serves any number of task sets: the targets, each round's
+candidates, and every step of a continuous search over tasks, where it is differentiable in the
+task parameters through `phi(c)` (simulated states are held fixed: `rollout`, `oracle`).
 """
 from typing import Callable, NamedTuple, Optional
 
@@ -68,6 +72,9 @@ class Occupancy(NamedTuple):
   weights: jax.Array
 
 
+OccupancyFn = Callable[[jax.Array], Occupancy]  # tasks (C, P) -> their Occupancy
+
+
 def _relabelled_log_ratios(ctx: Context, tasks: jax.Array, score: LogProb) -> jax.Array:
   """`sum_t score(s_t, phi(c), a_t) - score(s_t, phi(c_i), a_t)` (C, M); empty slots `-inf`."""
   env, data = ctx.env, ctx.data
@@ -100,51 +107,58 @@ def _keep_heaviest(ctx: Context, log_w: jax.Array) -> Occupancy:
   return Occupancy(ctx.data.obs[index], jax.nn.softmax(top, axis=-1))
 
 
-def importance(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
+def importance(ctx: Context, key: jax.Array) -> OccupancyFn:
   """Past demonstrations relabelled with each task, importance-weighted by the policy."""
   del key
-  return _keep_heaviest(ctx, log_importance_weights(ctx, tasks))
+  return lambda tasks: _keep_heaviest(ctx, log_importance_weights(ctx, tasks))
 
 
-def uniform(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
+def uniform(ctx: Context, key: jax.Array) -> OccupancyFn:
   """Past demonstrations relabelled with each task, all weighted equally (no correction).
 
   `m` of them are drawn at random per task (the same truncation as `importance`, without
   favouring the first slots).
   """
-  draws = jax.random.uniform(key, (tasks.shape[0], ctx.data.size))
-  top, index = jax.lax.top_k(jnp.where(ctx.data.mask, draws, -jnp.inf),
-                             min(ctx.num_samples, ctx.data.size))
-  weights = jnp.isfinite(top).astype(jnp.float32)
-  return Occupancy(ctx.data.obs[index], weights / weights.sum(-1, keepdims=True))
+  def occupancy(tasks):
+    draws = jax.random.uniform(key, (tasks.shape[0], ctx.data.size))
+    top, index = jax.lax.top_k(jnp.where(ctx.data.mask, draws, -jnp.inf),
+                               min(ctx.num_samples, ctx.data.size))
+    weights = jnp.isfinite(top).astype(jnp.float32)
+    return Occupancy(ctx.data.obs[index], weights / weights.sum(-1, keepdims=True))
+  return occupancy
 
 
-def learned(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
+def learned(ctx: Context, key: jax.Array) -> OccupancyFn:
   """Past demonstrations relabelled with each task, weighted by a learned density ratio.
 
   `log w_i(c) = sum_t logit(s_t, c) - logit(s_t, c_i)` with the contrastive `Critic`, trained
   afresh on the demonstrations so far; it needs neither the policy nor a finite task set.
   """
   logit = ctx.critic.train(ctx.data, ctx.env.task_features, key)
-  return _keep_heaviest(ctx, _relabelled_log_ratios(ctx, tasks, lambda s, phi, a: logit(s, phi)))
+  score = lambda s, phi, a: logit(s, phi)
+  return lambda tasks: _keep_heaviest(ctx, _relabelled_log_ratios(ctx, tasks, score))
 
 
-def _rollouts(ctx: Context, actor, key: jax.Array, tasks: jax.Array) -> Occupancy:
-  trajs = rollouts(ctx.env, actor, key, tasks, ctx.num_samples)
-  m = ctx.num_samples
-  return Occupancy(trajs.obs, jnp.full((tasks.shape[0], m), 1.0 / m))
+def _rollouts(ctx: Context, actor, key: jax.Array) -> OccupancyFn:
+  def occupancy(tasks):
+    trajs = rollouts(ctx.env, actor, key, tasks, ctx.num_samples)
+    m = ctx.num_samples
+    # Simulated states count as fixed in a search over tasks: differentiating the physics
+    # is costly and, with contacts, unreliable.
+    return Occupancy(jax.lax.stop_gradient(trajs.obs), jnp.full((tasks.shape[0], m), 1.0 / m))
+  return occupancy
 
 
-def rollout(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
+def rollout(ctx: Context, key: jax.Array) -> OccupancyFn:
   """The current policy's own states in each task, rolled out in the simulator."""
   if ctx.act is None:
     raise ValueError("The rollout estimator needs the policy's `act` in its Context.")
-  return _rollouts(ctx, policy_actor(ctx.env, ctx.act), key, tasks)
+  return _rollouts(ctx, policy_actor(ctx.env, ctx.act), key)
 
 
-def oracle(ctx: Context, key: jax.Array, tasks: jax.Array) -> Occupancy:
+def oracle(ctx: Context, key: jax.Array) -> OccupancyFn:
   """Privileged diagnostic: the expert's own states in each task (its actions unused)."""
-  return _rollouts(ctx, ctx.env.expert, key, tasks)
+  return _rollouts(ctx, ctx.env.expert, key)
 
 
 ESTIMATORS = {"importance": importance, "uniform": uniform, "learned": learned,

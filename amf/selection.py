@@ -1,10 +1,13 @@
 """Selection strategies: which tasks to ask the expert for next. One signature, by name.
 
-`strategy(problem, key) -> (B,) task ids`. A strategy that scores tasks with the GP model of
-the expert calls `problem.scoring(key)`, which estimates every task's states and builds the
+`strategy(problem, key) -> TaskBatch` of B tasks (parameters and finite-set ids). A strategy
+that scores tasks with the GP model of the expert calls `problem.scoring(key)`, which proposes
+the candidates (`amf.proposals`), estimates their and the targets' states and builds the
 posterior covariance over them; the others never call it, so they compile without it. Those
 that do are listed in `SCORED`: each runs in a program of its own (under `vmap`, `lax.switch`
-computes every branch), the cheap ones share one (`programs`).
+computes every branch), the cheap ones share one (`programs`). `round_robin` and `rebalancing`
+count demonstrations per task of a finite set (`FINITE_ONLY`); `coverage` is their analogue
+in a continuous task space.
 """
 from typing import Callable, NamedTuple
 
@@ -12,48 +15,93 @@ import jax
 import jax.numpy as jnp
 
 from amf import acquisition, registry
+from amf.proposals import TaskBatch
 
-# key -> (posterior covariance over every task's estimated inputs, the targets' part of it,
-# the candidates' part of it); see `amf.acquisition`.
-Scoring = Callable[[jax.Array], tuple[jax.Array, acquisition.Targets, acquisition.Candidates]]
+
+class Scored(NamedTuple):
+  """The GP's view of a round: the posterior covariance over the targets' and candidates'
+  estimated inputs, their parts of it (`amf.acquisition`), and the candidate tasks."""
+  cov: jax.Array
+  targets: acquisition.Targets
+  candidates: acquisition.Candidates
+  tasks: TaskBatch
 
 
 class Problem(NamedTuple):
   """What a strategy may look at when choosing a batch."""
   round: jax.Array         # () int: rounds done so far
-  counts: jax.Array        # (K,) demonstrations per task so far, pre-training included
-  target: jax.Array        # (K,) target task distribution mu
+  counts: jax.Array        # (K,) demonstrations per finite-set task so far, pre-training included
+  target: jax.Array        # (T,) weights of the target tasks (mu on them)
   batch_size: int          # B (static)
-  scoring: Scoring         # the GP's view of every task (costly: only scored strategies call it)
+  scoring: Callable[[jax.Array], Scored]  # costly: only scored strategies call it
   noise: float             # observation noise std of the GP model of the expert
+  tasks: jax.Array         # (K, P) the finite task set
+  targets: TaskBatch       # (T,) the target tasks
+  draw: Callable[[jax.Array, int], TaskBatch]  # (key, n) -> n tasks drawn from mu
+  features: Callable[[jax.Array], jax.Array]   # phi(c) of one task (P,)
+  demos: TaskBatch         # (M,) the tasks of every slot of the dataset so far
+  demo_mask: jax.Array     # (M,) which slots are filled
 
 
-def amf(problem: Problem, key: jax.Array) -> jax.Array:
+def _pick(tasks: TaskBatch, index: jax.Array) -> TaskBatch:
+  return TaskBatch(tasks.tasks[index], tasks.ids[index])
+
+
+def _finite(problem: Problem, ids: jax.Array) -> TaskBatch:
+  return TaskBatch(problem.tasks[ids], ids.astype(jnp.int32))
+
+
+def amf(problem: Problem, key: jax.Array) -> TaskBatch:
   """AMF (AMF.md §3): greedy in the expected information gain about the expert on the targets."""
-  cov, targets, candidates = problem.scoring(key)
-  return acquisition.greedy_batch(cov, problem.noise, targets, candidates, problem.batch_size)
+  s = problem.scoring(key)
+  return _pick(s.tasks, acquisition.greedy_batch(s.cov, problem.noise, s.targets, s.candidates,
+                                                 problem.batch_size))
 
 
-def uncertainty(problem: Problem, key: jax.Array) -> jax.Array:
+def uncertainty(problem: Problem, key: jax.Array) -> TaskBatch:
   """Undirected: the task whose own estimated states have the most posterior variance."""
-  cov, _, candidates = problem.scoring(key)
-  return acquisition.greedy(cov, problem.noise, candidates, problem.batch_size,
-                            lambda cov: acquisition.own_variance(cov, candidates))
+  s = problem.scoring(key)
+  return _pick(s.tasks, acquisition.greedy(s.cov, problem.noise, s.candidates,
+                                           problem.batch_size,
+                                           lambda cov: acquisition.own_variance(cov,
+                                                                                s.candidates)))
 
 
-def uniform(problem: Problem, key: jax.Array) -> jax.Array:
+def uniform(problem: Problem, key: jax.Array) -> TaskBatch:
   """Tasks drawn from the target distribution."""
-  k = problem.target.shape[0]
-  return jax.random.choice(key, k, (problem.batch_size,), p=problem.target)
+  return problem.draw(key, problem.batch_size)
 
 
-def round_robin(problem: Problem, key: jax.Array) -> jax.Array:
+def round_robin(problem: Problem, key: jax.Array) -> TaskBatch:
   del key
-  k = problem.target.shape[0]
-  return (problem.round * problem.batch_size + jnp.arange(problem.batch_size)) % k
+  k = problem.tasks.shape[0]
+  return _finite(problem, (problem.round * problem.batch_size
+                           + jnp.arange(problem.batch_size)) % k)
 
 
-def rebalancing(problem: Problem, key: jax.Array) -> jax.Array:
+def coverage(problem: Problem, key: jax.Array) -> TaskBatch:
+  """Privileged: the target task farthest, in task features, from every demonstration so far.
+
+  `rebalancing`'s analogue for any task space; within a batch each pick counts as a
+  demonstration.
+  """
+  del key
+  phi = jax.vmap(problem.features)
+  targets, demos = phi(problem.targets.tasks), phi(problem.demos.tasks)
+  distance = lambda a, b: jnp.linalg.norm(a[:, None] - b[None], axis=-1)
+  nearest = jnp.where(problem.demo_mask, distance(targets, demos), jnp.inf).min(-1)
+  # Tasks outside the target's support are never asked for.
+  nearest = jnp.where(problem.target > 0, nearest, -jnp.inf)
+
+  def pick(nearest, _):
+    best = jnp.argmax(nearest)
+    return jnp.minimum(nearest, distance(targets, targets[best][None])[:, 0]), best
+
+  _, chosen = jax.lax.scan(pick, nearest, None, problem.batch_size)
+  return _pick(problem.targets, chosen)
+
+
+def rebalancing(problem: Problem, key: jax.Array) -> TaskBatch:
   """Privileged: the target task with the fewest demonstrations, pre-training included.
 
   Ties are broken at random; within a batch each pick counts towards the next.
@@ -67,12 +115,13 @@ def rebalancing(problem: Problem, key: jax.Array) -> jax.Array:
     return counts.at[best].add(1), best
 
   _, chosen = jax.lax.scan(pick, problem.counts.astype(jnp.float32), None, problem.batch_size)
-  return chosen
+  return _finite(problem, chosen)
 
 
 STRATEGIES = {"amf": amf, "uncertainty": uncertainty, "uniform": uniform,
-              "round_robin": round_robin, "rebalancing": rebalancing}
+              "round_robin": round_robin, "rebalancing": rebalancing, "coverage": coverage}
 SCORED = ("amf", "uncertainty")  # strategies that call `problem.scoring`
+FINITE_ONLY = ("round_robin", "rebalancing")  # strategies that need a finite task set
 
 
 def programs(names) -> list[tuple[str, ...]]:

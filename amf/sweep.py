@@ -85,11 +85,15 @@ def rows(carry: Carry, env: str, method: str, variants: Sequence[str], seeds: Se
          target: np.ndarray) -> tuple[list[dict], list[dict], list[dict]]:
   """Tidy rows of a finished batch of runs: (metrics, per_task, allocations).
 
-  Run `j` of the batch is variant `variants[j]`, seed `seeds[j]`; metrics average the tasks
-  with the target distribution `target`.
+  Run `j` of the batch is variant `variants[j]`, seed `seeds[j]`; metrics average the target
+  tasks with their weights `target`. An allocation row gives the finite-set id of the task
+  asked for (`task`, -1 off the set) and its parameters `c0`, `c1`, ...
   """
   returns, success, asked = (np.asarray(x) for x in (carry.returns, carry.success, carry.asked))
   batch = asked.shape[-1]
+  # The asked tasks fill the dataset's last R * B slots, in order.
+  params = np.asarray(carry.data.task)[:, -asked.shape[1] * batch:].reshape(
+      asked.shape + carry.data.task.shape[-1:])
   metrics, per_task, allocations = [], [], []
   for j, (variant, seed) in enumerate(zip(variants, seeds)):
     run_id = dict(env=env, method=method, variant=variant, seed=int(seed))
@@ -100,6 +104,7 @@ def rows(carry: Carry, env: str, method: str, variants: Sequence[str], seeds: Se
       per_task += [dict(run_id, round=r, task=t, **{"return": float(returns[j, r, t]),
                                                      "success": float(success[j, r, t])})
                    for t in range(returns.shape[2])]
-    allocations += [dict(run_id, round=r + 1, task=int(t))
-                    for r in range(asked.shape[1]) for t in asked[j, r]]
+    allocations += [dict(run_id, round=r + 1, task=int(asked[j, r, i]),
+                         **{f"c{d}": float(x) for d, x in enumerate(params[j, r, i])})
+                    for r in range(asked.shape[1]) for i in range(batch)]
   return metrics, per_task, allocations

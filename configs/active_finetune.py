@@ -11,7 +11,7 @@ import dataclasses
 import ml_collections
 
 from amf import nn_kernels, occupancy
-from configs import testbed
+from configs import task_space, testbed
 
 # Per environment: pre-training size and budget, the stride of the states scored by the GP (a
 # few per trajectory; the horizon is long), and the seeds and evaluation episodes. The
@@ -75,6 +75,7 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   # x 8 tasks x 10 episodes at once run 2-3x slower per step); 0 (all) suits accelerators.
   c.eval_task_batch = 1
   c.checkpoint_every = 5           # rounds between orbax checkpoints
+  task_space.add(c)  # finite task set by default (configs/task_space.py)
 
   if scale == "quick":
     c.num_seeds = 3

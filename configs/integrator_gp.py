@@ -6,6 +6,7 @@ a laptop-sized one. Any field can be overridden, e.g. `--config.num_seeds=3`.
 import ml_collections
 
 from amf import occupancy
+from configs import task_space
 
 
 def get_config(scale: str = "paper") -> ml_collections.ConfigDict:
@@ -43,6 +44,7 @@ def get_config(scale: str = "paper") -> ml_collections.ConfigDict:
   c.eval_episodes = 10
   c.checkpoint_every = 4    # rounds between orbax checkpoints
   c.plot_ks = (1, 3, 6, 12)  # k values drawn in the curve figures
+  task_space.add(c)  # finite task set by default (configs/task_space.py)
 
   if scale == "quick":
     c.num_seeds = 5

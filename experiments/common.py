@@ -19,7 +19,7 @@ import numpy as np
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from amf import checkpoint, metrics, occupancy, selection, sweep
+from amf import checkpoint, metrics, occupancy, proposals, selection, sweep
 from amf.active import Carry, LoopConfig, choose, make_loop, target_weights
 
 METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
@@ -35,8 +35,24 @@ class Runs(NamedTuple):
   seeds: np.ndarray    # (n,) seed numbers
 
 
-def loop_config(config: ml_collections.ConfigDict, methods: Sequence[str]) -> LoopConfig:
-  """The static loop settings of a loop experiment's config, for the strategies `methods`."""
+def parse_proposal(spec: str) -> tuple[str, int]:
+  """`"grid:8"` -> `("grid", 8)`; `"random"` -> `("random", 0)` (0: the config's
+  `num_candidates`, or for `grid` the finite set)."""
+  name, _, num = spec.partition(":")
+  proposals.get(name)
+  if num and (not num.isdigit() or int(num) < 1):
+    raise ValueError(f"Proposal {spec!r}: the number of candidates after ':' must be a "
+                     "positive integer.")
+  return name, int(num or 0)
+
+
+def loop_config(config: ml_collections.ConfigDict, methods: Sequence[str],
+                proposal: str | None = None) -> LoopConfig:
+  """The static loop settings of a loop experiment's config, for the strategies `methods` and
+  the candidate proposal `proposal` (default: the config's first)."""
+  name, num = parse_proposal(proposal or config.proposals[0])
+  if not num and name != "grid":
+    num = config.num_candidates
   return LoopConfig(strategies=tuple(methods), estimators=tuple(config.estimators),
                     pretrain_size=config.pretrain_size, budget=config.budget,
                     batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
@@ -44,13 +60,23 @@ def loop_config(config: ml_collections.ConfigDict, methods: Sequence[str]) -> Lo
                     stride=config.stride, eval_task_batch=config.eval_task_batch,
                     demo_noise=config.demo_noise,
                     critic=occupancy.Critic(**{**config.critic,
-                                               "hidden": tuple(config.critic.hidden)}))
+                                               "hidden": tuple(config.critic.hidden)}),
+                    task_space=config.task_space,
+                    target_region=tuple(tuple(r) for r in config.target_region),
+                    num_targets=config.num_targets, proposal=name, num_candidates=num,
+                    ascent=proposals.Ascent(**config.ascent))
 
 
 def validate_loop(config: ml_collections.ConfigDict, env) -> np.ndarray:
-  """Refuses the loop settings every loop experiment shares; returns the target mu (K,)."""
-  loop_config(config, config.methods).validate()
-  target = np.asarray(target_weights(env.num_tasks, tuple(config.target_tasks)))
+  """Refuses the loop settings every loop experiment shares; returns the target mu (T,)."""
+  if not config.proposals:
+    raise ValueError("proposals must name at least one candidate proposal.")
+  for spec in config.proposals:
+    loop_config(config, config.methods, spec).validate(env)
+  if config.task_space == "continuous":
+    target = np.full(config.num_targets, 1.0 / config.num_targets)
+  else:
+    target = np.asarray(target_weights(env.num_tasks, tuple(config.target_tasks)))
   if min(config.noise, config.action_std) <= 0:
     raise ValueError("noise and action_std must be positive.")
   if min(config.num_seeds, config.checkpoint_every) < 1:
@@ -133,6 +159,20 @@ def variants_of(group: Sequence[str], estimators: Sequence[str], kernels: Sequen
   return out
 
 
+def programs(config: ml_collections.ConfigDict) -> list[tuple[tuple[str, ...], str, str]]:
+  """`(strategies, proposal, label suffix)` of every compiled program of a sweep: each scored
+  strategy once per candidate proposal (shapes differ), the cheap ones together."""
+  out = []
+  for group in selection.programs(config.methods):
+    if group[0] not in selection.SCORED:
+      out.append((group, config.proposals[0], ""))
+      continue
+    for spec in config.proposals:
+      suffix = "/" + spec.replace(":", "") if len(config.proposals) > 1 else ""
+      out.append((group, spec, suffix))
+  return out
+
+
 def sweep_methods(config: ml_collections.ConfigDict, env, learner, runs: Runs, workdir: str,
                   target: np.ndarray, check: Optional[Callable[[Carry], None]] = None) -> dict:
   """Runs every method variant of `config.methods` on every run; writes and returns the tables
@@ -147,17 +187,19 @@ def sweep_methods(config: ml_collections.ConfigDict, env, learner, runs: Runs, w
     check(initial)
   n = len(runs.keys)
   tables = {"metrics": [], "per_task": [], "allocations": []}
-  for group in selection.programs(methods):
-    start, name = time.time(), "+".join(group)
-    chosen = variants_of(group, cfg.estimators, learner.kernels)
+  for group, proposal, suffix in programs(config):
+    start, name = time.time(), "+".join(group) + suffix
+    chosen = [(label + suffix, *rest) for label, *rest in
+              variants_of(group, cfg.estimators, learner.kernels)]
     # One program per group: the runs of all its method variants are batched together.
     batch = jax.tree.map(lambda *x: jnp.concatenate(x),
                          *[choose(initial, s, e, k) for _, s, e, k in chosen])
-    loop = make_loop(env, learner, loop_config(config, group), noise)
+    loop = make_loop(env, learner, loop_config(config, group, proposal), noise)
     labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
               for v, s in zip(runs.variants, runs.seeds)]
-    carry = sweep.run(name, loop.advance, batch, cfg.num_rounds,
-                      os.path.join(workdir, "checkpoints", name), config.checkpoint_every, labels)
+    carry = sweep.run(name.replace("/", "_"), loop.advance, batch, cfg.num_rounds,
+                      os.path.join(workdir, "checkpoints", name.replace("/", "_")),
+                      config.checkpoint_every, labels)
     for i, (label, *_) in enumerate(chosen):
       part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
       for table, new in zip(tables.values(),
@@ -191,7 +233,9 @@ def write_tables(workdir: str, tables: dict) -> None:
   with their minimal detectable differences), and a log line per comparison."""
   for (name, table), columns in zip(tables.items(), (METRIC_COLUMNS, PER_TASK_COLUMNS,
                                                       ALLOCATION_COLUMNS)):
-    metrics.write_csv(os.path.join(workdir, f"{name}.csv"), table, columns)
+    # Allocations also give each asked task's parameters, c0 ... c{P-1}.
+    metrics.write_csv(os.path.join(workdir, f"{name}.csv"), table,
+                      list(table[0]) if name == "allocations" and table else columns)
   rows = tables["metrics"]
   summary = metrics.summary(rows, "success") + metrics.summary(rows, "return")
   metrics.write_csv(os.path.join(workdir, "summary.csv"), summary, list(summary[0]))

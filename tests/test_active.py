@@ -3,13 +3,15 @@
 One tiny setting (integrator, H=8, 4 pre-training demos on task 0 only, 2 rounds of 1 demo)
 is compiled once per session and shared with test_sweep.py (conftest.py, `gp_loop`).
 """
+import pathlib
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amf import data
+from amf import data, sweep
 from amf.active import LoopConfig, choose, make_loop, target_weights
 from amf.envs.integrator import Integrator
 from shared import B, K, PRETRAIN, R, SETTINGS, gp_learner as _learner
@@ -136,3 +138,39 @@ def test_target_weights_and_their_validation():
     target_weights(4, (1, 4))
   with pytest.raises(ValueError, match="distinct task ids"):
     LoopConfig(target_tasks=(2, 2)).validate()
+
+
+@pytest.mark.slow  # compiles three loops
+def test_finite_set_runs_give_the_results_recorded_before_tasks_became_parameters():
+  """Tasks became parameters (continuous task spaces, proposals); a finite-set run must not
+  notice. `data/finite_loop_golden.npz` holds the outputs of these runs made at commit 26b0339,
+  before that change: AMF-GP, the cheap baselines, and AMF-NN with two kernels."""
+  import optax
+  from amf import forgetting
+  from amf.nn_learner import NNLearner
+  from amf.nn_policy import make_policy
+  golden = np.load(pathlib.Path(__file__).parent / "data" / "finite_loop_golden.npz")
+  env = Integrator(horizon=8)
+  keys = sweep.seed_keys(0, [0, 1])
+  weights = jnp.stack([data.mix_weights("subset", K, k=3)] * 2)
+
+  def run(learner, strategies, budget, batch_size, kernels=1):
+    cfg = LoopConfig(strategies=strategies, **{**SETTINGS, "budget": budget,
+                                               "batch_size": batch_size})
+    loop = make_loop(env, learner, cfg, noise=0.1)
+    initial = jax.jit(jax.vmap(loop.init))(keys, weights)
+    runs = jax.tree.map(lambda *x: jnp.concatenate(x),
+                        *[choose(initial, strategy=i, kernel=j) for i in range(len(strategies))
+                          for j in range(kernels)])
+    return jax.jit(jax.vmap(loop.advance, in_axes=(0, None)))(runs, 2)
+
+  policy = make_policy(2, 2, 2, (16, 16), 0.05)
+  nn = NNLearner(env, policy, forgetting.make("replay", env, policy, optax.adam(1e-3), 32),
+                 ("loss_gradient", "last_layer"), 0.1, 50, 20)
+  for name, final in [("gp_amf", run(_learner(env), ("amf",), 4, 2)),
+                      ("gp_cheap", run(_learner(env), ("uniform", "round_robin", "rebalancing"),
+                                       4, 2)),
+                      ("nn_amf", run(nn, ("amf",), 2, 1, kernels=2))]:
+    for field in ("returns", "success", "asked"):
+      np.testing.assert_array_equal(getattr(final, field), golden[f"{name}_{field}"],
+                                    err_msg=f"{name} {field}")

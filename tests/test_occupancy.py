@@ -53,7 +53,7 @@ def _hand_log_weights(env, data, log_prob):
 
 def _run(env, data, log_prob, num_samples, estimator="importance", key=None):
   ctx = occupancy.Context(env, data, log_prob, num_samples)
-  return jax.jit(lambda k: occupancy.get(estimator)(ctx, k, env.tasks))(
+  return jax.jit(lambda k: occupancy.get(estimator)(ctx, k)(env.tasks))(
       jax.random.PRNGKey(0) if key is None else key)
 
 
@@ -150,7 +150,7 @@ def test_only_the_reusing_estimators_keep_past_demonstrations(env):
                           occupancy.Critic(hidden=(8,), steps=5, batch_size=8))
   assert sorted(occupancy.ESTIMATORS) == ["importance", "learned", "oracle", "rollout", "uniform"]
   for name in occupancy.ESTIMATORS:
-    occ = jax.jit(lambda k: occupancy.get(name)(ctx, k, env.tasks))(jax.random.PRNGKey(0))
+    occ = jax.jit(lambda k: occupancy.get(name)(ctx, k)(env.tasks))(jax.random.PRNGKey(0))
     assert occ.obs.shape == (4, 2, H, 2) and occ.weights.shape == (4, 2), name
     kept = {tuple(np.asarray(o).ravel().round(5)) for o in occ.obs.reshape(-1, H * 2)}
     assert (kept <= demos) == (name in occupancy.REUSING), name
@@ -174,13 +174,13 @@ def test_rollout_estimator_uses_the_policy_states(env):
   act = lambda s, phi: 0.3 * (phi - s)
   ctx = occupancy.Context(env, _dataset(env), _toy_log_prob, 3, act)
   key = jax.random.PRNGKey(5)
-  occ = occupancy.rollout(ctx, key, env.tasks)
+  occ = occupancy.rollout(ctx, key)(env.tasks)
   actor = lambda state: act(state.obs, env.task_features(state.info["task"]))
   expected = rollouts(env, actor, key, env.tasks, 3).obs
   np.testing.assert_allclose(occ.obs, expected, rtol=1e-6)
   np.testing.assert_allclose(occ.weights, 1 / 3)
   with pytest.raises(ValueError, match="needs the policy's `act`"):
-    occupancy.rollout(ctx._replace(act=None), key, env.tasks)
+    occupancy.rollout(ctx._replace(act=None), key)
 
 
 @pytest.mark.slow  # > 3 s: trains the critic
@@ -191,7 +191,7 @@ def test_learned_estimator_weights_each_task_towards_its_own_demos():
   ids = jnp.array([0, 0, 1, 1, 2, 2, 3, 3])
   data = demonstrate(env, jax.random.PRNGKey(0), ids)
   ctx = occupancy.Context(env, data, _toy_log_prob, 2)
-  occ = jax.jit(lambda k: occupancy.learned(ctx, k, env.tasks))(jax.random.PRNGKey(1))
+  occ = jax.jit(lambda k: occupancy.learned(ctx, k)(env.tasks))(jax.random.PRNGKey(1))
   assert occ.obs.shape == (4, 2, 8, 2)
   np.testing.assert_allclose(occ.weights.sum(-1), 1.0, rtol=1e-5)
   # Each task's kept demos are its own two: the same final states as the task's demos.
@@ -208,5 +208,5 @@ def test_learned_estimator_is_flat_when_states_do_not_depend_on_the_task(env):
   data = _dataset(env)
   data = data._replace(obs=jnp.broadcast_to(data.obs[:1], data.obs.shape))
   ctx = occupancy.Context(env, data, _toy_log_prob, 3)
-  occ = jax.jit(lambda k: occupancy.learned(ctx, k, env.tasks))(jax.random.PRNGKey(2))
+  occ = jax.jit(lambda k: occupancy.learned(ctx, k)(env.tasks))(jax.random.PRNGKey(2))
   np.testing.assert_allclose(occ.weights, 1 / 3, atol=0.05)

@@ -1,17 +1,19 @@
 """The interface every multi-task environment shares.
 
-A task is a vector of task parameters `c` (e.g. a goal angle). An environment turns `c` into
-task features `phi(c)` the policy sees, resets with a given task, steps, scores success, and
-ships an expert. Everything is a pure function of arrays so rollouts `vmap` over tasks and
+A task is a vector of task parameters `c` (e.g. a goal angle) in a task space `C`, a box of
+parameters (`TaskBox`). An environment turns `c` into task features `phi(c)` the policy sees,
+resets with a given task, steps, scores success, and ships an expert. Its finite task set is
+one grid over `C` (`grid`). Everything is a pure function of arrays so rollouts `vmap` over tasks and
 episodes and `jit` as one program. States are brax's `State`, so brax environments fit as is.
 """
 import abc
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from brax.envs.base import State
 
-__all__ = ["MultiTaskEnv", "State", "polar", "sample_polar"]
+__all__ = ["MultiTaskEnv", "State", "TaskBox", "polar"]
 
 
 def polar(task: jax.Array) -> jax.Array:
@@ -19,12 +21,58 @@ def polar(task: jax.Array) -> jax.Array:
   return task[..., 1:2] * jnp.stack([jnp.cos(task[..., 0]), jnp.sin(task[..., 0])], -1)
 
 
-def sample_polar(key: jax.Array, num: int, angle_range, radius_range) -> jax.Array:
-  """`num` tasks (angle, radius), each uniform in its range."""
-  k1, k2 = jax.random.split(key)
-  angle = jax.random.uniform(k1, (num,), minval=angle_range[0], maxval=angle_range[1])
-  radius = jax.random.uniform(k2, (num,), minval=radius_range[0], maxval=radius_range[1])
-  return jnp.stack([angle, radius], -1)
+class TaskBox(NamedTuple):
+  """A box of task parameters `low <= c <= high`; `periodic` dimensions wrap (an angle).
+
+  The task space `C` of an environment, or a sub-region of it (a target distribution `mu` is
+  uniform on one). Continuous task search works in the unit cube (`to_unit` / `from_unit`), so
+  one step size suits angles and distances alike.
+  """
+  low: tuple[float, ...]
+  high: tuple[float, ...]
+  periodic: tuple[bool, ...]
+
+  @property
+  def size(self) -> int:
+    return len(self.low)
+
+  def sample(self, key: jax.Array, num: int) -> jax.Array:
+    """`num` tasks uniform in the box, shape `(num, P)`."""
+    return self.from_unit(jax.random.uniform(key, (num, self.size)))
+
+  def to_unit(self, tasks: jax.Array) -> jax.Array:
+    low, high = jnp.asarray(self.low), jnp.asarray(self.high)
+    return (tasks - low) / (high - low)
+
+  def from_unit(self, unit: jax.Array) -> jax.Array:
+    low, high = jnp.asarray(self.low), jnp.asarray(self.high)
+    return low + unit * (high - low)
+
+  def project(self, tasks: jax.Array) -> jax.Array:
+    """The nearest tasks in the box: periodic dimensions wrap, the others are clipped."""
+    unit = self.to_unit(tasks)
+    unit = jnp.where(jnp.asarray(self.periodic), jnp.mod(unit, 1.0), jnp.clip(unit, 0.0, 1.0))
+    return self.from_unit(unit)
+
+  def contains(self, tasks: jax.Array, tol: float = 1e-5) -> jax.Array:
+    """Whether each task lies in the box (up to `tol` of each dimension's extent)."""
+    unit = self.to_unit(tasks)
+    return jnp.all((unit >= -tol) & (unit <= 1 + tol), axis=-1)
+
+  def region(self, bounds) -> "TaskBox":
+    """The sub-box with `bounds` = ((low, high), ...) per dimension; refuses one outside."""
+    if len(bounds) != self.size:
+      raise ValueError(f"A region needs (low, high) for each of the {self.size} task "
+                       f"parameters, got {tuple(bounds)}.")
+    for d, (lo, hi) in enumerate(bounds):
+      if not self.low[d] <= lo <= hi <= self.high[d]:
+        raise ValueError(f"Region bounds {tuple(bounds)} leave the task space: parameter {d} "
+                         f"must satisfy {self.low[d]} <= low <= high <= {self.high[d]}.")
+    # A strict sub-range of a periodic dimension no longer wraps.
+    periodic = tuple(p and (lo, hi) == (self.low[d], self.high[d])
+                     for d, (p, (lo, hi)) in enumerate(zip(self.periodic, bounds)))
+    return TaskBox(tuple(float(lo) for lo, _ in bounds),
+                   tuple(float(hi) for _, hi in bounds), periodic)
 
 
 class MultiTaskEnv(abc.ABC):
@@ -34,13 +82,16 @@ class MultiTaskEnv(abc.ABC):
     horizon: episode length `H`.
     observation_size, action_size: sizes of the flat observation and action.
     task_feature_size: size of `phi(c)`.
-    tasks: `(K, P)` array, the finite task set (task parameters, one row per task).
+    task_space: the `TaskBox` of all task parameters `C`.
+    tasks: `(K, P)` array, the finite task set (task parameters, one row per task):
+      `grid(K)`.
   """
 
   horizon: int
   observation_size: int
   action_size: int
   task_feature_size: int
+  task_space: TaskBox
   tasks: jax.Array
 
   @property
@@ -51,9 +102,13 @@ class MultiTaskEnv(abc.ABC):
   def task_features(self, task: jax.Array) -> jax.Array:
     """`phi(c)`: the features of task parameters `task` (shape `(P,)`)."""
 
-  @abc.abstractmethod
   def sample_tasks(self, key: jax.Array, num: int) -> jax.Array:
-    """`num` task parameters from the continuous task space, shape `(num, P)`."""
+    """`num` task parameters uniform in the task space `C`, shape `(num, P)`."""
+    return self.task_space.sample(key, num)
+
+  @abc.abstractmethod
+  def grid(self, num: int) -> jax.Array:
+    """`num` tasks spread over `C`, shape `(num, P)`; the finite task set is `grid(K)`."""
 
   @abc.abstractmethod
   def reset(self, key: jax.Array, task: jax.Array) -> State:

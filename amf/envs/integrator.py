@@ -2,7 +2,7 @@
 import jax
 import jax.numpy as jnp
 
-from amf.envs.base import MultiTaskEnv, State
+from amf.envs.base import MultiTaskEnv, State, TaskBox
 
 
 class Integrator(MultiTaskEnv):
@@ -25,13 +25,14 @@ class Integrator(MultiTaskEnv):
     self.task_feature_size = 2
     self.radius, self.max_action, self.init_noise = radius, max_action, init_noise
     self.success_threshold, self.ctrl_cost = success_threshold, ctrl_cost
-    self.tasks = (2 * jnp.pi * jnp.arange(num_tasks) / num_tasks)[:, None]
+    self.task_space = TaskBox((0.0,), (2 * float(jnp.pi),), (True,))
+    self.tasks = self.grid(num_tasks)
+
+  def grid(self, num):
+    return (2 * jnp.pi * jnp.arange(num) / num)[:, None]
 
   def task_features(self, task):
     return self.radius * jnp.concatenate([jnp.cos(task), jnp.sin(task)], -1)
-
-  def sample_tasks(self, key, num):
-    return jax.random.uniform(key, (num, 1), maxval=2 * jnp.pi)
 
   def _distance(self, state):
     return jnp.linalg.norm(state.obs - self.task_features(state.info["task"]))

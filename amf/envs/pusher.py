@@ -5,7 +5,7 @@ from brax import math
 import jax
 import jax.numpy as jnp
 
-from amf.envs.base import MultiTaskEnv, State, polar, sample_polar
+from amf.envs.base import MultiTaskEnv, State, TaskBox, polar
 
 _ARM = 7                # arm joints; q[7:9] slide the object (y, x), q[9:11] the goal (y, x)
 _OBJECT_RADIUS = 0.05
@@ -21,7 +21,7 @@ class Pusher(MultiTaskEnv):
 
   The object starts at `start` (plus uniform noise of `start_noise`); the goal is `distance`
   away from it in direction `angle`. The finite set is `num_tasks` angles evenly over
-  `angle_range` at distance `distance`; the continuous sampler draws any angle in the arc and a
+  `angle_range` at distance `distance`; the task space is any angle in the arc and a
   distance in `distance_range`. The default arc, 0 to 1.2 rad around the direction away from
   the shoulder (0.73 rad), is where the expert is reliable: its fork-shaped wrist cannot pull
   the object back towards the arm, and near the arm it cannot get low enough behind it (it
@@ -59,14 +59,17 @@ class Pusher(MultiTaskEnv):
     self.distance_range, self.angle_range = distance_range, angle_range
     self.success_threshold = success_threshold
     self.kp, self.kd, self.max_step = kp, kd, max_step
-    angles = jnp.linspace(*angle_range, num_tasks)
-    self.tasks = jnp.stack([angles, jnp.full_like(angles, distance)], -1)
+    self.distance = distance
+    self.task_space = TaskBox((float(angle_range[0]), float(distance_range[0])),
+                              (float(angle_range[1]), float(distance_range[1])), (False, False))
+    self.tasks = self.grid(num_tasks)
+
+  def grid(self, num):
+    angles = jnp.linspace(*self.angle_range, num)
+    return jnp.stack([angles, jnp.full_like(angles, self.distance)], -1)
 
   def task_features(self, task):
     return self.start + polar(task)
-
-  def sample_tasks(self, key, num):
-    return sample_polar(key, num, self.angle_range, self.distance_range)
 
   def reset(self, key, task):
     # Brax's reset (arm at rest, small velocity noise), with the object and goal from the task.

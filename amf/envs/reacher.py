@@ -3,7 +3,7 @@ import brax.envs
 import jax
 import jax.numpy as jnp
 
-from amf.envs.base import MultiTaskEnv, State, polar, sample_polar
+from amf.envs.base import MultiTaskEnv, State, TaskBox, polar
 
 # Link lengths of brax's reacher: shoulder to elbow, elbow to fingertip.
 _L0, _L1 = 0.1, 0.11
@@ -12,8 +12,8 @@ _L0, _L1 = 0.1, 0.11
 class Reacher(MultiTaskEnv):
   """Brax's 2-link reacher; task = `(angle, radius)` of the target, features = its position.
 
-  The finite task set is `num_tasks` angles on a circle of radius `radius`; the continuous
-  sampler draws any angle and a radius in `radius_range`. The arm starts stretched along +x
+  The finite task set is `num_tasks` angles on a circle of radius `radius` (`grid`); the task
+  space is any angle and a radius in `radius_range`. The arm starts stretched along +x
   (brax's pose and noise), so radii below ~0.19 keep a still arm from passing the test. The
   reward is brax's own (minus the fingertip-target distance minus the squared torque); success
   is a final fingertip-target distance below `success_threshold` (the target's and fingertip's
@@ -51,14 +51,16 @@ class Reacher(MultiTaskEnv):
     self.task_feature_size = 2
     self.radius_range, self.success_threshold = (lo, hi), success_threshold
     self.kp, self.kd, self.elbow, self.shoulder_cut = kp, kd, elbow, shoulder_cut
-    angles = 2 * jnp.pi * jnp.arange(num_tasks) / num_tasks
-    self.tasks = jnp.stack([angles, jnp.full_like(angles, radius)], -1)
+    self.radius = radius
+    self.task_space = TaskBox((0.0, lo), (2 * float(jnp.pi), hi), (True, False))
+    self.tasks = self.grid(num_tasks)
+
+  def grid(self, num):
+    angles = 2 * jnp.pi * jnp.arange(num) / num
+    return jnp.stack([angles, jnp.full_like(angles, self.radius)], -1)
 
   def task_features(self, task):
     return polar(task)
-
-  def sample_tasks(self, key, num):
-    return sample_polar(key, num, (0.0, 2 * jnp.pi), self.radius_range)
 
   def reset(self, key, task):
     # Brax's reset with its noise, but with the target placed by the task instead of at random.
