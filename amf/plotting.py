@@ -309,3 +309,41 @@ def differences(entries: Sequence[dict], path, reference: str,
   axes[0].invert_yaxis()  # once: the panels share the axis
   fig.suptitle(title or f"seed-paired difference against {reference} ({LEVEL:.0%} bootstrap CI)")
   return _save(fig, path)
+
+
+def task_histograms(alloc_rows: Sequence[dict], path, bounds: tuple[float, float],
+                    region: tuple[float, float] | None = None, column: str = "c0",
+                    grid=(), xlabel: str = "task parameter c0",
+                    title: str | None = None) -> pathlib.Path:
+  """Histograms of the tasks asked for in a continuous task space, one panel per method.
+
+  Rows are variants; `bounds` is the parameter's range in the task space, `region` the target
+  distribution's (shaded) and `grid` the finite set's values (ticks), so a reader sees whether
+  a method asked inside mu, on the grid, or elsewhere.
+  """
+  metrics.check_columns(alloc_rows, ("method", "variant", "seed", "round", column))
+  methods = _unique(r["method"] for r in alloc_rows)
+  variants = _unique(r["variant"] for r in alloc_rows)
+  bins = np.linspace(bounds[0], bounds[1], 49)
+  fig = Figure(figsize=(1.2 + 2.6 * len(methods), 0.6 + 2.2 * len(variants)),
+               layout="constrained")
+  axes = fig.subplots(len(variants), len(methods), squeeze=False, sharex=True, sharey=True)
+  colors = method_colors(methods)
+  for (i, j), ax in np.ndenumerate(axes):
+    values = [r[column] for r in alloc_rows
+              if r["method"] == methods[j] and r["variant"] == variants[i]]
+    if region is not None:
+      ax.axvspan(*region, color="#ffd54f", alpha=0.4, lw=0)
+    for g in grid:
+      ax.axvline(g, color="#999999", lw=0.6, ls=":")
+    ax.hist(values, bins=bins, color=colors[methods[j]])
+    if i == 0:
+      ax.set_title(methods[j], color=colors[methods[j]], fontweight="bold", fontsize=9)
+    if i == len(variants) - 1:
+      ax.set_xlabel(xlabel)
+    if j == 0:
+      ax.set_ylabel(f"{variants[i]}\ndemonstrations")
+  num_seeds = len({r["seed"] for r in alloc_rows})
+  fig.suptitle(title or f"Tasks asked for (all rounds, {num_seeds} seeds); shaded: the target "
+               "region, dotted: the finite task set")
+  return _save(fig, path)

@@ -115,18 +115,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                                            jax.tree.map(lambda x: x[0], initial.data),
                                            jax.random.PRNGKey(config.seed))
   tables = common.sweep_methods(config, env, nn, batch, workdir, target, check=check)
-  figures(workdir, tables, env.num_tasks, config.env)
+  figures(config, workdir, tables, env)
   return tables["metrics"]
 
 
-def figures(workdir: str, tables: dict, num_tasks: int, env_name: str) -> None:
-  rows = tables["metrics"]
+def figures(config: ml_collections.ConfigDict, workdir: str, tables: dict, env) -> None:
+  rows, env_name = tables["metrics"], config.env
   for value in ("success", "return"):
     plotting.curves(rows, os.path.join(workdir, f"curves_{value}.png"), value,
                     title=f"AMF-NN on {env_name}: {value} vs round, per pre-training mix")
     plotting.bars(rows, os.path.join(workdir, f"bars_{value}.png"), value)
-  plotting.allocation_heatmaps(tables["allocations"], os.path.join(workdir, "allocations.png"),
-                               num_tasks, title=f"Tasks asked for per round on {env_name}")
+  common.allocation_figure(config, env, tables["allocations"],
+                           os.path.join(workdir, "allocations.png"),
+                           f"Tasks asked for per round on {env_name}")
   logging.info("Figures and tables in %s", os.path.abspath(workdir))
 
 

@@ -52,11 +52,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   env, learner, (keys, weights, variants, seeds) = setup(config)
   tables = common.sweep_methods(config, env, learner, common.Runs(keys, weights, variants, seeds),
                                 workdir, target)
-  figures(config, workdir, tables["metrics"], tables["allocations"], env.num_tasks)
+  figures(config, workdir, tables["metrics"], tables["allocations"], env)
   return tables["metrics"]
 
 
-def figures(config, workdir, rows, allocations, num_tasks) -> None:
+def figures(config, workdir, rows, allocations, env) -> None:
   shown = [f"k={k}" for k in config.plot_ks if k in config.ks]
   order = [f"k={k}" for k in config.ks]
   for value in ("success", "return"):
@@ -67,8 +67,8 @@ def figures(config, workdir, rows, allocations, num_tasks) -> None:
                               "uniform", variant_order=order,
                               xlabel="k (tasks covered by pre-training)",
                               title=f"AMF - uniform ({value})")
-  plotting.allocation_heatmaps(allocations, os.path.join(workdir, "allocations.png"), num_tasks,
-                               variants=shown, title="Tasks asked for, per round")
+  common.allocation_figure(config, env, allocations, os.path.join(workdir, "allocations.png"),
+                           "Tasks asked for, per round", variants=shown)
   logging.info("Figures and tables in %s", os.path.abspath(workdir))
 
 

@@ -21,8 +21,9 @@ import numpy as np
 from absl import app, flags, logging
 from rliable import library, metrics as rl_metrics
 
-from amf import metrics, plotting
+from amf import envs, metrics, plotting
 from configs import studies as study_configs
+from experiments import common
 from launch import studies
 
 LEVEL = 0.9
@@ -131,7 +132,7 @@ def table(env_arms: list[Arm], study, metric: str, estimates: dict) -> list[str]
 def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   """The tables and figures of one environment of a study (or what is missing)."""
   tags = list(spec["runs"]) or [""]
-  rows_by_run, allocs, missing, num_tasks = {}, [], [], None
+  rows_by_run, allocs, missing, config = {}, [], [], None
   for tag in tags:
     workdir = os.path.join(root, study["name"], env, tag)
     path = os.path.join(workdir, "metrics.csv")
@@ -143,7 +144,7 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
     allocs += [{**r, "method": prefix + r["method"]}
                for r in metrics.read_csv(os.path.join(workdir, "allocations.csv"))]
     with open(os.path.join(workdir, "config.json")) as f:
-      num_tasks = json.load(f)["env_kwargs"]["num_tasks"]
+      config = ml_collections.ConfigDict(json.load(f))
   lines = [f"### {env}", ""]
   if missing:
     lines += [f"Not run yet: {', '.join(missing)}.", ""]
@@ -155,7 +156,7 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   for metric in names:
     lines += [f"**{metric}** (reference: {_reference(study)})", ""]
     lines += table(env_arms, study, metric, estimates) + [""]
-  lines += _figures(root, study, env, env_arms, rows_by_run, allocs, num_tasks)
+  lines += _figures(root, study, env, env_arms, rows_by_run, allocs, config)
   return lines
 
 
@@ -163,7 +164,7 @@ def _reference(study: dict) -> str:
   return ", ".join(f"{k} {v}" for k, v in study["reference"].items())
 
 
-def _figures(root, study, env, env_arms, rows_by_run, allocs, num_tasks) -> list[str]:
+def _figures(root, study, env, env_arms, rows_by_run, allocs, config) -> list[str]:
   folder = os.path.join(root, study["name"], "figures")
   rel = lambda path: os.path.relpath(path, root)
   merged = [{**r, "method": f"{tag} {r['method']}" if tag else r["method"]}
@@ -193,9 +194,11 @@ def _figures(root, study, env, env_arms, rows_by_run, allocs, num_tasks) -> list
     path = plotting.gap_vs_variant(merged, os.path.join(folder, f"{env}_gap.png"), "success", a,
                                    b, variant_order=variants, xlabel="pre-training mix")
     out.append(f"![{env} {a} - {b} against the mix]({rel(path)})")
-  if allocs and num_tasks:
-    path = plotting.allocation_heatmaps(allocs, os.path.join(folder, f"{env}_allocations.png"),
-                                        num_tasks)
+  if allocs and config is not None:
+    # Heatmaps over a finite task set; histograms over a continuous one (the experiment's own).
+    path = os.path.join(folder, f"{env}_allocations.png")
+    common.allocation_figure(config, envs.make(config.env, **config.env_kwargs), allocs, path,
+                             f"Tasks asked for on {env}")
     out.append(f"![{env} allocations]({rel(path)})")
   return out + [""]
 

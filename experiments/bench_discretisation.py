@@ -1,0 +1,86 @@
+"""Selection latency in a continuous task space: against the number of candidates G and the
+continuous proposal's number of starts. Prints a table (ratios against the grid of 2).
+
+  python -m experiments.bench_discretisation --study_env=integrator_gp
+  python -m experiments.bench_discretisation --study_env=reacher --seeds=10
+
+Each row is one AMF selection (occupancy estimates, covariance over the targets' and the
+candidates' inputs, the proposal, the greedy batch), jitted and vmapped over `--seeds` runs on
+the discretisation study's settings (`configs/studies/discretisation.py`).
+"""
+import importlib
+
+import jax
+from absl import app, flags
+
+from amf.active import make_loop
+from configs.studies import discretisation
+from experiments import active_finetune, common, integrator_gp
+from launch import studies
+
+_ENV = flags.DEFINE_enum("study_env", "integrator_gp",
+                         ["integrator_gp", "integrator_nn", "reacher", "pusher"],
+                         "Environment (and learner) of the discretisation study.")
+_SEEDS = flags.DEFINE_integer("seeds", 1, "Runs selected side by side (vmapped).")
+_GRID = flags.DEFINE_list("grid", ["2", "4", "8", "16", "32"], "Candidate counts G.")
+_STARTS = flags.DEFINE_list("starts", ["1", "2", "4", "8"], "Starts of the continuous "
+                            "proposal (at G = 16).")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (the best is reported).")
+
+
+def study_config(name: str, seeds: int):
+  """The experiment module and config of the study's environment `name` (paper scale), with
+  `seeds` runs of AMF alone."""
+  run = next(r for r in studies.runs(discretisation.get_config("paper")) if r.env == name)
+  c = studies.experiment_config(run)
+  c.num_seeds, c.methods = seeds, ("amf",)
+  return importlib.import_module(run.module), c
+
+
+def setup(module, c):
+  """Environment, learner and the pre-trained initial carries of the config's runs."""
+  if module is integrator_gp:
+    env, learner, (keys, weights, *_) = integrator_gp.setup(c)
+  else:
+    c.pretrain_steps = 200  # latency does not depend on how well the policy is trained
+    env, _ = active_finetune.validate(c)
+    learner = active_finetune.learner(c, env)
+    runs = active_finetune.runs(c, env)
+    keys, weights = runs.keys, runs.weights
+  loop = make_loop(env, learner, common.loop_config(c, c.methods), c.noise)
+  return env, learner, jax.block_until_ready(jax.jit(jax.vmap(loop.init))(keys, weights))
+
+
+def latency(env, learner, c, initial, proposal: str, **overrides) -> float:
+  c = c.copy_and_resolve_references()
+  c.update(overrides)
+  loop = make_loop(env, learner, common.loop_config(c, c.methods, proposal), c.noise)
+  select = jax.jit(jax.vmap(loop.select))
+  keys = jax.random.split(jax.random.PRNGKey(1), initial.round.shape[0])
+  jax.block_until_ready(select(initial, keys))
+  return common.best_time(_REPEATS.value, select, initial, keys)
+
+
+def main(argv):
+  del argv
+  module, c = study_config(_ENV.value, _SEEDS.value)
+  env, learner, initial = setup(module, c)
+  print(f"Selection latency per round (ms), {_ENV.value}, {_SEEDS.value} seed(s), "
+        f"{c.num_targets} targets x {c.occupancy_samples} trajectories, "
+        f"{jax.devices()[0].platform}")
+  print(f"{'proposal':>12} {'G':>4} {'starts':>6} {'steps':>5} {'ms':>9} {'x grid:2':>8}")
+  base = None
+  for g in map(int, _GRID.value):
+    for proposal in (f"grid:{g}", "random"):
+      ms = latency(env, learner, c, initial, proposal, num_candidates=g) * 1e3
+      base = base or ms
+      print(f"{proposal:>12} {g:>4} {'':>6} {'':>5} {ms:>9.1f} {ms / base:>8.2f}", flush=True)
+  for starts in map(int, _STARTS.value):
+    ascent = dict(c.ascent, starts=starts)
+    ms = latency(env, learner, c, initial, "continuous", num_candidates=16, ascent=ascent) * 1e3
+    print(f"{'continuous':>12} {16:>4} {starts:>6} {c.ascent.steps:>5} {ms:>9.1f} "
+          f"{ms / base:>8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)
