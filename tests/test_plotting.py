@@ -66,6 +66,17 @@ def test_allocation_heatmaps(alloc_rows, tmp_path):
                                               variants=["k=2"]))
 
 
+def test_task_histograms_draw_each_method_over_the_task_space(tmp_path):
+  rng = np.random.default_rng(0)
+  rows = [dict(method=m, variant="uniform", seed=s, round=r, c0=float(rng.uniform(1.5, 2.5)))
+          for m in ("amf", "uniform") for s in range(3) for r in range(1, 5)]
+  path = plotting.task_histograms(rows, tmp_path / "hist.png", (0.0, 6.3), region=(1.7, 2.1),
+                                  grid=np.linspace(0, 6, 4))
+  assert _is_png(path) and _draws(path, ["amf", "uniform"])
+  with pytest.raises(ValueError, match="c1"):
+    plotting.task_histograms(rows, tmp_path / "bad.png", (0.0, 1.0), column="c1")
+
+
 def test_bars(rows, tmp_path):
   assert _is_png(plotting.bars(rows, tmp_path / "bars.png", "return"))
   assert _draws(tmp_path / "bars.png", METHODS)

@@ -31,7 +31,8 @@ def _write(workdir, rows):
   allocs = [dict(env="integrator", method=r["method"], variant=r["variant"], seed=r["seed"],
                  round=r["round"], task=r["seed"] % 4) for r in rows if r["round"] > 0]
   metrics.write_csv(workdir / "allocations.csv", allocs, common.ALLOCATION_COLUMNS)
-  (workdir / "config.json").write_text(json.dumps({"env_kwargs": {"num_tasks": 4}}))
+  (workdir / "config.json").write_text(json.dumps(
+      {"env": "integrator", "env_kwargs": {"num_tasks": 4}, "task_space": "finite"}))
 
 
 @pytest.fixture
