@@ -212,13 +212,14 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
   propose = proposals.get(cfg.proposal)
   k, b, stride = env.num_tasks, cfg.batch_size, cfg.stride
   h = len(range(0, env.horizon, stride))  # scored states per trajectory
-  finite = cfg.task_space == "finite"
+  finite_space = cfg.task_space == "finite"
   g = cfg.num_candidates or k
   grid = (TaskBatch(env.tasks, jnp.arange(k, dtype=jnp.int32)) if g == k
           else TaskBatch(env.grid(g), jnp.full((g,), -1, jnp.int32)))
-  # Today's finite-set AMF: the candidates are the targets, one occupancy estimate serves both.
-  shared = finite and cfg.proposal == "grid" and g == k
-  if finite:
+  # On a finite set scored whole, the candidates are the targets: one occupancy estimate and
+  # one covariance serve both (the loop as it was before tasks became parameters).
+  shared = finite_space and cfg.proposal == "grid" and g == k
+  if finite_space:
     target, target_ids = target_weights(k, cfg.target_tasks), jnp.arange(k, dtype=jnp.int32)
   else:
     target = jnp.full((cfg.num_targets,), 1.0 / cfg.num_targets)
@@ -228,7 +229,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
 
   def draw(key: jax.Array, n: int) -> TaskBatch:
     """`n` tasks from mu: finite-set tasks by their weights, or uniform on the region."""
-    if finite:
+    if finite_space:
       ids = jax.random.choice(key, k, (n,), p=target)
       return TaskBatch(env.tasks[ids], ids.astype(jnp.int32))
     return TaskBatch(region.sample(key, n), jnp.full((n,), -1, jnp.int32))
@@ -299,7 +300,9 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     return selection.Scored(cov, targets, candidates, batch)
 
   def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
-    targets = env.tasks if finite else region.sample(jax.random.fold_in(key, 1), cfg.num_targets)
+    # Drawn from the run's key before it is split, so the loop's other randomness is unchanged.
+    targets = (env.tasks if finite_space
+               else region.sample(jax.random.fold_in(key, 1), cfg.num_targets))
     key, k_pre, k_fit, k_eval = jax.random.split(key, 4)
     pre = data_lib.pretraining(env, k_pre, cfg.pretrain_size, pretrain_weights, cfg.demo_noise)
     data = data_lib.concat(pre, data_lib.empty(env, cfg.budget))

@@ -88,10 +88,5 @@ def continuous(ctx: Context, key: jax.Array) -> TaskBatch:
 PROPOSALS = {"grid": grid, "random": random, "continuous": continuous}
 
 
-def size(name: str, num: int, ascent: Ascent = Ascent()) -> int:
-  """How many candidates proposal `name` gives with G = `num`."""
-  return num + ascent.starts if name == "continuous" else num
-
-
 def get(name: str):
   return registry.lookup(PROPOSALS, name, "candidate proposal")
