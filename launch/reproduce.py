@@ -141,7 +141,8 @@ def execute(job: Job, label: str = "") -> dict:
       job.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
     for line in proc.stdout:
       log.write(line)
-      if not line.startswith(("W", "Failed to import", "  warnings.warn")):
+      if not (line.startswith(("W", "Failed to import", "  warnings.warn"))
+              or "Warning: " in line):  # kept in the log, not on the console
         print(f"  {job.name} | {_ABSL_PREFIX.sub('', line)}", end="", flush=True)
   record = {"argv": job.argv[1:], "status": "done" if proc.returncode == 0 else "failed",
             "seconds": round(time.time() - start, 1), "returncode": proc.returncode,

@@ -12,10 +12,13 @@ ESTIMATORS = ("importance", "uniform", "learned", "rollout", "oracle")
 
 
 def get_config(scale: str = "paper"):
+  # Under vmap every estimator branch runs for every run (`learned` trains a classifier,
+  # `rollout` and `oracle` simulate); the quick scale asks for 8 demonstrations.
+  quick = dict(budget=8) if scale == "quick" else {}
   envs = {"integrator_gp": integrator_gp(scale, methods=("amf", "uniform"), estimators=ESTIMATORS,
-                                         ks=(6,), plot_ks=(6,))}
+                                         ks=(6,), plot_ks=(6,), **quick)}
   envs.update({name: active_finetune(env, scale, methods=("amf", "uniform"),
-                                    estimators=ESTIMATORS, mixes=("subset",))
+                                     estimators=ESTIMATORS, mixes=("subset",))
                for name, env in nn_envs(scale)})
   return study("importance_weights", "Do importance weights on the pre-training data beat "
                "uniform weights and a learned density ratio as AMF's target occupancy?",

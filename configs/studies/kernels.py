@@ -11,8 +11,10 @@ KERNELS = ("loss_gradient", "random_walk", "linear", "ntk", "last_layer", "dropo
 
 
 def get_config(scale: str = "paper"):
+  # Under vmap every kernel branch runs for every run; the quick scale halves the rounds.
+  quick = dict(budget=4) if scale == "quick" else {}
   envs = {name: active_finetune(env, scale, methods=("amf", "uniform"), kernels=KERNELS,
-                               mixes=("subset",))
+                               mixes=("subset",), **quick)
           for name, env in nn_envs(scale)}
   return study("kernels", "Which approximation of the network's kernel gives AMF-NN the best "
                "selections: is loss_gradient ahead of last_layer and dropout?",
