@@ -16,12 +16,17 @@ REGIONS = {
     "pusher": ((0.2, 0.32), (0.13, 0.16)),         # between 0.17 and 0.34 rad, 13-16 cm
 }
 PROPOSALS = ("grid:2", "grid:4", "grid:8", "grid:16", "random", "continuous")
+# The continuous search: 4 starts x 20 Adam steps; on the brax environments 2 x 10, as each
+# step recomputes the network kernel over all the data (the cost is in the README).
+ASCENT = {"integrator": dict(starts=4, steps=20), "reacher": dict(starts=2, steps=10),
+          "pusher": dict(starts=2, steps=10)}
 
 
 def _settings(env: str, scale: str) -> dict:
   return dict(methods=("amf", "uniform", "coverage"), task_space="continuous",
               target_region=REGIONS[env], num_targets=16, proposals=PROPOSALS,
-              num_candidates=16, num_seeds=10 if scale == "paper" else 3)
+              num_candidates=16, num_seeds=10 if scale == "paper" else 3,
+              ascent=dict(ASCENT[env], learning_rate=0.05))
 
 
 # Pre-training: on the integrator the first 3 of 12 tasks (0-60 degrees), so the arc is
