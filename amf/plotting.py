@@ -157,7 +157,8 @@ def gap_vs_variant(rows: Sequence[dict], path, value: str, method_a: str, method
     ax.fill_between(pos, low, high, color=color, alpha=0.2, lw=0)
     ax.errorbar(pos, mean, yerr=_yerr(mean, low, high), fmt="o-", ms=4, capsize=3,
                 color=color)
-    ax.set_xticks(pos, [str(v) if name is None else f"{p:g}" for v, p in zip(variants, pos)])
+    ax.set_xticks(pos, [str(v) if name is None else f"{p:g}" for v, p in zip(variants, pos)],
+                  **({} if name else dict(rotation=30, ha="right")))  # names such as mixes
     ax.set_xlabel(xlabel or name or "variant")
     ax.set_title("final round" if stat == "final" else "area under the curve (mean over rounds)")
     ax.grid(alpha=0.3)
