@@ -2,6 +2,7 @@
 import importlib
 import sys
 
+import jax
 import pytest
 
 from configs import studies as study_configs
@@ -100,3 +101,22 @@ def test_every_command_loads_its_experiments_config_at_its_scale_and_env(figure,
   assert loaded.scale == scale
   (env,) = [e for e in ENVS if e in figure.split("_")]  # every figure names its environment
   assert loaded.env == env
+
+
+@pytest.mark.slow  # runs a tiny study end to end: an AMF-GP process, then the report
+def test_a_tiny_study_runs_is_skipped_when_done_and_is_reported(tmp_path, monkeypatch):
+  from configs.studies import integrator_gp, study
+  from launch import report
+  # The process compiles into the tests' cache (conftest.py), so a second run loads it.
+  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", jax.config.jax_compilation_cache_dir)
+  tiny = dict(num_seeds=2, ks=(2,), plot_ks=(2,), budget=2, eval_episodes=2,
+              methods=("amf", "uniform"))
+  demo = study("rebalancing", "Does AMF beat uniform?", {"method": "uniform"},
+               {"integrator_gp": integrator_gp("quick", **tiny)}, "quick")
+  jobs = reproduce.study_jobs(demo, str(tmp_path))
+  (record,) = reproduce.run_jobs(jobs)
+  assert record["status"] == "done" and reproduce.run_jobs(jobs) == [record]  # skipped
+  with open(report.write(str(tmp_path))) as f:
+    text = f.read()
+  assert "| amf | 2 |" in text and "| uniform | 2 |" in text
+  assert "(rebalancing/figures/integrator_gp_differences.png)" in text
