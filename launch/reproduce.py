@@ -16,6 +16,7 @@ import ast
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -232,6 +233,7 @@ def define_flags() -> None:
                     "per process.")
   flags.DEFINE_list("cluster_args", ["timeout_min=120", "cpus_per_task=8"], "submitit "
                     "parameters, key=value, e.g. slurm_partition=cpu,gpus_per_node=1.")
+  flags.DEFINE_bool("dry_run", False, "Check every process and print its command; run none.")
   flags.DEFINE_bool("wait", False, "With submitit: wait for the jobs, then print the time "
                     "table and write the report (always so with --executor=local).")
 
@@ -244,6 +246,9 @@ def main(argv):
   jobs = plan(names, args.scale, args.workdir, args.overwrite)
   logging.info("%d processes for %s at the %s scale in %s", len(jobs), ", ".join(names),
                args.scale, os.path.abspath(args.workdir))
+  if args.dry_run:
+    print("\n".join(f"{job.name}: {shlex.join(job.argv)}" for job in jobs))
+    return
   if args.executor == "local":
     records = run_jobs(jobs)
   else:

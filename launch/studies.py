@@ -55,9 +55,11 @@ def runs(study: ml_collections.ConfigDict) -> list[Run]:
 
 
 def flag_value(value) -> str:
-  """A config value as `--config.key=` parses it back (tuples as Python literals)."""
+  """A config value as `--config.key=` parses it back: tuples as Python literals, without
+  spaces and with double-quoted strings, so a printed command reads as one would type it."""
   if isinstance(value, (tuple, list)):
-    return repr(tuple(value))
+    items = [json.dumps(v) if isinstance(v, str) else repr(v) for v in value]
+    return "(" + ",".join(items) + ("," if len(items) == 1 else "") + ")"
   return str(value)
 
 
