@@ -32,6 +32,17 @@ def test_batched_cholesky_is_lowered_as_a_loop_on_cpu():
   assert "while" not in single
 
 
+def test_batched_triangular_solves_are_lowered_as_a_loop_on_cpu_and_stay_exact():
+  if jax.default_backend() != "cpu":
+    pytest.skip("The workaround only replaces the CPU lowering.")
+  tri = jnp.asarray(np.linalg.cholesky(_spd_batch(2)), jnp.float32)
+  rhs = jnp.asarray(np.random.default_rng(3).normal(size=(6, 5, 3)), jnp.float32)
+  solve = jax.vmap(lambda a, b: jax.scipy.linalg.solve_triangular(a, b, lower=True))
+  assert "while" in jax.jit(solve).lower(tri, rhs).as_text()
+  np.testing.assert_allclose(jax.jit(solve)(tri, rhs), np.linalg.solve(tri, rhs), rtol=1e-4,
+                             atol=1e-5)
+
+
 _TWO_CHOLESKYS = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
     import amf  # applies the workaround
