@@ -27,7 +27,9 @@ class TaskBatch(NamedTuple):
 
 
 class Ascent(NamedTuple):
-  """The `continuous` proposal's search: starts, Adam steps, step size in the unit cube."""
+  """The `continuous` proposal's search: starts, Adam steps, and the initial step size in the
+  unit cube, decayed to zero over the steps (cosine) so the last iterates settle on a maximum
+  instead of circling it at Adam's constant step length."""
   starts: int = 4
   steps: int = 20
   learning_rate: float = 0.05
@@ -62,7 +64,8 @@ def random(ctx: Context, key: jax.Array) -> TaskBatch:
 
 def ascend(ctx: Context, start: jax.Array) -> jax.Array:
   """Projected gradient ascent on `alpha` from one task `start` (P,); returns the last task."""
-  space, optimizer = ctx.space, optax.adam(ctx.ascent.learning_rate)
+  space, steps = ctx.space, ctx.ascent.steps
+  optimizer = optax.adam(optax.cosine_decay_schedule(ctx.ascent.learning_rate, max(steps, 1)))
   # In the unit cube, one step size suits every parameter (an angle, a distance).
   objective = lambda unit: ctx.alpha(space.from_unit(unit)[None])[0]
 
@@ -73,7 +76,7 @@ def ascend(ctx: Context, start: jax.Array) -> jax.Array:
     return (unit, opt_state), None
 
   unit = space.to_unit(start)
-  (unit, _), _ = jax.lax.scan(step, (unit, optimizer.init(unit)), None, ctx.ascent.steps)
+  (unit, _), _ = jax.lax.scan(step, (unit, optimizer.init(unit)), None, steps)
   return space.project(space.from_unit(unit))
 
 
