@@ -102,16 +102,27 @@ def test_amf_improves_on_the_tasks_it_asked_for(gp_loop):
 
 @pytest.mark.slow  # > 3 s: compiles the unbatched loop
 def test_vmapped_runs_equal_single_runs(gp_loop):
+  """vmap changes nothing but float rounding: the same pre-trained policy and evaluation, the
+  same scores, and each run asks for a task of maximal score. (Whole runs are not compared:
+  in this symmetric setting tasks 2 and 10 tie exactly, and which wins depends on rounding
+  that differs between a batched and an unbatched program and between CPUs.)"""
   loop = gp_loop["loop"]
-  init, advance = jax.jit(loop.init), jax.jit(loop.advance)
+  init, alpha, select = jax.jit(loop.init), jax.jit(loop.alpha), jax.jit(loop.select)
+  tasks = gp_loop["env"].tasks
   for run in range(2):
-    alone = advance(init(gp_loop["keys"][run], gp_loop["weights"][run]), R)
-    batched = jax.tree.map(lambda x: x[run], gp_loop["final"])
-    chex.assert_trees_all_close((alone.returns, alone.success), (batched.returns,
-                                                                 batched.success), rtol=1e-4,
-                                atol=1e-4)
-    np.testing.assert_array_equal(alone.asked, batched.asked)
-    np.testing.assert_array_equal(alone.data.mask, batched.data.mask)
+    alone = init(gp_loop["keys"][run], gp_loop["weights"][run])
+    batched = jax.tree.map(lambda x: x[run], gp_loop["initial"])
+    chex.assert_trees_all_close((alone.returns, alone.success),
+                                (batched.returns, batched.success), rtol=1e-4, atol=1e-4)
+    for carry in (gp_loop["initial"], gp_loop["after_one"]):
+      one = jax.tree.map(lambda x: x[run], carry)
+      key = jax.random.split(one.key, 5)[1]  # the round's selection key (`one_round`)
+      scores = alpha(one, key, tasks)
+      batched_scores = jax.vmap(loop.alpha, in_axes=(0, 0, None))(
+          carry, jax.vmap(lambda k: jax.random.split(k, 5)[1])(carry.key), tasks)[run]
+      np.testing.assert_allclose(scores, batched_scores, rtol=1e-4, atol=1e-6)
+      asked = int(select(one, key).ids[0])
+      assert scores[asked] >= scores.max() - 1e-4 * abs(scores.max())
 
 
 @pytest.mark.slow  # > 3 s: compiles a second loop
@@ -171,6 +182,9 @@ def test_finite_set_runs_give_the_results_recorded_before_tasks_became_parameter
                       ("gp_cheap", run(_learner(env), ("uniform", "round_robin", "rebalancing"),
                                        4, 2)),
                       ("nn_amf", run(nn, ("amf",), 2, 1, kernels=2))]:
-    for field in ("returns", "success", "asked"):
-      np.testing.assert_array_equal(getattr(final, field), golden[f"{name}_{field}"],
-                                    err_msg=f"{name} {field}")
+    # The same choices exactly; values to float32 rounding, which differs between CPUs
+    # (XLA picks its kernels by the instruction set, e.g. with or without AVX-512).
+    np.testing.assert_array_equal(final.asked, golden[f"{name}_asked"], err_msg=f"{name} asked")
+    for field in ("returns", "success"):
+      np.testing.assert_allclose(getattr(final, field), golden[f"{name}_{field}"],
+                                 rtol=1e-4, atol=1e-5, err_msg=f"{name} {field}")
