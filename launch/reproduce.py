@@ -87,24 +87,34 @@ def command(figure: str, scale: str, workdir: str, overwrite: bool = False) -> l
           + (["--overwrite"] if overwrite else []))
 
 
-def plan(names, scale: str, root: str, overwrite: bool = False) -> list[Job]:
-  """Every process of `names` (figures and studies), checked before any of them runs."""
+def plan(names, scale: str, root: str, overwrite: bool = False, envs=()) -> list[Job]:
+  """Every process of `names` (figures and studies), checked before any of them runs; with
+  `envs`, only the studies' processes on those environments (e.g. the integrator's, which a
+  laptop runs at the paper's scale, leaving reacher and pusher to a cluster)."""
+  study_envs = {run.env for name in names if name not in FIGURES
+                for run in studies.runs(study_configs.get(name, scale))}
+  unknown = sorted(set(envs) - study_envs)
+  if unknown:
+    raise ValueError(f"--envs names {unknown}, which none of {list(names)} runs at the {scale} "
+                     f"scale; choose from {sorted(study_envs)}.")
   jobs = []
   for name in names:
     if name in FIGURES:
       workdir = os.path.join(root, name)
       jobs.append(Job(name, name, command(name, scale, workdir, overwrite), workdir))
     else:
-      jobs.extend(study_jobs(study_configs.get(name, scale), root, overwrite))
+      jobs.extend(study_jobs(study_configs.get(name, scale), root, overwrite, envs))
   return jobs
 
 
-def study_jobs(study, root: str, overwrite: bool = False) -> list[Job]:
-  """A study's processes; a bad study or run is refused here. Writes its `study.json` (what
-  the report reads)."""
+def study_jobs(study, root: str, overwrite: bool = False, envs=()) -> list[Job]:
+  """A study's processes (those on `envs`, if given); a bad study or run is refused here.
+  Writes its `study.json` (what the report reads)."""
   studies.check(study)
   jobs = []
   for run in studies.runs(study):
+    if envs and run.env not in envs:
+      continue
     studies.validate(run)
     jobs.append(Job(run.path, study.name, studies.command(run, root, overwrite),
                     os.path.join(root, run.path)))
@@ -233,6 +243,8 @@ def define_flags() -> None:
                     "per process.")
   flags.DEFINE_list("cluster_args", ["timeout_min=120", "cpus_per_task=8"], "submitit "
                     "parameters, key=value, e.g. slurm_partition=cpu,gpus_per_node=1.")
+  flags.DEFINE_list("envs", [], "Only the studies' processes on these environments (e.g. "
+                    "integrator_gp,integrator_nn); the report lists the others as not run.")
   flags.DEFINE_bool("dry_run", False, "Check every process and print its command; run none.")
   flags.DEFINE_bool("wait", False, "With submitit: wait for the jobs, then print the time "
                     "table and write the report (always so with --executor=local).")
@@ -243,7 +255,7 @@ def main(argv):
   args = flags.FLAGS
   names = selected(args.figures)
   parameters = cluster_parameters(args.cluster_args)
-  jobs = plan(names, args.scale, args.workdir, args.overwrite)
+  jobs = plan(names, args.scale, args.workdir, args.overwrite, args.envs)
   logging.info("%d processes for %s at the %s scale in %s", len(jobs), ", ".join(names),
                args.scale, os.path.abspath(args.workdir))
   if args.dry_run:

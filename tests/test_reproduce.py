@@ -52,6 +52,15 @@ def test_a_study_plan_has_a_process_per_env_and_run_and_writes_the_study(tmp_pat
   assert (tmp_path / "batch_size" / "study.json").exists()
 
 
+def test_envs_keep_only_those_processes_and_unknown_envs_are_refused(tmp_path):
+  jobs = reproduce.plan(["rebalancing", "kernels"], "paper", str(tmp_path),
+                        envs=("integrator_gp", "integrator_nn"))
+  assert [j.name for j in jobs] == ["rebalancing/integrator_gp", "rebalancing/integrator_nn",
+                                    "kernels/integrator_nn"]
+  with pytest.raises(ValueError, match=r"\['pushr'\].*choose from"):
+    reproduce.plan(["rebalancing"], "paper", str(tmp_path), envs=("pushr",))
+
+
 def test_cluster_parameters_parse_literals():
   assert reproduce.cluster_parameters(["timeout_min=120", "slurm_partition=cpu"]) == {
       "timeout_min": 120, "slurm_partition": "cpu"}
