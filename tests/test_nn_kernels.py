@@ -153,6 +153,35 @@ def test_kernel_is_psd_jittable_and_vmappable(setup, name):
   assert np.allclose(batched[0], batched[1]) == ignores_both
 
 
+def _correlation(K):
+  d = jnp.sqrt(jnp.diag(K))
+  return K / d[:, None] / d[None]
+
+
+@pytest.mark.parametrize("name", sorted(set(nn_kernels.KERNELS) - {"loss_gradient",
+                                                                    "random_walk"}))
+def test_nearby_inputs_are_correlated(setup, name):
+  """A smooth kernel tells the GP about an input from a slightly moved one."""
+  spec, _, params, x1, _ = setup
+  x = jnp.concatenate([x1, x1 + 1e-3])
+  C = _correlation(nn_kernels.get(name)(spec, params, x, x, jax.random.PRNGKey(0)))
+  assert np.all(np.diag(C[:12, 12:]) > 0.99)
+
+
+def test_loss_gradient_sees_only_exact_repeats(setup):
+  """Pseudo-labels are drawn per input (`pseudo_labels`), so two inputs' gradients point in
+  independent random output directions: an input and a copy moved by 1e-3 are uncorrelated
+  on average, like any two distinct inputs, where `last_layer` (the same kernel in
+  expectation over shared labels) has them equal. The README's kernel notes say what this
+  does to AMF; this pins the property."""
+  spec, _, params, x1, _ = setup
+  x = jnp.concatenate([x1, x1 + 1e-3])
+  near = jax.jit(jax.vmap(lambda k: jnp.diag(_correlation(
+      nn_kernels.loss_gradient(spec, params, x, x, k))[:12, 12:])))(
+          jax.random.split(jax.random.PRNGKey(0), 64))
+  assert abs(float(near.mean())) < 0.1 and float(near.std()) > 0.3
+
+
 def test_unknown_name_raises():
   with pytest.raises(ValueError, match="'nope'"):
     nn_kernels.get("nope")
