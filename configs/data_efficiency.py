@@ -31,7 +31,7 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
     c.num_seeds = 3
     c.ns = (1, 2, 4, 8)
     c.per_task_ns = (0, 1, 4)
-    c.per_task_tasks = (0, 5)
+    c.per_task_tasks = (0, 3)
     c.eval_episodes = 4
     c.pretrain_steps = 1500
   return c

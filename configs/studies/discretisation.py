@@ -13,7 +13,7 @@ from configs.studies import active_finetune, integrator_gp, nn_envs, study
 REGIONS = {
     "integrator": ((1.75, 1.92),),                 # 100-110 degrees; grid points at 90, 120
     "reacher": ((0.25, 0.55), (0.09, 0.11)),       # between 0 and 45 degrees, radius 0.1
-    "pusher": ((0.2, 0.32), (0.13, 0.16)),         # between 0.17 and 0.34 rad, 13-16 cm
+    "pusher": ((0.2, 0.32), (0.13, 0.16)),         # between 0 and 0.4 rad, 13-16 cm
 }
 PROPOSALS = ("grid:2", "grid:4", "grid:8", "grid:16", "random", "continuous")
 # The continuous search: 4 starts x 20 Adam steps; on the brax environments 2 x 10, as each
@@ -30,7 +30,8 @@ def _settings(env: str, scale: str) -> dict:
 
 
 # Pre-training: on the integrator the first 3 of 12 tasks (0-60 degrees), so the arc is
-# uncovered; on reacher and pusher all 8 tasks, whose goals lie off mu's radius / distance.
+# uncovered; on reacher and pusher all their tasks (8 and 4), whose goals lie off mu's radius /
+# push distance.
 MIXES = {"integrator": ("subset:3",), "reacher": ("uniform",), "pusher": ("uniform",)}
 
 
