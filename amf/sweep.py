@@ -54,6 +54,46 @@ def check_finite(carry: Carry, labels: Sequence[str]) -> None:
                         "written; check the learning rate, the kernel or the data.")
 
 
+# The carry's indices of a run's strategy, estimator and kernel (`amf.active.choose`).
+VARIANT_FIELDS = ("strategy", "estimator", "kernel")
+
+
+def variant_groups(carry: Carry) -> list[tuple[tuple[int, ...], np.ndarray]]:
+  """`(indices, runs)`: the runs of the batch that share their strategy, estimator and kernel
+  indices (`VARIANT_FIELDS`), in order of first appearance."""
+  ids = np.stack([np.asarray(getattr(carry, f)) for f in VARIANT_FIELDS], -1)
+  _, first, inverse = np.unique(ids, axis=0, return_index=True, return_inverse=True)
+  return [(tuple(int(i) for i in ids[f]), np.flatnonzero(inverse.ravel() == g))
+          for g, f in sorted(enumerate(first), key=lambda gf: gf[1])]
+
+
+def batched_advance(advance: Callable) -> Callable:
+  """`advance_all(carry, num_rounds)` over a batch of runs: one call per variant group.
+
+  Within a group the variant indices are passed unbatched, so the loop's `lax.switch` over
+  strategies, estimators and kernels runs only the chosen branch. (With a batched index, vmap
+  turns the switch into a select that computes every branch for every run: a kernel study's
+  10 seeds x 8 kernels asked for 44 GB.) Groups of equal size share one compiled program;
+  with several devices each group's runs are sharded over them.
+  """
+  axes = Carry(*[None if f in VARIANT_FIELDS else 0 for f in Carry._fields])
+  one = jax.jit(jax.vmap(advance, in_axes=(axes, None)))
+
+  def advance_all(carry: Carry, num_rounds: int) -> Carry:
+    parts, order = [], []
+    for indices, runs in variant_groups(carry):
+      part = shard(jax.tree.map(lambda x: x[runs], carry))._replace(
+          **{f: jnp.int32(i) for f, i in zip(VARIANT_FIELDS, indices)})
+      parts.append(one(part, num_rounds))
+      order.append(runs)
+    if len(parts) == 1:
+      return parts[0]
+    back = np.argsort(np.concatenate(order))
+    return shard(jax.tree.map(lambda *x: jnp.concatenate(x)[back], *parts))
+
+  return advance_all
+
+
 def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoint_dir: str,
         checkpoint_every: int, labels: Sequence[str]) -> Carry:
   """Advances the batched `initial` carry to `num_rounds` rounds, resuming if it can.
@@ -61,14 +101,13 @@ def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoin
   Stops with a `DivergedError` naming the runs (`labels`, one per run) as soon as one has
   diverged, so no NaN reaches a table or a figure.
   """
-  advance_all = jax.jit(jax.vmap(advance, in_axes=(0, None)))
+  advance_all = batched_advance(advance)
   progress = checkpoint.Progress(checkpoint_dir)
   done, carry = progress.latest(initial)
   if carry is None:
     done, carry = 0, initial
   else:
     logging.info("%s: resuming from the checkpoint after round %d", name, done)
-  carry = shard(carry)
   while done < num_rounds:
     start = time.time()
     carry = jax.block_until_ready(advance_all(carry, min(checkpoint_every, num_rounds - done)))

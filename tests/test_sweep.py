@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from amf import checkpoint, sweep
-from shared import B, K, LABELS, R
+from amf.active import LoopConfig, choose, make_loop
+from shared import B, K, LABELS, R, SETTINGS, gp_learner
 
 
 @pytest.mark.slow  # > 3 s: sweep.run compiles its own program; orbax checkpoints
@@ -62,6 +63,31 @@ def test_sweep_run_stops_at_num_rounds_when_chunks_do_not_divide_it(gp_loop, tmp
   count = lambda c, n: c._replace(round=c.round + n)
   out = sweep.run("count", count, gp_loop["initial"], 3, str(tmp_path / "ckpt"), 2, LABELS)
   np.testing.assert_array_equal(out.round, [3, 3])
+
+
+def test_variant_groups_in_order_of_first_appearance(gp_loop):
+  runs = jax.tree.map(lambda *x: jnp.concatenate(x),
+                      *[choose(gp_loop["initial"], s, 0, k) for s, k in [(1, 0), (0, 2), (1, 0)]])
+  groups = sweep.variant_groups(runs)
+  assert [g for g, _ in groups] == [(1, 0, 0), (0, 0, 2)]
+  np.testing.assert_array_equal(groups[0][1], [0, 1, 4, 5])
+  np.testing.assert_array_equal(groups[1][1], [2, 3])
+
+
+@pytest.mark.slow  # compiles the cheap baselines' loop
+def test_a_batch_of_variants_runs_group_by_group_with_the_same_results(gp_loop):
+  """Strategies picked per run: advancing each group with its index unbatched (only its own
+  `lax.switch` branch runs) gives what the all-branches batched program gives."""
+  env = gp_loop["env"]
+  loop = make_loop(env, gp_learner(env), LoopConfig(
+      strategies=("uniform", "round_robin", "rebalancing"), **SETTINGS), noise=0.1)
+  runs = jax.tree.map(lambda *x: jnp.concatenate(x),
+                      *[choose(gp_loop["initial"], s) for s in (2, 0, 1, 0)])
+  grouped = sweep.batched_advance(loop.advance)(runs, R)
+  together = jax.jit(jax.vmap(loop.advance, in_axes=(0, None)))(runs, R)
+  np.testing.assert_array_equal(grouped.asked, together.asked)
+  np.testing.assert_array_equal(grouped.strategy, [2, 2, 0, 0, 1, 1, 0, 0])
+  np.testing.assert_allclose(grouped.returns, together.returns, rtol=1e-4, atol=1e-4)
 
 
 _SHARDED = textwrap.dedent("""
