@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 from tinygp import kernels as tinygp_kernels
 
@@ -82,14 +83,26 @@ def _head_grads(net: NetworkSpec, params, x, labels):
       grad(params["params"][net.last_layer], x, labels))
 
 
+# Low mantissa bits of an input dropped before it seeds its pseudo-label (rounded to nearest,
+# relative precision 2^-11): the same input computed in two programs can differ in its last
+# bits (XLA fuses sin/cos differently), and a label seeded by every bit would then see two
+# inputs where there is one.
+_DROPPED_BITS = 12
+
+
 def pseudo_labels(net: NetworkSpec, params, x, key, sigma: float):
   """y ~ N(f(x), sigma^2 I) for each row of x (n, d), with noise seeded by key and x itself.
 
-  Seeding by the input's bits (not its row) gives an input the same label in every call, so
+  Seeding by the input (not its row) gives an input the same label in every call, so
   `loss_gradient` is a fixed feature map: consistent across K(D, D), K(D, Z), ... and PSD.
+  The input is rounded first (`_DROPPED_BITS`), so floating-point noise does not change it.
   """
+  half = 1 << (_DROPPED_BITS - 1)
+  mask = np.uint32((0xFFFFFFFF >> _DROPPED_BITS) << _DROPPED_BITS)
+
   def one(x):
     bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
+    bits = (bits + np.uint32(half)) & mask
     key_x, _ = jax.lax.scan(lambda k, b: (jax.random.fold_in(k, b), None), key, bits)
     return net.apply(params, x) + sigma * jax.random.normal(key_x, (net.action_size,))
 

@@ -85,6 +85,25 @@ def test_pseudo_labels_depend_on_the_input_not_its_row(setup):
                          labels)
 
 
+def test_pseudo_labels_ignore_the_last_bits_of_an_input(setup):
+  """The same input computed by two programs may differ in its last bit (a task feature's
+  sin / cos fused differently): it keeps its label, so loss_gradient sees one input."""
+  spec, _, params, x1, _ = setup
+  key = jax.random.PRNGKey(4)
+  ulp = jnp.nextafter(x1, jnp.inf)
+  noise = lambda x: (nn_kernels.pseudo_labels(spec, params, x, key, 1.0)
+                     - jax.vmap(spec.apply, (None, 0))(params, x))
+  np.testing.assert_allclose(noise(ulp), noise(x1), atol=1e-6)
+  K = nn_kernels.loss_gradient(spec, params, x1, ulp, key)
+  np.testing.assert_allclose(np.diag(_correlation_of(K, nn_kernels.loss_gradient(
+      spec, params, x1, x1, key), nn_kernels.loss_gradient(spec, params, ulp, ulp, key))), 1.0,
+                             rtol=1e-4)
+
+
+def _correlation_of(cross, k1, k2):
+  return cross / jnp.sqrt(jnp.diag(k1))[:, None] / jnp.sqrt(jnp.diag(k2))[None]
+
+
 @pytest.mark.parametrize("name", ["ntk_inf", "nngp_inf"])
 def test_infinite_width_kernels_match_stax(setup, name):
   spec, _, params, x1, x2 = setup
