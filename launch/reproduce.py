@@ -148,7 +148,8 @@ def execute(job: Job, label: str = "") -> dict:
   os.makedirs(job.workdir, exist_ok=True)
   logging.info("%s %s: started", label, job.name)
   start = time.time()
-  with open(os.path.join(job.workdir, "log.txt"), "a") as log, subprocess.Popen(
+  # Line-buffered, so `tail -f log.txt` follows a running process.
+  with open(os.path.join(job.workdir, "log.txt"), "a", buffering=1) as log, subprocess.Popen(
       job.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
     for line in proc.stdout:
       log.write(line)
