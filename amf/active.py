@@ -53,9 +53,11 @@ class LoopConfig:
 
   `strategies` and `estimators` are those one program can run; each run picks one of each
   (and one of the learner's kernels) by the indices in its carry (`choose`), through
-  `lax.switch`. Under `vmap` every branch is computed, so AMF gets a program of its own and
-  cheap baselines share one. `stride` scores every `stride`-th state of a trajectory only,
-  which bounds the GP's size on long horizons.
+  `lax.switch`. Vmapped with batched indices every branch would be computed for every run;
+  `amf.sweep` advances each group of runs with equal indices with them unbatched, so only the
+  chosen branch runs. Scored strategies get a program each, cheap baselines share one
+  (`selection.programs`). `stride` scores every `stride`-th state of a trajectory only, which
+  bounds the GP's size on long horizons.
   """
   strategies: tuple[str, ...] = ("amf",)
   estimators: tuple[str, ...] = ("importance",)
