@@ -155,7 +155,9 @@ def test_target_weights_and_their_validation():
 def test_finite_set_runs_give_the_results_recorded_before_tasks_became_parameters():
   """Tasks became parameters (continuous task spaces, proposals); a finite-set run must not
   notice. `data/finite_loop_golden.npz` holds the outputs of these runs made at commit 26b0339,
-  before that change: AMF-GP, the cheap baselines, and AMF-NN with two kernels."""
+  before that change: AMF-GP, the cheap baselines, and AMF-NN with two kernels. The
+  loss_gradient runs were re-recorded at 1ebfc8e, a deliberate change of that kernel (its
+  pseudo-labels ignore an input's last bits); the last_layer runs are still 26b0339's."""
   import optax
   from amf import forgetting
   from amf.nn_learner import NNLearner
