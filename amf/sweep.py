@@ -67,25 +67,34 @@ def variant_groups(carry: Carry) -> list[tuple[tuple[int, ...], np.ndarray]]:
           for g, f in sorted(enumerate(first), key=lambda gf: gf[1])]
 
 
-def batched_advance(advance: Callable) -> Callable:
+def chunks(runs: np.ndarray, max_runs: int) -> list[np.ndarray]:
+  """`runs` in the fewest near-equal chunks of at most `max_runs` (0: one chunk)."""
+  count = -(-len(runs) // max_runs) if max_runs > 0 else 1
+  return np.array_split(runs, count)
+
+
+def batched_advance(advance: Callable, max_runs: int = 0) -> Callable:
   """`advance_all(carry, num_rounds)` over a batch of runs: one call per variant group.
 
   Within a group the variant indices are passed unbatched, so the loop's `lax.switch` over
   strategies, estimators and kernels runs only the chosen branch. (With a batched index, vmap
   turns the switch into a select that computes every branch for every run: a kernel study's
-  10 seeds x 8 kernels asked for 44 GB.) Groups of equal size share one compiled program;
-  with several devices each group's runs are sharded over them.
+  10 seeds x 8 kernels asked for 44 GB.) A group of more than `max_runs` runs (if > 0) is
+  advanced in chunks, one after another, so memory is bounded by `max_runs` runs (the empirical
+  NTK of 40 reacher runs asked for 40 GB at once). Calls of equal size share one compiled
+  program; with several devices each call's runs are sharded over them.
   """
   axes = Carry(*[None if f in VARIANT_FIELDS else 0 for f in Carry._fields])
   one = jax.jit(jax.vmap(advance, in_axes=(axes, None)))
 
   def advance_all(carry: Carry, num_rounds: int) -> Carry:
     parts, order = [], []
-    for indices, runs in variant_groups(carry):
-      part = shard(jax.tree.map(lambda x: x[runs], carry))._replace(
-          **{f: jnp.int32(i) for f, i in zip(VARIANT_FIELDS, indices)})
-      parts.append(one(part, num_rounds))
-      order.append(runs)
+    for indices, group in variant_groups(carry):
+      for runs in chunks(group, max_runs):
+        part = shard(jax.tree.map(lambda x: x[runs], carry))._replace(
+            **{f: jnp.int32(i) for f, i in zip(VARIANT_FIELDS, indices)})
+        parts.append(one(part, num_rounds))
+        order.append(runs)
     if len(parts) == 1:
       return parts[0]
     back = np.argsort(np.concatenate(order))
@@ -95,13 +104,14 @@ def batched_advance(advance: Callable) -> Callable:
 
 
 def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoint_dir: str,
-        checkpoint_every: int, labels: Sequence[str]) -> Carry:
+        checkpoint_every: int, labels: Sequence[str], max_runs: int = 0) -> Carry:
   """Advances the batched `initial` carry to `num_rounds` rounds, resuming if it can.
 
-  Stops with a `DivergedError` naming the runs (`labels`, one per run) as soon as one has
-  diverged, so no NaN reaches a table or a figure.
+  At most `max_runs` runs (0: all) are advanced at once (`batched_advance`). Stops with a
+  `DivergedError` naming the runs (`labels`, one per run) as soon as one has diverged, so no
+  NaN reaches a table or a figure.
   """
-  advance_all = batched_advance(advance)
+  advance_all = batched_advance(advance, max_runs)
   progress = checkpoint.Progress(checkpoint_dir)
   done, carry = progress.latest(initial)
   if carry is None:

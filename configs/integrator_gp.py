@@ -43,6 +43,7 @@ def get_config(scale: str = "paper") -> ml_collections.ConfigDict:
   c.occupancy_samples = 2   # estimated trajectories kept per task (m); 4 gives the same results
   c.eval_episodes = 10
   c.checkpoint_every = 4    # rounds between orbax checkpoints
+  c.max_runs_per_call = 0   # runs advanced at once (0: all of a variant group); bounds memory
   c.plot_ks = (1, 3, 6, 12)  # k values drawn in the curve figures
   task_space.add(c)  # finite task set by default (configs/task_space.py)
 

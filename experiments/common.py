@@ -81,6 +81,9 @@ def validate_loop(config: ml_collections.ConfigDict, env) -> np.ndarray:
     raise ValueError("noise and action_std must be positive.")
   if min(config.num_seeds, config.checkpoint_every) < 1:
     raise ValueError("num_seeds and checkpoint_every must be at least 1.")
+  if config.max_runs_per_call < 0:
+    raise ValueError(f"max_runs_per_call must be >= 0 (0: all runs at once), got "
+                     f"{config.max_runs_per_call}.")
   return target
 
 
@@ -199,7 +202,7 @@ def sweep_methods(config: ml_collections.ConfigDict, env, learner, runs: Runs, w
               for v, s in zip(runs.variants, runs.seeds)]
     carry = sweep.run(name.replace("/", "_"), loop.advance, batch, cfg.num_rounds,
                       os.path.join(workdir, "checkpoints", name.replace("/", "_")),
-                      config.checkpoint_every, labels)
+                      config.checkpoint_every, labels, config.max_runs_per_call)
     for i, (label, *_) in enumerate(chosen):
       part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
       for table, new in zip(tables.values(),

@@ -66,6 +66,7 @@ def test_kernel_and_estimator_variants_are_methods_of_one_program(tmp_path):
     (dict(learning_rate=0.0), "learning_rate must be positive"),
     (dict(demo_noise=-0.1), "demo_noise must be >= 0"),
     (dict(target_tasks=(3, 12)), "beyond 12 tasks"),
+    (dict(max_runs_per_call=-1), "max_runs_per_call must be >= 0"),
 ])
 def test_bad_configs_are_refused_before_any_work(tmp_path, overrides, match):
   workdir = tmp_path / "refused"

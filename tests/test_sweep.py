@@ -90,6 +90,29 @@ def test_a_batch_of_variants_runs_group_by_group_with_the_same_results(gp_loop):
   np.testing.assert_allclose(grouped.returns, together.returns, rtol=1e-4, atol=1e-4)
 
 
+def test_chunks_are_near_equal_and_at_most_max_runs():
+  runs = np.arange(10)
+  assert [len(c) for c in sweep.chunks(runs, 4)] == [4, 3, 3]
+  assert [len(c) for c in sweep.chunks(runs, 0)] == [10]
+  assert [len(c) for c in sweep.chunks(runs, 20)] == [10]
+  np.testing.assert_array_equal(np.concatenate(sweep.chunks(runs, 3)), runs)
+
+
+@pytest.mark.slow  # compiles the cheap baselines' loop for two chunk sizes
+def test_a_group_advanced_in_chunks_gives_the_same_results(gp_loop):
+  """`max_runs` bounds the runs advanced at once; the runs and their order do not change."""
+  env = gp_loop["env"]
+  loop = make_loop(env, gp_learner(env), LoopConfig(
+      strategies=("uniform", "round_robin"), **SETTINGS), noise=0.1)
+  runs = jax.tree.map(lambda *x: jnp.concatenate(x),
+                      *[choose(gp_loop["initial"], s) for s in (0, 1, 0)])
+  whole = sweep.batched_advance(loop.advance)(runs, R)
+  chunked = sweep.batched_advance(loop.advance, max_runs=3)(runs, R)  # group of 4: 2 + 2
+  np.testing.assert_array_equal(chunked.asked, whole.asked)
+  np.testing.assert_array_equal(chunked.strategy, whole.strategy)
+  np.testing.assert_allclose(chunked.returns, whole.returns, rtol=1e-4, atol=1e-4)
+
+
 _SHARDED = textwrap.dedent("""
     import os, tempfile
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
