@@ -81,8 +81,8 @@ def batched_advance(advance: Callable, max_runs: int = 0) -> Callable:
   turns the switch into a select that computes every branch for every run: a kernel study's
   10 seeds x 8 kernels asked for 44 GB.) A group of more than `max_runs` runs (if > 0) is
   advanced in chunks, one after another, so memory is bounded by `max_runs` runs (the empirical
-  NTK of 40 reacher runs asked for 40 GB at once). Calls of equal size share one compiled
-  program; with several devices each call's runs are sharded over them.
+  NTK on pusher takes about 20 GB per run). Calls of equal size share one compiled program;
+  with several devices each call's runs are sharded over them.
   """
   axes = Carry(*[None if f in VARIANT_FIELDS else 0 for f in Carry._fields])
   one = jax.jit(jax.vmap(advance, in_axes=(axes, None)))

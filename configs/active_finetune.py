@@ -77,8 +77,8 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   # x 8 tasks x 10 episodes at once run 2-3x slower per step); 0 (all) suits accelerators.
   c.eval_task_batch = 1
   c.checkpoint_every = 5           # rounds between orbax checkpoints
-  # Runs advanced at once (0: all of a variant group); bounds memory, e.g. the kernels study's
-  # empirical NTK over 40 reacher runs asked for 40 GB at once.
+  # Runs advanced at once (0: all of a variant group); bounds memory, e.g. for the empirical
+  # NTK on pusher (about 20 GB per run).
   c.max_runs_per_call = 0
   task_space.add(c)  # finite task set by default (configs/task_space.py)
 

@@ -10,11 +10,11 @@ KERNELS = ("loss_gradient", "random_walk", "linear", "ntk", "last_layer", "dropo
            "nngp_inf")
 
 
-# Memory, measured on reacher (40 runs of a program): the empirical NTK holds ~1 GB per run
-# (40 GB at once; 11.5 GB peak with 10 runs per call). On pusher (3,200 states of 100 steps,
-# MLP 256-256) neural-tangents' Jacobian contraction asks for 300 GB for a single run, so its
-# `ntk` is left out there until the kernel is computed in blocks.
-MAX_RUNS_PER_CALL = {"reacher": 10, "pusher": 10}
+# Memory of the empirical NTK (per-example Jacobians, `amf.nn_kernels.ntk`): reacher's 40 runs
+# at once peak at 7.1 GB; on pusher (every state of 48 demonstrations x 100 steps plus the
+# scored ones, MLP 256-256) it needs about 20 GB per run, more than a laptop or a 2-core CI
+# machine holds, so `ntk` is left out there (`--config.max_runs_per_call` bounds the runs per
+# call on a larger machine).
 SKIP = {"pusher": ("ntk",)}
 
 
@@ -22,9 +22,7 @@ def get_config(scale: str = "paper"):
   quick = dict(budget=4) if scale == "quick" else {}
   envs = {name: active_finetune(env, scale, methods=("amf", "uniform"),
                                 kernels=tuple(k for k in KERNELS if k not in SKIP.get(env, ())),
-                                mixes=("subset",), **quick,
-                                **({"max_runs_per_call": MAX_RUNS_PER_CALL[env]}
-                                   if env in MAX_RUNS_PER_CALL else {}))
+                                mixes=("subset",), **quick)
           for name, env in nn_envs(scale)}
   return study("kernels", "Which approximation of the network's kernel gives AMF-NN the best "
                "selections: is loss_gradient ahead of last_layer and dropout?",
