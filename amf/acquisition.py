@@ -14,7 +14,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from amf.gp import VARIANCE_FLOOR
 
 
 class Candidates(NamedTuple):
@@ -24,9 +23,12 @@ class Candidates(NamedTuple):
 
 
 class Targets(NamedTuple):
-  """Target inputs: `index` (T,) into `Z` and their weights `weights` (T,), summing to one."""
+  """Target inputs: `index` (T,) into `Z`, their weights `weights` (T,) summing to one, and
+  `floor` (T,): the posterior variance below which a target counts as known
+  (`amf.gp.variance_floor` of its prior variance), so round-off gives no gain."""
   index: jax.Array
   weights: jax.Array
+  floor: jax.Array
 
 
 def _whiten(cov: jax.Array, noise: float, observed: jax.Array, columns) -> jax.Array:
@@ -62,9 +64,9 @@ def variance_reduction(cov: jax.Array, noise: float, observed: jax.Array) -> jax
 def information_gain(cov: jax.Array, noise: float, targets: Targets,
                      observed: jax.Array) -> jax.Array:
   """Weighted marginal information gain on the targets of each input set, shape (J,)."""
-  var = jnp.maximum(jnp.diag(cov)[targets.index], VARIANCE_FLOOR)[:, None]
+  var = jnp.maximum(jnp.diag(cov)[targets.index], targets.floor)[:, None]
   post = jnp.maximum(var - variance_reduction(cov, noise, observed)[targets.index],
-                     VARIANCE_FLOOR)
+                     targets.floor[:, None])
   return targets.weights @ (0.5 * jnp.log(var / post))
 
 

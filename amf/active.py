@@ -20,7 +20,7 @@ from typing import Any, Callable, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from amf import acquisition, data as data_lib, occupancy, proposals, selection
+from amf import acquisition, data as data_lib, gp, keys, occupancy, proposals, selection
 from amf.envs.base import MultiTaskEnv
 from amf.policies import policy_inputs
 from amf.proposals import TaskBatch
@@ -33,10 +33,13 @@ class Learner(Protocol):
   """A policy class with its training and its uncertainty model (`GPPolicy`, `NNLearner`).
 
   Its state is a pytree: `init` trains on the pre-training demonstrations, `update`
-  fine-tunes after a round. `covariance` is the posterior covariance of the GP model of the
-  expert at `query` inputs given `data`, with kernel number `kernel` of its `kernels` (names).
+  fine-tunes after a round. `covariance` is the GP model of the expert at `query` inputs given
+  `data`, with kernel number `kernel` of its `kernels` (names): the posterior covariance
+  `(Z, Z)` and the prior variances `(Z,)`, with observation noise std `noise` (relative to
+  the prior's scale), which the loop reads from the learner.
   """
   kernels: tuple[str, ...]
+  noise: float
 
   def init(self, data: data_lib.Dataset, key: jax.Array) -> Any: ...
   def update(self, state, pretrain: data_lib.Dataset, new: data_lib.Dataset,
@@ -44,7 +47,7 @@ class Learner(Protocol):
   def act(self, state, obs, task_features) -> jax.Array: ...
   def log_prob(self, state, obs, task_features, action) -> jax.Array: ...
   def covariance(self, state, data: data_lib.Dataset, query: jax.Array, key: jax.Array,
-                 kernel: jax.Array) -> jax.Array: ...
+                 kernel: jax.Array) -> tuple[jax.Array, jax.Array]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +157,7 @@ class Loop(NamedTuple):
   advance: Callable[["Carry", jax.Array], "Carry"]
   select: Callable[["Carry", jax.Array], Any]                 # -> TaskBatch
   alpha: Callable[["Carry", jax.Array, jax.Array], jax.Array]  # AMF's scores of tasks (n, P)
+  candidates: Callable[["Carry", jax.Array], Any]  # -> (this round's TaskBatch, their alpha)
 
 
 class Carry(NamedTuple):
@@ -200,15 +204,21 @@ def choose(carry: Carry, strategy: int = 0, estimator: int = 0, kernel: int = 0)
                         kernel=jnp.full_like(carry.kernel, kernel))
 
 
+def round_streams(key: jax.Array) -> dict[str, jax.Array]:
+  """A round's keys from the carry's: the next rounds', and this round's consumers'."""
+  return keys.streams(key, ("rounds", "selection", "demos", "fit", "evaluation"))
+
+
 def split(data: data_lib.Dataset, pretrain_size: int):
   """(pre-training demonstrations, the slots for new ones) of a loop's dataset."""
   return (jax.tree.map(lambda x: x[:pretrain_size], data),
           jax.tree.map(lambda x: x[pretrain_size:], data))
 
 
-def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float) -> Loop:
-  """Builds the loop; `noise` is the observation noise std of the GP model of the expert."""
+def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
+  """Builds the loop. Randomness follows `amf.keys`: each key below has one consumer."""
   cfg.validate(env)
+  noise = learner.noise  # the observation noise std of the GP model of the expert
   strategies = [selection.get(name) for name in cfg.strategies]
   estimators = [occupancy.get(name) for name in cfg.estimators]
   propose = proposals.get(cfg.proposal)
@@ -241,8 +251,10 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     return evaluate(env, actor, key, tasks, cfg.eval_episodes, cfg.eval_task_batch)
 
   def model(c: Carry, key):
-    """This round's GP view: `(occupancy_of, covariance, inputs, target_part)`."""
-    k_occ, k_cov = jax.random.split(key)
+    """This round's GP view: `(occupancy_of, covariance, inputs, target_part)` and the key of
+    the round's proposal. `covariance(query)` is `(posterior covariance, prior variances)`."""
+    s = keys.streams(key, ("occupancy", "kernel", "proposal"))
+    k_occ, k_cov = s["occupancy"], s["kernel"]
     ctx = occupancy.Context(env, c.data, lambda *x: learner.log_prob(c.learner, *x),
                             cfg.occupancy_samples, lambda *x: learner.act(c.learner, *x),
                             cfg.critic)
@@ -256,62 +268,70 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
       return policy_inputs(occ.obs[:, :, ::stride], phi(tasks)[:, None, None]).reshape(
           -1, env.observation_size + env.task_feature_size)
 
-    def target_part(occ, num):
+    def target_part(occ, num, prior_var):
       m = occ.weights.shape[1]
       w = jnp.broadcast_to(target[:, None, None] * occ.weights[..., None] / h, (num, m, h))
-      return acquisition.Targets(jnp.arange(num * m * h), w.reshape(-1))
+      index = jnp.arange(num * m * h)
+      return acquisition.Targets(index, w.reshape(-1), gp.variance_floor(prior_var[index]))
 
-    return occupancy_of, covariance, inputs, target_part
+    return occupancy_of, covariance, inputs, target_part, s["proposal"]
 
   def acquisition_of(c: Carry, key):
-    """`(joint, targets, score)`: `joint(tasks)` is the covariance over the targets' and
-    `tasks`' estimated inputs with the candidates' part of it; `targets` is the targets' part;
-    `score(tasks)` is AMF's `alpha_n` of each task, differentiable in the task parameters."""
-    occupancy_of, covariance, inputs, target_part = model(c, key)
+    """`(joint, score, proposal key)`: `joint(tasks)` is the covariance over the targets' and
+    `tasks`' estimated inputs with the targets' and the candidates' parts of it; `score(tasks)`
+    is AMF's `alpha_n` of each task, differentiable in the task parameters."""
+    occupancy_of, covariance, inputs, target_part, k_prop = model(c, key)
     occ_t = occupancy_of(c.targets)
-    query_t, targets = inputs(occ_t, c.targets), target_part(occ_t, c.targets.shape[0])
+    query_t = inputs(occ_t, c.targets)
 
     def joint(tasks):
+      """`(cov, targets, candidates)` over the targets' and then `tasks`' inputs."""
       occ = occupancy_of(tasks)
       index = query_t.shape[0] + jnp.arange(tasks.shape[0] * occ.weights.shape[1] * h)
-      return (covariance(jnp.concatenate([query_t, inputs(occ, tasks)])),
+      cov, prior_var = covariance(jnp.concatenate([query_t, inputs(occ, tasks)]))
+      return (cov, target_part(occ_t, c.targets.shape[0], prior_var),
               acquisition.Candidates(index.reshape(occ.weights.shape + (h,)), occ.weights))
 
     def score(tasks):
-      cov, candidates = joint(tasks)
+      cov, targets, candidates = joint(tasks)
       return acquisition.scores(cov, noise, targets, candidates)
 
-    return joint, targets, score
+    return joint, score, k_prop
 
   def alpha(c: Carry, key: jax.Array, tasks: jax.Array) -> jax.Array:
     """AMF's score `alpha_n(c)` of each task of `tasks` (n, P); differentiable in `tasks`."""
-    return acquisition_of(c, key)[2](tasks)
+    return acquisition_of(c, key)[1](tasks)
 
   def scoring(c: Carry, key) -> selection.Scored:
     """Proposes candidates; the posterior covariance over theirs and the targets' inputs."""
     if shared:
-      occupancy_of, covariance, inputs, target_part = model(c, key)
+      occupancy_of, covariance, inputs, target_part, _ = model(c, key)
       occ = occupancy_of(env.tasks)  # (K, m, H, ...)
       index = jnp.arange(k * occ.weights.shape[1] * h).reshape(k, -1, h)
-      return selection.Scored(covariance(inputs(occ, env.tasks)), target_part(occ, k),
+      cov, prior_var = covariance(inputs(occ, env.tasks))
+      return selection.Scored(cov, target_part(occ, k, prior_var),
                               acquisition.Candidates(index, occ.weights), grid)
-    joint, targets, score = acquisition_of(c, key)
+    joint, score, k_prop = acquisition_of(c, key)
     ctx = proposals.Context(env.task_space, grid, g, draw, score, cfg.ascent)
-    batch = propose(ctx, jax.random.fold_in(key, 1))
-    cov, candidates = joint(batch.tasks)
-    return selection.Scored(cov, targets, candidates, batch)
+    batch = propose(ctx, k_prop)
+    return selection.Scored(*joint(batch.tasks), batch)
+
+  def candidates(c: Carry, key: jax.Array):
+    """The candidates a scored strategy would choose among with selection key `key`, and
+    their `alpha_n` (for tests and diagnostics: the shared and the joint path agree)."""
+    s = scoring(c, key)
+    return s.tasks, acquisition.scores(s.cov, noise, s.targets, s.candidates)
 
   def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
-    # Drawn from the run's key before it is split, so the loop's other randomness is unchanged.
-    targets = (env.tasks if finite_space
-               else region.sample(jax.random.fold_in(key, 1), cfg.num_targets))
-    key, k_pre, k_fit, k_eval = jax.random.split(key, 4)
-    pre = data_lib.pretraining(env, k_pre, cfg.pretrain_size, pretrain_weights, cfg.demo_noise)
+    s = keys.streams(key, ("rounds", "pretrain", "fit", "evaluation", "targets"))
+    targets = (env.tasks if finite_space else region.sample(s["targets"], cfg.num_targets))
+    pre = data_lib.pretraining(env, s["pretrain"], cfg.pretrain_size, pretrain_weights,
+                               cfg.demo_noise)
     data = data_lib.concat(pre, data_lib.empty(env, cfg.budget))
-    state = learner.init(data, k_fit)
-    ev = evaluation(state, k_eval, targets)
+    state = learner.init(data, s["fit"])
+    ev = evaluation(state, s["evaluation"], targets)
     r, t = cfg.num_rounds, targets.shape[0]
-    return Carry(data, state, key, jnp.int32(0),
+    return Carry(data, state, s["rounds"], jnp.int32(0),
                  jnp.zeros((r + 1, t)).at[0].set(ev.ret),
                  jnp.zeros((r + 1, t)).at[0].set(ev.success),
                  jnp.zeros((r, b), jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0),
@@ -326,14 +346,14 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     return jax.lax.switch(c.strategy, branches, key)
 
   def one_round(c: Carry) -> Carry:
-    key, k_sel, k_demo, k_fit, k_eval = jax.random.split(c.key, 5)
-    ask = select(c, k_sel)
-    new = data_lib.demonstrate_tasks(env, k_demo, ask.tasks, ask.ids, cfg.demo_noise)
+    s = round_streams(c.key)
+    ask = select(c, s["selection"])
+    new = data_lib.demonstrate_tasks(env, s["demos"], ask.tasks, ask.ids, cfg.demo_noise)
     slots = cfg.pretrain_size + c.round * b + jnp.arange(b)
     data = data_lib.write(c.data, slots, new)
-    state = learner.update(c.learner, *split(data, cfg.pretrain_size), k_fit)
-    ev = evaluation(state, k_eval, c.targets)
-    return c._replace(data=data, learner=state, key=key, round=c.round + 1,
+    state = learner.update(c.learner, *split(data, cfg.pretrain_size), s["fit"])
+    ev = evaluation(state, s["evaluation"], c.targets)
+    return c._replace(data=data, learner=state, key=s["rounds"], round=c.round + 1,
                       returns=c.returns.at[c.round + 1].set(ev.ret),
                       success=c.success.at[c.round + 1].set(ev.success),
                       asked=c.asked.at[c.round].set(ask.ids),
@@ -344,4 +364,4 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig, noise: float
     stop = jnp.minimum(c.round + num_rounds, cfg.num_rounds)
     return jax.lax.while_loop(lambda c: c.round < stop, one_round, c)
 
-  return Loop(init, advance, select, alpha)
+  return Loop(init, advance, select, alpha, candidates)

@@ -52,8 +52,9 @@ class GPPolicy(NamedTuple):
     return gaussian_log_prob(self.act(fit, obs, task_features), action, self.action_std)
 
   def covariance(self, fit: GPFit, data: Dataset, query: jax.Array, key: jax.Array,
-                 kernel: jax.Array) -> jax.Array:
-    """Posterior covariance of the expert model at inputs `query` given `data`."""
+                 kernel: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`(posterior covariance, prior variances)` of the expert model at `query` given `data`."""
     del fit, key, kernel  # The GP's covariance depends on the inputs alone.
     inputs, _, mask = dataset_inputs(self.env, data)
-    return gp.posterior_covariance(self.kernel, inputs, mask, self.noise, query)
+    return (gp.posterior_covariance(self.kernel, inputs, mask, self.noise, query),
+            gp.prior_variance(self.kernel, query))

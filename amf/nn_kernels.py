@@ -5,20 +5,44 @@ Every kernel has one signature,
   kernel_fn(net, params, x1, x2, key, hyper=Hyper()) -> K  # x1 (n, d), x2 (m, d), K (n, m)
 
 with `net` a `NetworkSpec`, `params` the network's current parameters and `key` the randomness
-of the stochastic kernels (pseudo-labels, dropout masks; ignored by the others). The GP over the
+of the stochastic kernels (dropout masks; ignored by the others). The GP over the
 policy's outputs shares one scalar kernel across action dimensions: where a kernel is defined
 per output, `K` is its mean over the `a` outputs (trace / a).
 
 Positive semi-definiteness holds in exact arithmetic, but `loss_gradient`, `last_layer`, `ntk`
 and `dropout` are low rank, so factorise `K + JITTER * mean(diag K) * I` (see `check_kernel`).
+
+`loss_gradient`, derived. The BC loss of our fixed-std Gaussian head is
+`l(x, y) = 0.5 ||y - f(x)||^2` (up to scale and a constant), with `f(x) = W^T phi(x) + b` the
+last Dense layer on the penultimate features `phi`. Its gradient in the head's parameters
+`theta = (W, b)` is `-(y - f(x))^T J(x)`, with `J(x) = df(x)/dtheta` (a, P), which does not
+depend on the label. The expert's labels are unknown when scoring, so they are drawn from the
+current policy, `y = f(x) + sigma * eps`, with one `eps ~ N(0, I_a)` per draw shared by every
+input (labels drawn independently per input make distinct inputs uncorrelated in
+expectation: white noise plus exact repeats, not a kernel of the network). Then
+
+  g(x) . g(x') = sigma^2 eps^T J(x) J(x')^T eps,
+  E_eps[g(x) . g(x')] / a = sigma^2 tr(J(x) J(x')^T) / a,
+
+`sigma^2` times the empirical tangent kernel of the last layer alone, averaged over outputs:
+a deterministic function of the network and the inputs, computed here in closed form with
+neural-tangents. For the Dense head `J_a(x) . J_a(x') = phi(x) . phi(x') + 1` for every output
+`a`, so
+
+  loss_gradient(x, x') = sigma^2 (phi(x) . phi(x') + 1),
+
+`last_layer` plus a bias feature, up to the scale `sigma^2`. Even a single draw gives
+`sigma^2 |eps|^2 (phi . phi' + 1) / a`, the same matrix up to a scale, so once the learner
+divides the Gram matrix by its mean diagonal every draw gives exactly this kernel. For our
+policies the paper's distinction between the loss-gradient and the last-layer kernel is a
+bias feature; a real difference needs a head whose gradient depends on the label (a learned
+std, discretised actions, a diffusion policy).
 """
 import dataclasses
 from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.flatten_util import ravel_pytree
 from tinygp import kernels as tinygp_kernels
 
 from amf import registry
@@ -61,7 +85,7 @@ def mlp_spec(hidden: Sequence[int] = (64, 64), action_size: int = 1):
 @dataclasses.dataclass(frozen=True)
 class Hyper:
   """Hyper-parameters of the kernels (each kernel reads only its own)."""
-  sigma: float = 1.0         # loss_gradient: std of the Gaussian policy's pseudo-labels
+  sigma: float = 1.0         # loss_gradient: std of the pseudo-labels (a scale of the kernel)
   w_std: float = 1.0         # ntk_inf, nngp_inf, linear: weight std (NTK parameterisation)
   b_std: float = 0.0         # ntk_inf, nngp_inf, linear: bias std (flax inits biases at 0)
   k: int = 5                 # random_walk: neighbours per node (capped at #nodes - 1)
@@ -72,53 +96,16 @@ class Hyper:
   lengthscale: float = 1.0   # rbf
 
 
-def _head_grads(net: NetworkSpec, params, x, labels):
-  """Flattened gradients (n, P) of the BC loss 0.5||y - f(x)||^2 w.r.t. the last layer."""
-  def loss(head, x, y):
-    full = {**params, "params": {**params["params"], net.last_layer: head}}
-    return 0.5 * jnp.sum((y - net.apply(full, x)) ** 2)
-
-  grad = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0))
-  return jax.vmap(lambda g: ravel_pytree(g)[0])(
-      grad(params["params"][net.last_layer], x, labels))
-
-
-# Low mantissa bits of an input dropped before it seeds its pseudo-label (rounded to nearest,
-# relative precision 2^-11): the same input computed in two programs can differ in its last
-# bits (XLA fuses sin/cos differently), and a label seeded by every bit would then see two
-# inputs where there is one.
-_DROPPED_BITS = 12
-
-
-def pseudo_labels(net: NetworkSpec, params, x, key, sigma: float):
-  """y ~ N(f(x), sigma^2 I) for each row of x (n, d), with noise seeded by key and x itself.
-
-  Seeding by the input (not its row) gives an input the same label in every call, so
-  `loss_gradient` is a fixed feature map: consistent across K(D, D), K(D, Z), ... and PSD.
-  The input is rounded first (`_DROPPED_BITS`), so floating-point noise does not change it.
-  """
-  half = 1 << (_DROPPED_BITS - 1)
-  mask = np.uint32((0xFFFFFFFF >> _DROPPED_BITS) << _DROPPED_BITS)
-
-  def one(x):
-    bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32)
-    bits = (bits + np.uint32(half)) & mask
-    key_x, _ = jax.lax.scan(lambda k, b: (jax.random.fold_in(k, b), None), key, bits)
-    return net.apply(params, x) + sigma * jax.random.normal(key_x, (net.action_size,))
-
-  return jax.vmap(one)(x)
-
-
 def loss_gradient(net, params, x1, x2, key, hyper=Hyper()):
-  """Inner product of last-layer gradients of the BC loss at pseudo-labels from the policy.
+  """Expected inner product of last-layer gradients of the BC loss at pseudo-labels drawn
+  jointly from the policy: `sigma^2` times the last layer's tangent kernel (derived above)."""
+  del key  # an expectation, in closed form: nothing is drawn
+  def head_only(head, x):
+    full = {**params, "params": {**params["params"], net.last_layer: head}}
+    return jax.vmap(net.apply, in_axes=(None, 0))(full, x)
 
-  For a Gaussian policy with fixed std `sigma` the BC loss is 0.5||y - f(x)||^2 (up to
-  constants); its expert labels are unknown when scoring, so y is drawn from the current
-  policy, y ~ N(f(x), sigma^2), as in BADGE-style gradient embeddings.
-  """
-  g1, g2 = (_head_grads(net, params, x, pseudo_labels(net, params, x, key, hyper.sigma))
-            for x in (x1, x2))
-  return g1 @ g2.T / net.action_size
+  fn = empirical_ntk_fn(head_only, trace_axes=(-1,), vmap_axes=0)
+  return hyper.sigma ** 2 * fn(x1, x2, params["params"][net.last_layer])
 
 
 def last_layer(net, params, x1, x2, key, hyper=Hyper()):

@@ -7,7 +7,9 @@ is the posterior covariance of a GP whose kernel (one of `kernels`, picked by in
 and the scored inputs together, then handed to tinygp as a precomputed Gram matrix.
 
 Network kernels have arbitrary scales, so the Gram matrix is divided by its mean diagonal
-over the points in play: `noise` is then relative to the model's prior variance.
+over the demonstrations in play: `noise` is then relative to the model's prior variance. The
+scale is the data's, not the query's, so the model of the expert does not depend on which
+inputs are asked about (AMF's shared finite-set path and its joint path give equal scores).
 """
 import functools
 from typing import Any, NamedTuple
@@ -64,11 +66,15 @@ class NNLearner(NamedTuple):
     n = inputs.shape[0]
     points = jnp.concatenate([inputs, query])
     gram = self.gram(state, points, key, kernel)
-    in_play = jnp.concatenate([mask, jnp.ones(query.shape[0], bool)])
-    scale = jnp.sum(jnp.where(in_play, jnp.diag(gram), 0.0)) / in_play.sum()
+    diag = jnp.diag(gram)
+    # Without demonstrations (none in play) the query's scale stands in.
+    scale = jnp.where(mask.any(), jnp.sum(jnp.where(mask, diag[:n], 0.0)) / jnp.maximum(
+        mask.sum(), 1), jnp.mean(diag[n:]))
     gram = gram / scale + nn_kernels.JITTER * jnp.eye(points.shape[0])
     index = jnp.arange(points.shape[0])
-    return gp.posterior_covariance(gp.Precomputed(gram), index[:n], mask, self.noise, index[n:])
+    kernel = gp.Precomputed(gram)
+    return (gp.posterior_covariance(kernel, index[:n], mask, self.noise, index[n:]),
+            gp.prior_variance(kernel, index[n:]))
 
   def check_kernels(self, state, data: Dataset, key: jax.Array) -> None:
     """Raises a ValueError naming any kernel whose Gram matrix on `data` is not finite.

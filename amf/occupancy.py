@@ -13,12 +13,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from amf import bc, registry
+from amf import bc, keys, registry
 from amf.data import Dataset
 from amf.envs.base import MultiTaskEnv
 from amf.policies import policy_inputs
 from amf.nn_policy import MLP
-from amf.rollout import policy_actor, rollouts
+from amf.rollout import policy_actor, rollout as episode
 
 # log pi_n(a | s, phi(c)) of the current policy, for one (s, phi, a).
 LogProb = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
@@ -117,10 +117,11 @@ def uniform(ctx: Context, key: jax.Array) -> OccupancyFn:
   """Past demonstrations relabelled with each task, all weighted equally (no correction).
 
   `m` of them are drawn at random per task (the same truncation as `importance`, without
-  favouring the first slots).
+  favouring the first slots), keyed by the task (`amf.keys.by_value`), not by its row.
   """
   def occupancy(tasks):
-    draws = jax.random.uniform(key, (tasks.shape[0], ctx.data.size))
+    draws = jax.vmap(lambda k: jax.random.uniform(k, (ctx.data.size,)))(
+        keys.by_value(key, tasks))
     top, index = jax.lax.top_k(jnp.where(ctx.data.mask, draws, -jnp.inf),
                                min(ctx.num_samples, ctx.data.size))
     weights = jnp.isfinite(top).astype(jnp.float32)
@@ -140,9 +141,13 @@ def learned(ctx: Context, key: jax.Array) -> OccupancyFn:
 
 
 def _rollouts(ctx: Context, actor, key: jax.Array) -> OccupancyFn:
+  """`m` episodes of `actor` per task, keyed by the task (`amf.keys.by_value`)."""
+  m = ctx.num_samples
+
   def occupancy(tasks):
-    trajs = rollouts(ctx.env, actor, key, tasks, ctx.num_samples)
-    m = ctx.num_samples
+    episodes = lambda k, c: jax.vmap(lambda k: episode(ctx.env, actor, k, c))(
+        jax.random.split(k, m))
+    trajs = jax.vmap(episodes)(keys.by_value(key, tasks), tasks)
     # Simulated states count as fixed in a search over tasks: differentiating the physics
     # is costly and, with contacts, unreliable.
     return Occupancy(jax.lax.stop_gradient(trajs.obs), jnp.full((tasks.shape[0], m), 1.0 / m))

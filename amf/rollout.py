@@ -4,6 +4,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from amf import keys
 from amf.envs.base import MultiTaskEnv, State
 
 # An actor maps an environment state to an action (it may read `state.info['task']`).
@@ -27,20 +28,27 @@ def rollout(env: MultiTaskEnv, actor: Actor, key: jax.Array, task: jax.Array,
             noise: float = 0.0) -> Trajectory:
   """Runs one episode of `actor` in task `task` for `env.horizon` steps.
 
-  With `noise > 0` the environment executes the actor's action plus Gaussian noise of std
-  `noise`, while `actions` records the actor's own action: for an expert, that is DART (the
-  expert labels the states its perturbed actions reach, so BC sees how to recover from small
-  errors). The noise comes from `fold_in(key, 1)`, so `noise=0` gives exactly the noiseless
-  episode.
+  With `noise > 0` (a static setting) the environment executes the actor's action plus
+  Gaussian noise of std `noise`, while `actions` records the actor's own action: for an
+  expert, that is DART (the expert labels the states its perturbed actions reach, so BC sees
+  how to recover from small errors). The reset and the noise then get a stream each
+  (`amf.keys`); without noise the reset takes the episode's key whole.
   """
+  if noise > 0:
+    s = keys.streams(key, ("reset", "noise"))
+    reset_key, noise_keys = s["reset"], jax.random.split(s["noise"], env.horizon)
+  else:
+    reset_key, noise_keys = key, None
+
   def step(state, noise_key):
     action = actor(state)
-    executed = action + noise * jax.random.normal(noise_key, action.shape)
+    executed = action if noise_key is None else (
+        action + noise * jax.random.normal(noise_key, action.shape))
     next_state = env.step(state, executed)
     return next_state, (state.obs, action, next_state.reward)
 
-  noise_keys = jax.random.split(jax.random.fold_in(key, 1), env.horizon)
-  final, (obs, actions, rewards) = jax.lax.scan(step, env.reset(key, task), noise_keys)
+  final, (obs, actions, rewards) = jax.lax.scan(step, env.reset(reset_key, task), noise_keys,
+                                                length=env.horizon)
   return Trajectory(obs, actions, rewards, task, env.success(final))
 
 

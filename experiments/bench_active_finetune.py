@@ -36,7 +36,7 @@ def prepared(config, num_seeds: int, **overrides):
   env, _ = active_finetune.validate(c)
   learner = active_finetune.learner(c, env)
   runs = active_finetune.runs(c, env)
-  loop = make_loop(env, learner, common.loop_config(c, c.methods), c.noise)
+  loop = make_loop(env, learner, common.loop_config(c, c.methods))
   initial = jax.block_until_ready(jax.jit(jax.vmap(loop.init))(runs.keys, runs.weights))
   return c, loop, initial
 

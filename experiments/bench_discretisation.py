@@ -47,14 +47,14 @@ def setup(module, c):
     learner = active_finetune.learner(c, env)
     runs = active_finetune.runs(c, env)
     keys, weights = runs.keys, runs.weights
-  loop = make_loop(env, learner, common.loop_config(c, c.methods), c.noise)
+  loop = make_loop(env, learner, common.loop_config(c, c.methods))
   return env, learner, jax.block_until_ready(jax.jit(jax.vmap(loop.init))(keys, weights))
 
 
 def latency(env, learner, c, initial, proposal: str, **overrides) -> float:
   c = c.copy_and_resolve_references()
   c.update(overrides)
-  loop = make_loop(env, learner, common.loop_config(c, c.methods, proposal), c.noise)
+  loop = make_loop(env, learner, common.loop_config(c, c.methods, proposal))
   select = jax.jit(jax.vmap(loop.select))
   keys = jax.random.split(jax.random.PRNGKey(1), initial.round.shape[0])
   jax.block_until_ready(select(initial, keys))

@@ -39,7 +39,7 @@ def main(argv):
   results = {}
   for seeds in (1, 10):
     env, learner, (keys, weights, _, _) = runs_for(config, seeds)
-    loop = make_loop(env, learner, common.loop_config(config, ["amf"]), config.noise)
+    loop = make_loop(env, learner, common.loop_config(config, ["amf"]))
     initial = jax.jit(jax.vmap(loop.init))(keys, weights)
     advance = jax.jit(jax.vmap(loop.advance, in_axes=(0, None)))
     select = jax.jit(jax.vmap(loop.select))

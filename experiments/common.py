@@ -183,9 +183,9 @@ def sweep_methods(config: ml_collections.ConfigDict, env, learner, runs: Runs, w
 
   `check(initial)` may refuse the pre-trained runs (e.g. a kernel with NaNs) before the sweep.
   """
-  methods, noise = config.methods, config.noise
+  methods = config.methods
   cfg = loop_config(config, methods)
-  initial = pretrained(make_loop(env, learner, cfg, noise).init, runs, workdir)
+  initial = pretrained(make_loop(env, learner, cfg).init, runs, workdir)
   if check is not None:
     check(initial)
   n = len(runs.keys)
@@ -197,7 +197,7 @@ def sweep_methods(config: ml_collections.ConfigDict, env, learner, runs: Runs, w
     # One program per group: the runs of all its method variants are batched together.
     batch = jax.tree.map(lambda *x: jnp.concatenate(x),
                          *[choose(initial, s, e, k) for _, s, e, k in chosen])
-    loop = make_loop(env, learner, loop_config(config, group, proposal), noise)
+    loop = make_loop(env, learner, loop_config(config, group, proposal))
     labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
               for v, s in zip(runs.variants, runs.seeds)]
     carry = sweep.run(name.replace("/", "_"), loop.advance, batch, cfg.num_rounds,

@@ -26,7 +26,7 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 def gp_loop():
   """The tiny AMF-GP setting of `shared`, two seeds, compiled once and run 0, 1 and R rounds."""
   env = Integrator(horizon=8)
-  loop = make_loop(env, gp_learner(env), LoopConfig(strategies=("amf",), **SETTINGS), noise=0.1)
+  loop = make_loop(env, gp_learner(env), LoopConfig(strategies=("amf",), **SETTINGS))
   keys = sweep.seed_keys(0, [0, 1])
   weights = jnp.stack([data.mix_weights("subset", K, k=1)] * 2)
   initial = jax.jit(jax.vmap(loop.init))(keys, weights)

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amf import acquisition
+from amf import acquisition, gp
 from amf.acquisition import Candidates, Targets
 
 DATA_NOISE = 0.2  # noise std of the observations in D
@@ -46,6 +46,11 @@ def _scores(data, z, targets, cands, picked=()):
                    for c in range(C)])
 
 
+def _targets(index, weights):
+  """Targets of a unit-variance prior (the RBF's), floored as the loop floors them."""
+  return Targets(index, weights, gp.variance_floor(np.ones(len(index))))
+
+
 def _problem(seed):
   """Data D (6 points), query Z (12 points) in 3-D, candidate blocks and weighted targets."""
   rng = np.random.default_rng(seed)
@@ -55,7 +60,7 @@ def _problem(seed):
   weights = rng.dirichlet(np.ones(M), size=C)
   t_index = np.arange(12)
   t_weights = rng.dirichlet(np.ones(12))
-  return (data, z, Candidates(index, weights), Targets(t_index, t_weights))
+  return (data, z, Candidates(index, weights), _targets(t_index, t_weights))
 
 
 def _jax(tree):
@@ -123,7 +128,7 @@ def test_information_gain_matches_brute_force(seed):
 
 def test_information_gain_on_a_subset_of_targets():
   data, z, cands, _ = _problem(7)
-  targets = Targets(np.array([1, 4, 9]), np.array([0.5, 0.3, 0.2]))
+  targets = _targets(np.array([1, 4, 9]), np.array([0.5, 0.3, 0.2]))
   cov = jnp.asarray(_post_cov(data, z), jnp.float32)
   observed = cands.index.reshape(C * M, H)
   got = _info(cov, _jax(targets), jnp.asarray(observed))
@@ -174,7 +179,7 @@ def test_candidate_far_from_every_target_scores_zero():
   data, z, cands, targets = _problem(5)
   z = z.copy()
   z[cands.index[0].ravel()] = 50.0 + np.arange(M * H)[:, None]  # far away, distinct
-  targets = Targets(np.setdiff1d(np.arange(12), cands.index[0].ravel()),
+  targets = _targets(np.setdiff1d(np.arange(12), cands.index[0].ravel()),
                     np.full(12 - M * H, 1.0 / (12 - M * H)))
   s = _score(jnp.asarray(_post_cov(data, z), jnp.float32), _jax(targets), _jax(cands))
   assert abs(float(s[0])) < 1e-6
@@ -188,7 +193,7 @@ def test_greedy_batch_may_pick_a_candidate_again():
   z = np.concatenate([rng.normal(size=(4, 3)), 40.0 + 3 * np.arange(8)[:, None]
                       * np.ones((8, 3))])
   cands = Candidates(np.arange(12).reshape(C, M, H), np.full((C, M), 0.5))
-  targets = Targets(np.arange(4), np.full(4, 0.25))
+  targets = _targets(np.arange(4), np.full(4, 0.25))
   chosen = _greedy(jnp.asarray(_post_cov(data, z), jnp.float32), targets, cands, 3)
   np.testing.assert_array_equal(chosen, [0, 0, 0])
 
@@ -196,7 +201,7 @@ def test_greedy_batch_may_pick_a_candidate_again():
 def test_information_gain_is_finite_at_zero_prior_variance():
   # A target whose variance is already zero (numerically) gains nothing, not NaN.
   cov = jnp.diag(jnp.array([0.0, 1.0, 1.0]))
-  targets = Targets(jnp.arange(3), jnp.full(3, 1 / 3))
+  targets = _targets(jnp.arange(3), jnp.full(3, 1 / 3))
   gain = _info(cov, targets, jnp.array([[0]]))
   assert gain.shape == (1,)
   assert np.isfinite(gain[0]) and abs(float(gain[0])) < 1e-6
@@ -210,3 +215,20 @@ def test_own_variance_picks_the_most_uncertain_candidate_and_conditions():
   score = lambda c: acquisition.own_variance(c, cands)
   # After observing candidate 1 (noise 0.1) its variance drops below candidate 2's.
   np.testing.assert_array_equal(acquisition.greedy(cov, 0.1, cands, 2, score), [1, 2])
+
+
+def test_round_off_below_the_relative_floor_gains_nothing():
+  """A target known to float32 precision (posterior variance 3e-8 of a unit prior) and a
+  candidate so correlated with it that observing it would leave 1e-9: the variances are
+  round-off, below `gp.RELATIVE_VARIANCE_FLOOR`, and the gain is 0. With the former absolute
+  floor of 1e-9 this candidate scored 0.5 log(30) = 1.7 nats."""
+  v, u, noise = 3e-8, 1.0, 0.1
+  c = np.sqrt((v - 1e-9) * (u + noise ** 2))  # c^2 / (u + noise^2) = v - 1e-9
+  cov = jnp.array([[v, c], [c, u]], jnp.float32)
+  gain = acquisition.information_gain(cov, noise, _targets(jnp.array([0]), jnp.ones(1)),
+                                      jnp.array([[1]]))
+  np.testing.assert_allclose(gain, 0.0, atol=1e-6)
+  unfloored = Targets(jnp.array([0]), jnp.ones(1), jnp.full(1, 1e-9))
+  np.testing.assert_allclose(acquisition.information_gain(cov, noise, unfloored,
+                                                          jnp.array([[1]])),
+                             0.5 * np.log(30.0), rtol=0.05)

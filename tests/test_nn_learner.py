@@ -54,19 +54,20 @@ def test_covariance_with_rbf_equals_the_gp_on_the_raw_inputs(env, trained):
   """Kernel 1 of ("last_layer", "rbf", "linear") through lax.switch and the precomputed Gram
   matrix is the plain GP with tinygp's ExpSquared (mean diagonal 1, so no rescaling)."""
   learner, state, dataset, query = trained
-  cov = jax.jit(learner.covariance)(state, dataset, query, jax.random.PRNGKey(2), 1)
+  cov, prior_var = jax.jit(learner.covariance)(state, dataset, query, jax.random.PRNGKey(2), 1)
   inputs, _, mask = dataset_inputs(env, dataset)
   expected = gp.posterior_covariance(kernels.ExpSquared(scale=1.0), inputs, mask, NOISE, query)
   np.testing.assert_allclose(cov, expected, atol=2e-4)
+  np.testing.assert_allclose(prior_var, 1.0 + nn_kernels.JITTER, rtol=1e-6)
 
 
 def test_covariance_does_not_depend_on_the_kernel_scale(env, trained):
   """The Gram matrix is divided by its mean diagonal, so `noise` is relative to the prior."""
   learner, state, dataset, query = trained
   key = jax.random.PRNGKey(3)
-  one = jax.jit(learner.covariance)(state, dataset, query, key, 2)
+  one, _ = jax.jit(learner.covariance)(state, dataset, query, key, 2)
   wide = learner._replace(hyper=nn_kernels.Hyper(w_std=3.0))
-  three = jax.jit(wide.covariance)(state, dataset, query, key, 2)
+  three, _ = jax.jit(wide.covariance)(state, dataset, query, key, 2)
   np.testing.assert_allclose(one, three, rtol=1e-4, atol=1e-6)
   assert np.all(np.linalg.eigvalsh(np.asarray(one, np.float64)) > -1e-5)
 
@@ -90,7 +91,7 @@ def loop_run(env):
   """Two seeds with different kernel and estimator indices, batched in one program."""
   learner = _learner(env, kernels=("loss_gradient", "last_layer"))
   cfg = LoopConfig(strategies=("amf",), estimators=("importance", "learned"), **SETTINGS)
-  loop = make_loop(env, learner, cfg, NOISE)
+  loop = make_loop(env, learner, cfg)
   keys = sweep.seed_keys(0, [0, 1])
   weights = jnp.stack([data.mix_weights("subset", env.num_tasks, k=2)] * 2)
   initial = jax.jit(jax.vmap(loop.init))(keys, weights)

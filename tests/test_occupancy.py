@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amf import occupancy
+from amf import keys, occupancy
 from amf.data import Dataset, demonstrate
 from amf.envs.integrator import Integrator
-from amf.rollout import rollouts
+from amf.rollout import rollout
 
 H = 2
 
@@ -126,7 +126,10 @@ def test_num_samples_beyond_the_dataset_is_capped(env):
 def test_oracle_returns_the_experts_states_with_equal_weights(env):
   key = jax.random.PRNGKey(3)
   occ = _run(env, _dataset(env), _toy_log_prob, num_samples=3, estimator="oracle", key=key)
-  expert = rollouts(env, env.expert, key, env.tasks, 3)
+  # Each task's episodes come from its own key (`amf.keys.by_value`), split per episode.
+  per_task = lambda k, c: jax.vmap(lambda k: rollout(env, env.expert, k, c))(
+      jax.random.split(k, 3))
+  expert = jax.vmap(per_task)(keys.by_value(key, env.tasks), env.tasks)
   assert occ.obs.shape == (4, 3, H, 2)
   np.testing.assert_allclose(occ.obs, expert.obs, rtol=1e-6)
   np.testing.assert_allclose(occ.weights, 1.0 / 3)
@@ -175,12 +178,29 @@ def test_rollout_estimator_uses_the_policy_states(env):
   ctx = occupancy.Context(env, _dataset(env), _toy_log_prob, 3, act)
   key = jax.random.PRNGKey(5)
   occ = occupancy.rollout(ctx, key)(env.tasks)
-  actor = lambda state: act(state.obs, env.task_features(state.info["task"]))
-  expected = rollouts(env, actor, key, env.tasks, 3).obs
-  np.testing.assert_allclose(occ.obs, expected, rtol=1e-6)
+  assert occ.obs.shape == (env.num_tasks, 3, H, 2)
+  # Each episode follows the policy in its own task: s' = s + clip(act(s, phi(c))).
+  phi = jax.vmap(env.task_features)(env.tasks)[:, None]
+  step = np.clip(0.3 * (np.asarray(phi) - np.asarray(occ.obs[:, :, 0])), -env.max_action,
+                 env.max_action)
+  np.testing.assert_allclose(occ.obs[:, :, 1], occ.obs[:, :, 0] + step, rtol=1e-5, atol=1e-6)
+  assert np.asarray(occ.obs[:, :, 0]).std(1).min() > 0  # episodes start apart
   np.testing.assert_allclose(occ.weights, 1 / 3)
   with pytest.raises(ValueError, match="needs the policy's `act`"):
     occupancy.rollout(ctx._replace(act=None), key)
+
+
+@pytest.mark.parametrize("estimator", ["uniform", "rollout", "oracle"])
+def test_random_estimates_follow_the_task_not_its_row(env, estimator):
+  """A task's random estimate is keyed by the task (`amf.keys.by_value`): the same as a
+  target and as a candidate, whatever its row and whichever tasks are estimated beside it."""
+  ctx = occupancy.Context(env, _dataset(env), _toy_log_prob, 2, lambda s, phi: 0.3 * (phi - s))
+  fit = occupancy.get(estimator)(ctx, jax.random.PRNGKey(7))
+  order = jnp.array([2, 0, 3, 1])
+  whole, permuted = jax.jit(fit)(env.tasks), jax.jit(fit)(env.tasks[order])
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a[order], b, rtol=1e-6), whole, permuted)
+  alone = jax.jit(fit)(env.tasks[3:])
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a[3:], b, rtol=1e-6), whole, alone)
 
 
 @pytest.mark.slow  # > 3 s: trains the critic

@@ -100,7 +100,7 @@ def test_unknown_proposal_raises(name):
 def test_task_space_settings_are_refused_before_compiling(kwargs, match):
   env = Integrator(horizon=8)
   with pytest.raises(ValueError, match=match):
-    make_loop(env, gp_learner(env), LoopConfig(**kwargs), noise=0.1)
+    make_loop(env, gp_learner(env), LoopConfig(**kwargs))
 
 
 def _nn_learner(env, kernels):
@@ -110,20 +110,18 @@ def _nn_learner(env, kernels):
 
 
 def _initial(env, learner, **kwargs):
-  loop = make_loop(env, learner, LoopConfig(**{**CONTINUOUS, **kwargs}), noise=0.1)
+  loop = make_loop(env, learner, LoopConfig(**{**CONTINUOUS, **kwargs}))
   # Pre-training on tasks 0 and 1 (0 and 30 degrees), far from the target arc.
   weights = data.mix_weights("subset", env.num_tasks, k=2)
   return loop, jax.jit(loop.init)(jax.random.PRNGKey(0), weights)
 
 
-# `loss_gradient` is left out: its pseudo-labels are seeded by each input's bits (a fixed random
-# feature map, `nn_kernels.pseudo_labels`), so its alpha jumps between nearby tasks and only
-# its gradient with the labels held fixed exists; the ascent follows that one.
-@pytest.mark.parametrize("learner,kernel", [("gp", 0), ("nn", 0), ("nn", 1), ("nn", 2)])
+@pytest.mark.parametrize("learner,kernel", [("gp", 0), ("nn", 0), ("nn", 1), ("nn", 2),
+                                            ("nn", 3)])
 def test_gradient_of_alpha_in_the_task_equals_finite_differences(learner, kernel):
   env = Integrator(horizon=8)
   model = (gp_learner(env) if learner == "gp"
-           else _nn_learner(env, ("last_layer", "ntk", "dropout")))
+           else _nn_learner(env, ("last_layer", "ntk", "dropout", "loss_gradient")))
   loop, carry = _initial(env, model)
   carry = choose(carry, kernel=kernel)
   key = jax.random.PRNGKey(3)
@@ -167,7 +165,7 @@ def continuous_run():
   weights = jnp.stack([data.mix_weights("subset", env.num_tasks, k=2)] * 2)
   for strategies, proposal in [(("amf",), "continuous"), (("uniform", "coverage"), "random")]:
     loop = make_loop(env, gp_learner(env), LoopConfig(strategies=strategies, proposal=proposal,
-                                                      **CONTINUOUS), noise=0.1)
+                                                      **CONTINUOUS))
     initial = jax.jit(jax.vmap(loop.init))(keys, weights)
     runs = jax.tree.map(lambda *x: jnp.concatenate(x),
                         *[choose(initial, strategy=i) for i in range(len(strategies))])

@@ -53,7 +53,7 @@ def _scoring(num_tasks, m=2, h=3, seed=0):
   cov = jnp.asarray(features @ features.T / 4 + 0.1 * np.eye(n), jnp.float32)
   index = jnp.arange(n).reshape(num_tasks, m, h)
   weights = jnp.asarray(rng.dirichlet(np.ones(m), num_tasks), jnp.float32)
-  targets = acquisition.Targets(jnp.arange(n), jnp.full(n, 1.0 / n))
+  targets = acquisition.Targets(jnp.arange(n), jnp.full(n, 1.0 / n), jnp.full(n, 1e-6))
   tasks = TaskBatch(10.0 * jnp.arange(num_tasks, dtype=jnp.float32)[:, None],
                     jnp.arange(num_tasks, dtype=jnp.int32))
   return lambda key: selection.Scored(cov, targets, acquisition.Candidates(index, weights), tasks)

@@ -80,7 +80,7 @@ def test_a_batch_of_variants_runs_group_by_group_with_the_same_results(gp_loop):
   `lax.switch` branch runs) gives what the all-branches batched program gives."""
   env = gp_loop["env"]
   loop = make_loop(env, gp_learner(env), LoopConfig(
-      strategies=("uniform", "round_robin", "rebalancing"), **SETTINGS), noise=0.1)
+      strategies=("uniform", "round_robin", "rebalancing"), **SETTINGS))
   runs = jax.tree.map(lambda *x: jnp.concatenate(x),
                       *[choose(gp_loop["initial"], s) for s in (2, 0, 1, 0)])
   grouped = sweep.batched_advance(loop.advance)(runs, R)
@@ -103,7 +103,7 @@ def test_a_group_advanced_in_chunks_gives_the_same_results(gp_loop):
   """`max_runs` bounds the runs advanced at once; the runs and their order do not change."""
   env = gp_loop["env"]
   loop = make_loop(env, gp_learner(env), LoopConfig(
-      strategies=("uniform", "round_robin"), **SETTINGS), noise=0.1)
+      strategies=("uniform", "round_robin"), **SETTINGS))
   runs = jax.tree.map(lambda *x: jnp.concatenate(x),
                       *[choose(gp_loop["initial"], s) for s in (0, 1, 0)])
   whole = sweep.batched_advance(loop.advance)(runs, R)
@@ -125,7 +125,7 @@ _SHARDED = textwrap.dedent("""
     env = Integrator(horizon=8)
     learner = GPPolicy(env, gp_kernels.make("rbf", 2, 2, 0.5, 0.5, 1.0), 0.1, 0.1)
     loop = make_loop(env, learner, LoopConfig(pretrain_size=4, budget=2, eval_episodes=2,
-                                              occupancy_samples=2), 0.1)
+                                              occupancy_samples=2))
     initial = jax.jit(jax.vmap(loop.init))(sweep.seed_keys(0, [0, 1]),
                                            jnp.stack([data.mix_weights("subset", 12, k=1)] * 2))
     sharded = sweep.shard(initial)
