@@ -90,23 +90,25 @@ def own_variance(cov: jax.Array, candidates: Candidates) -> jax.Array:
 
 
 def greedy(cov: jax.Array, noise: float, candidates: Candidates, batch_size: int,
-           score) -> jax.Array:
+           score) -> tuple[jax.Array, jax.Array]:
   """Picks `batch_size` candidates by `score(cov) -> (C,)`, greedily; repeats allowed.
 
   After each pick the model is conditioned on the inputs of that candidate's most likely
-  estimated trajectory (variances only), and the rest are re-scored.
+  estimated trajectory (variances only), and the rest are re-scored. Returns the picks (B,)
+  and the covariance conditioned on all of them (what the batch is expected to leave).
   """
   def pick(cov, _):
     best = jnp.argmax(score(cov))
     likeliest = candidates.index[best, jnp.argmax(candidates.weights[best])]
     return condition(cov, noise, likeliest), best
 
-  _, chosen = jax.lax.scan(pick, cov, None, batch_size)
-  return chosen
+  after, chosen = jax.lax.scan(pick, cov, None, batch_size)
+  return chosen, after
 
 
 def greedy_batch(cov: jax.Array, noise: float, targets: Targets, candidates: Candidates,
-                 batch_size: int) -> jax.Array:
-  """AMF's batch (AMF.md §3): greedy in the expected information gain on the targets."""
+                 batch_size: int) -> tuple[jax.Array, jax.Array]:
+  """AMF's batch (AMF.md §3): greedy in the expected information gain on the targets; the
+  picks and the covariance after them (`greedy`)."""
   return greedy(cov, noise, candidates, batch_size,
                 lambda cov: scores(cov, noise, targets, candidates))

@@ -70,6 +70,7 @@ class LoopConfig:
   occupancy_samples: int = 4
   eval_episodes: int = 10
   target_tasks: tuple[int, ...] = ()  # the support of mu (uniform on it); () = every task
+  target_mass: tuple[float, ...] = ()  # mu's weights on target_tasks; () = uniform
   stride: int = 1
   eval_task_batch: int = 0  # tasks evaluated side by side (`rollout.rollouts`); 0 = all
   demo_noise: float = 0.0  # DART: std of the noise on the expert's executed actions
@@ -109,6 +110,10 @@ class LoopConfig:
     ids = self.target_tasks
     if len(set(ids)) != len(ids) or any(t < 0 for t in ids):
       raise ValueError(f"target_tasks must be distinct task ids, got {self.target_tasks}.")
+    if self.target_mass and (len(self.target_mass) != len(ids) or min(self.target_mass) < 0
+                             or sum(self.target_mass) <= 0):
+      raise ValueError(f"target_mass needs one non-negative weight per target task "
+                       f"({len(ids)}), not all zero; got {self.target_mass}.")
     if (len(self.estimators) > 1 and reusing
         and self.occupancy_samples > self.pretrain_size + self.budget):
       raise ValueError(f"occupancy_samples={self.occupancy_samples} exceeds the "
@@ -157,7 +162,8 @@ class Loop(NamedTuple):
   advance: Callable[["Carry", jax.Array], "Carry"]
   select: Callable[["Carry", jax.Array], Any]                 # -> TaskBatch
   alpha: Callable[["Carry", jax.Array, jax.Array], jax.Array]  # AMF's scores of tasks (n, P)
-  candidates: Callable[["Carry", jax.Array], Any]  # -> (this round's TaskBatch, their alpha)
+  scoring: Callable[["Carry", jax.Array], Any]  # -> selection.Scored: AMF's view of a round
+  start: Callable[..., "Carry"]  # (data, learner state, targets, key) -> Carry, no training
 
 
 class Carry(NamedTuple):
@@ -176,13 +182,14 @@ class Carry(NamedTuple):
   targets: jax.Array      # (T, P) the target tasks: evaluated, and AMF's targets
 
 
-def target_weights(num_tasks: int, target_tasks=()) -> jax.Array:
-  """mu: uniform over `target_tasks` (every task if empty)."""
+def target_weights(num_tasks: int, target_tasks=(), mass=()) -> jax.Array:
+  """mu on the finite set: `mass` (uniform if empty) on `target_tasks` (every task if empty)."""
   if any(t >= num_tasks for t in target_tasks):
     raise ValueError(f"target_tasks {tuple(target_tasks)} has ids beyond {num_tasks} tasks.")
   if not target_tasks:
     return jnp.full((num_tasks,), 1.0 / num_tasks)
-  support = jnp.zeros(num_tasks).at[jnp.asarray(target_tasks, jnp.int32)].set(1.0)
+  mass = jnp.asarray(mass, jnp.float32) if len(mass) else 1.0
+  support = jnp.zeros(num_tasks).at[jnp.asarray(target_tasks, jnp.int32)].set(mass)
   return support / support.sum()
 
 
@@ -232,7 +239,8 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
   # one covariance serve both (the loop as it was before tasks became parameters).
   shared = finite_space and cfg.proposal == "grid" and g == k
   if finite_space:
-    target, target_ids = target_weights(k, cfg.target_tasks), jnp.arange(k, dtype=jnp.int32)
+    target = target_weights(k, cfg.target_tasks, cfg.target_mass)
+    target_ids = jnp.arange(k, dtype=jnp.int32)
   else:
     target = jnp.full((cfg.num_targets,), 1.0 / cfg.num_targets)
     target_ids = jnp.full((cfg.num_targets,), -1, jnp.int32)
@@ -316,11 +324,13 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
     batch = propose(ctx, k_prop)
     return selection.Scored(*joint(batch.tasks), batch)
 
-  def candidates(c: Carry, key: jax.Array):
-    """The candidates a scored strategy would choose among with selection key `key`, and
-    their `alpha_n` (for tests and diagnostics: the shared and the joint path agree)."""
-    s = scoring(c, key)
-    return s.tasks, acquisition.scores(s.cov, noise, s.targets, s.candidates)
+  def start(data: data_lib.Dataset, state, targets: jax.Array, key: jax.Array) -> Carry:
+    """A carry at round 0 from demonstrations, a learner state and target tasks as they are
+    (`amf.suggest`: a lab's own data and policy); its metrics are zeros."""
+    r, t = cfg.num_rounds, targets.shape[0]
+    return Carry(data, state, key, jnp.int32(0), jnp.zeros((r + 1, t)), jnp.zeros((r + 1, t)),
+                 jnp.zeros((r, b), jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0),
+                 jnp.int32(-1), targets)
 
   def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
     s = keys.streams(key, ("rounds", "pretrain", "fit", "evaluation", "targets"))
@@ -330,12 +340,9 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
     data = data_lib.concat(pre, data_lib.empty(env, cfg.budget))
     state = learner.init(data, s["fit"])
     ev = evaluation(state, s["evaluation"], targets)
-    r, t = cfg.num_rounds, targets.shape[0]
-    return Carry(data, state, s["rounds"], jnp.int32(0),
-                 jnp.zeros((r + 1, t)).at[0].set(ev.ret),
-                 jnp.zeros((r + 1, t)).at[0].set(ev.success),
-                 jnp.zeros((r, b), jnp.int32), jnp.int32(0), jnp.int32(0), jnp.int32(0),
-                 _diverged(jnp.int32(-1), jnp.int32(0), state, ev), targets)
+    c = start(data, state, targets, s["rounds"])
+    return c._replace(returns=c.returns.at[0].set(ev.ret), success=c.success.at[0].set(ev.success),
+                      diverged=_diverged(c.diverged, jnp.int32(0), state, ev))
 
   def select(c: Carry, key: jax.Array) -> TaskBatch:
     problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
@@ -364,4 +371,4 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
     stop = jnp.minimum(c.round + num_rounds, cfg.num_rounds)
     return jax.lax.while_loop(lambda c: c.round < stop, one_round, c)
 
-  return Loop(init, advance, select, alpha, candidates)
+  return Loop(init, advance, select, alpha, scoring, start)

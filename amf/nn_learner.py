@@ -18,10 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amf import bc, gp, nn_kernels
+import optax
+
+from amf import bc, forgetting, gp, nn_kernels
 from amf.data import Dataset, dataset_inputs
 from amf.envs.base import MultiTaskEnv
-from amf.nn_policy import NNPolicy
+from amf.nn_policy import NNPolicy, make_policy
 
 
 class NNLearner(NamedTuple):
@@ -85,3 +87,29 @@ class NNLearner(NamedTuple):
     points = inputs[np.flatnonzero(np.asarray(mask))]
     for i, name in enumerate(self.kernels):
       nn_kernels.check_kernel(jax.jit(self.gram)(state, points, key, i), name)
+
+
+# The config fields that describe a learner (`configs/testbed.py`, `configs/active_finetune.py`).
+FIELDS = ("hidden", "action_std", "forgetting", "forgetting_options", "learning_rate",
+          "bc_batch_size", "kernels", "noise", "pretrain_steps", "finetune_steps", "kernel_hyper")
+
+
+def config_dict(config) -> dict:
+  """The learner's fields of `config` (a ConfigDict or a mapping) as plain JSON-able values."""
+  plain = lambda v: v.to_dict() if hasattr(v, "to_dict") else (list(v) if isinstance(
+      v, tuple) else v)
+  return {name: plain(config[name]) for name in FIELDS}
+
+
+def make(config, env: MultiTaskEnv) -> NNLearner:
+  """The learner a config describes (an ml_collections config or a mapping with `FIELDS`);
+  unknown forgetting modes or options are refused here."""
+  policy = make_policy(env.observation_size, env.task_feature_size, env.action_size,
+                       tuple(config["hidden"]), config["action_std"])
+  options = dict(config["forgetting_options"].get(config["forgetting"], {}))
+  mitigation = forgetting.make(config["forgetting"], env, policy,
+                               optax.adam(config["learning_rate"]), config["bc_batch_size"],
+                               **options)
+  return NNLearner(env, policy, mitigation, tuple(config["kernels"]), config["noise"],
+                   config["pretrain_steps"], config["finetune_steps"],
+                   nn_kernels.Hyper(**config["kernel_hyper"]))

@@ -348,3 +348,49 @@ def task_histograms(alloc_rows: Sequence[dict], path, bounds: tuple[float, float
   fig.suptitle(title or f"Tasks asked for (all rounds, {num_seeds} seeds); shaded: the target "
                "region, dotted: the finite task set")
   return _save(fig, path)
+
+
+def suggestion(result: dict, path, num_params: int) -> pathlib.Path:
+  """`amf.suggest`'s answer: every candidate's alpha over the task parameters with the tasks
+  asked for marked in order, and each target's posterior variance before and after."""
+  cands, asked, targets = result["candidates"], result["asked"], result["targets"]
+  c = np.array([x["task"] for x in cands])
+  alpha = np.array([x["alpha"] for x in cands])
+  t = np.array([x["task"] for x in targets])
+  keep = np.array([x["weight"] > 0 for x in targets])
+  fig, (ax, bx) = _panels(2, size=(5.0, 3.6))
+  amf_color = METHOD_COLORS["amf"]
+  if num_params == 1:
+    order = np.argsort(c[:, 0])
+    ax.plot(c[order, 0], alpha[order], "o-", color="#7f7f7f", ms=4, label="candidates")
+    for a in asked:
+      j = np.argmin(np.abs(c - np.array(a["task"])).sum(-1))
+      ax.plot(c[j, 0], alpha[j], "*", color=amf_color, ms=14)
+      ax.annotate(str(a["rank"]), (c[j, 0], alpha[j]), textcoords="offset points",
+                  xytext=(6, 6), color=amf_color, weight="bold")
+    ax.set_xlabel("task parameter 0")
+    ax.set_ylabel("alpha (nats)")
+    x = t[keep, 0]
+    bx.set_xlabel("target task parameter 0")
+  else:
+    sc = ax.scatter(c[:, 0], c[:, 1], c=alpha, cmap="viridis", s=40)
+    fig.colorbar(sc, ax=ax, label="alpha (nats)")
+    for a in asked:
+      ax.plot(*a["task"][:2], "*", color=amf_color, ms=16, mec="white")
+      ax.annotate(str(a["rank"]), a["task"][:2], textcoords="offset points", xytext=(6, 6),
+                  color=amf_color, weight="bold")
+    ax.scatter(t[keep, 0], t[keep, 1], marker="x", color="black", s=20, label="targets")
+    ax.set_xlabel("task parameter 0")
+    ax.set_ylabel("task parameter 1")
+    x = np.arange(int(keep.sum()))
+    bx.set_xlabel("target task")
+  ax.set_title("AMF's score of each candidate; ★ asked, in order")
+  before = np.array([x["variance_before"] for x in targets])[keep]
+  after = np.array([x["variance_after"] for x in targets])[keep]
+  width = 0.4 * (np.min(np.diff(np.sort(x))) if len(x) > 1 else 1.0)
+  bx.bar(x - width / 2, before, width, color="#7f7f7f", label="before")
+  bx.bar(x + width / 2, after, width, color=amf_color, label="after the batch")
+  bx.set_ylabel("posterior variance of the expert")
+  bx.set_title("What the batch is expected to teach")
+  bx.legend(frameon=False)
+  return _save(fig, path)

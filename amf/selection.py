@@ -55,7 +55,7 @@ def amf(problem: Problem, key: jax.Array) -> TaskBatch:
   """AMF (AMF.md §3): greedy in the expected information gain about the expert on the targets."""
   s = problem.scoring(key)
   return _pick(s.tasks, acquisition.greedy_batch(s.cov, problem.noise, s.targets, s.candidates,
-                                                 problem.batch_size))
+                                                 problem.batch_size)[0])
 
 
 def uncertainty(problem: Problem, key: jax.Array) -> TaskBatch:
@@ -64,7 +64,7 @@ def uncertainty(problem: Problem, key: jax.Array) -> TaskBatch:
   return _pick(s.tasks, acquisition.greedy(s.cov, problem.noise, s.candidates,
                                            problem.batch_size,
                                            lambda cov: acquisition.own_variance(cov,
-                                                                                s.candidates)))
+                                                                                s.candidates))[0])
 
 
 def uniform(problem: Problem, key: jax.Array) -> TaskBatch:

@@ -17,12 +17,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from absl import logging
 
-from amf import data, envs, forgetting, nn_kernels, plotting, sweep
+from amf import data, envs, nn_kernels, nn_learner, plotting, sweep
 from amf.nn_learner import NNLearner
-from amf.nn_policy import make_policy
 from experiments import common
 
 
@@ -85,14 +83,7 @@ def validate(config: ml_collections.ConfigDict):
 
 
 def learner(config: ml_collections.ConfigDict, env) -> NNLearner:
-  policy = make_policy(env.observation_size, env.task_feature_size, env.action_size,
-                       tuple(config.hidden), config.action_std)
-  options = config.forgetting_options.get(config.forgetting, {})
-  mitigation = forgetting.make(config.forgetting, env, policy, optax.adam(config.learning_rate),
-                               config.bc_batch_size, **options)
-  return NNLearner(env, policy, mitigation, tuple(config.kernels), config.noise,
-                   config.pretrain_steps, config.finetune_steps,
-                   nn_kernels.Hyper(**config.kernel_hyper))
+  return nn_learner.make(config, env)
 
 
 def runs(config: ml_collections.ConfigDict, env) -> common.Runs:

@@ -89,7 +89,7 @@ def _condition(cov, observed):
 
 def _greedy(cov, targets, cands, batch_size):
   return jax.jit(acquisition.greedy_batch, static_argnums=(1, 4))(
-      cov, NOISE, _jax(targets), _jax(cands), batch_size)
+      cov, NOISE, _jax(targets), _jax(cands), batch_size)[0]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -214,7 +214,7 @@ def test_own_variance_picks_the_most_uncertain_candidate_and_conditions():
   np.testing.assert_allclose(acquisition.own_variance(cov, cands), [0.5, 2.0, 1.0])
   score = lambda c: acquisition.own_variance(c, cands)
   # After observing candidate 1 (noise 0.1) its variance drops below candidate 2's.
-  np.testing.assert_array_equal(acquisition.greedy(cov, 0.1, cands, 2, score), [1, 2])
+  np.testing.assert_array_equal(acquisition.greedy(cov, 0.1, cands, 2, score)[0], [1, 2])
 
 
 def test_round_off_below_the_relative_floor_gains_nothing():

@@ -124,7 +124,7 @@ def test_scored_strategies_run_their_rule_on_the_problems_scores():
   cov, targets, candidates, _ = problem.scoring(None)
   ask = selection.amf(problem, jax.random.PRNGKey(0))
   np.testing.assert_array_equal(ask.ids,
-                                acquisition.greedy_batch(cov, NOISE, targets, candidates, 3))
+                                acquisition.greedy_batch(cov, NOISE, targets, candidates, 3)[0])
   np.testing.assert_array_equal(ask.tasks[:, 0], 10.0 * ask.ids)  # the candidates' parameters
   own = selection.uncertainty(problem, jax.random.PRNGKey(0)).ids
   # Undirected: the first pick has the most posterior variance on its own estimated inputs.
