@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/demo
 
-.PHONY: install test test-fast demo bench bench-nn clean
+.PHONY: install test test-fast demo example bench bench-nn clean
 
 $(STAMP): setup.py requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test-fast: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m launch.reproduce --figures=integrator_gp --scale=quick --workdir=$(WORKDIR)
+
+# amf.suggest by hand on reacher: pre-train, ask, collect, fine-tune, ask again (docs/suggest.md).
+example: $(STAMP)
+	$(PY) -m examples.lab_loop --workdir=runs/lab_loop
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench_integrator_gp

@@ -25,6 +25,7 @@ def save(path: str, tree: Any) -> None:
 
 def restore(path: str, like: Any) -> Any:
   """Restores the pytree saved at `path`, with the structure and shapes of `like`."""
+  _quiet_orbax()
   with ocp.StandardCheckpointer() as ckpt:
     return ckpt.restore(os.path.abspath(path), like)
 

@@ -360,7 +360,22 @@ def suggestion(result: dict, path, num_params: int) -> pathlib.Path:
   keep = np.array([x["weight"] > 0 for x in targets])
   fig, (ax, bx) = _panels(2, size=(5.0, 3.6))
   amf_color = METHOD_COLORS["amf"]
-  if num_params == 1:
+  ids = np.array([x["id"] for x in cands])
+  if np.all(ids >= 0):  # a finite set: one bar per task, the asked ones coloured and ranked
+    ax.bar(ids, alpha, color="#7f7f7f")
+    for a in asked:
+      j = int(np.flatnonzero(ids == a["id"])[0])
+      ax.bar(ids[j], alpha[j], color=amf_color)
+      ax.annotate(str(a["rank"]), (ids[j], alpha[j]), textcoords="offset points",
+                  xytext=(0, 3), ha="center", color=amf_color, weight="bold")
+    ax.set_xticks(ids, ["\n".join([str(i)] + [f"{v:.2f}" for v in c[k]]) for k, i in
+                        enumerate(ids)], fontsize=7)
+    ax.margins(y=0.12)
+    ax.set_xlabel("task (id, parameters)")
+    ax.set_ylabel("alpha (nats)")
+    x = np.flatnonzero(keep)
+    bx.set_xlabel("target task")
+  elif num_params == 1:
     order = np.argsort(c[:, 0])
     ax.plot(c[order, 0], alpha[order], "o-", color="#7f7f7f", ms=4, label="candidates")
     for a in asked:
@@ -384,7 +399,7 @@ def suggestion(result: dict, path, num_params: int) -> pathlib.Path:
     ax.set_ylabel("task parameter 1")
     x = np.arange(int(keep.sum()))
     bx.set_xlabel("target task")
-  ax.set_title("AMF's score of each candidate; ★ asked, in order")
+  ax.set_title("AMF's score of each candidate; asked ones numbered in order")
   before = np.array([x["variance_before"] for x in targets])[keep]
   after = np.array([x["variance_after"] for x in targets])[keep]
   width = 0.4 * (np.min(np.diff(np.sort(x))) if len(x) > 1 else 1.0)

@@ -279,7 +279,8 @@ def table(s: Suggestion, question: Question) -> str:
   name = lambda i, c: (f"task {int(i):>3} {fmt(c)}" if i >= 0 else f"task {fmt(c)}")
   scores = np.asarray(s.scores)
   lines = [f"Ask for, in this order ({question.kernel or 'default'} kernel, "
-           f"{question.estimator} estimator):"]
+           f"{question.estimator} estimator; alpha before the batch: each later pick is "
+           "scored given the earlier ones):"]
   for rank, (i, c) in enumerate(zip(np.asarray(s.ids), np.asarray(s.tasks)), 1):
     match = np.argmin(np.abs(np.asarray(s.candidates.tasks) - c).sum(-1))
     lines.append(f"  {rank}. {name(i, c)}   alpha {scores[match]:.3f} nats")
