@@ -33,7 +33,10 @@ def restore(path: str, like: Any) -> Any:
 class Progress:
   """Step-numbered checkpoints of a pytree in `directory` (e.g. the active loop's carry).
 
-  `latest(like)` gives `(step, tree)` of the newest checkpoint, or `(0, None)` if none.
+  `latest(like)` gives `(step, tree)` of the newest checkpoint that restores, or `(0, None)`
+  if there is none. A checkpoint that does not restore (its files damaged, e.g. by a crash
+  of the disk under it) is skipped with a warning naming it and why, and an older one is
+  used; when checkpoints exist and none restores, a ValueError says so.
   """
 
   def __init__(self, directory: str, max_to_keep: int = 2):
@@ -48,10 +51,20 @@ class Progress:
     self._manager.wait_until_finished()
 
   def latest(self, like: Any) -> tuple[int, Optional[Any]]:
-    step = self._manager.latest_step()
-    if step is None:
-      return 0, None
-    return step, self._manager.restore(step, args=ocp.args.StandardRestore(like))
+    steps = sorted(self._manager.all_steps(), reverse=True)
+    failures = []
+    for step in steps:
+      try:
+        return step, self._manager.restore(step, args=ocp.args.StandardRestore(like))
+      except Exception as e:  # orbax raises many types for damaged files  # pylint: disable=broad-except
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+        logging.warning("Skipping the checkpoint of step %d in %s, which does not restore "
+                        "(%s).", step, self._manager.directory, reason)
+        failures.append(f"step {step}: {reason}")
+    if failures:
+      raise ValueError(f"No checkpoint in {self._manager.directory} restores "
+                       f"({'; '.join(failures)}); rerun with --overwrite to start afresh.")
+    return 0, None
 
   def close(self) -> None:
     self._manager.close()

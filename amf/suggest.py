@@ -21,14 +21,14 @@ import dataclasses
 import json
 import os
 import pathlib
-import sys
 from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amf import acquisition, checkpoint, data as data_lib, envs, keys, nn_learner, occupancy
+from amf import (acquisition, checkpoint, cli, data as data_lib, envs, keys, nn_learner,
+                 occupancy)
 from amf.active import LoopConfig, choose, make_loop
 from amf.envs.base import MultiTaskEnv
 from amf.proposals import Ascent, TaskBatch
@@ -313,23 +313,19 @@ def as_json(s: Suggestion, question: Question) -> dict:
 
 
 def main(argv) -> None:
-  from absl import flags, logging
+  """Bad input raises a ValueError before anything compiles (`amf.cli` prints one line)."""
+  from absl import flags
   from amf import plotting
   del argv
   f = flags.FLAGS
-  try:
-    env, learner, state, saved_key = load_policy(f.policy)
-    streams = keys.streams(jax.random.PRNGKey(f.seed or 0), ("selection", "targets"))
-    key = saved_key if saved_key is not None and f.seed is None else streams["selection"]
-    question, targets = load_question(f.tasks, env, streams["targets"], batch_size=f.batch,
-                                      kernel=f.kernel, estimator=f.estimator)
-    demos = load_demos(f.demos)
-    question = dataclasses.replace(question, kernel=question.kernel or learner.kernels[0])
-    check(env, learner, demos, question, targets)
-  except ValueError as e:
-    logging.debug("amf.suggest", exc_info=True)
-    print(f"amf.suggest: error: {e}", file=sys.stderr)
-    sys.exit(2)
+  env, learner, state, saved_key = load_policy(f.policy)
+  streams = keys.streams(jax.random.PRNGKey(f.seed or 0), ("selection", "targets"))
+  key = saved_key if saved_key is not None and f.seed is None else streams["selection"]
+  question, targets = load_question(f.tasks, env, streams["targets"], batch_size=f.batch,
+                                    kernel=f.kernel, estimator=f.estimator)
+  demos = load_demos(f.demos)
+  question = dataclasses.replace(question, kernel=question.kernel or learner.kernels[0])
+  check(env, learner, demos, question, targets)
   s = suggest(env, learner, state, demos, key, question, targets)
   out = pathlib.Path(f.out)
   out.mkdir(parents=True, exist_ok=True)
@@ -356,6 +352,5 @@ def _flags() -> None:
 
 
 if __name__ == "__main__":
-  from absl import app
   _flags()
-  app.run(main)
+  cli.run(main)

@@ -20,9 +20,9 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from amf import data, envs, nn_learner, suggest
+from amf import cli, data, envs, nn_learner, suggest
 from amf.rollout import evaluate, policy_actor
 from configs import active_finetune
 
@@ -92,4 +92,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -14,9 +14,10 @@ import tempfile
 import time
 
 import jax
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
+from amf import cli
 from amf.active import make_loop
 from experiments import active_finetune, common
 
@@ -106,4 +107,4 @@ def main(argv):
 
 if __name__ == "__main__":
   config_flags.DEFINE_config_file("config", "configs/active_finetune.py:reacher")
-  app.run(main)
+  cli.run(main)

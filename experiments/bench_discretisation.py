@@ -11,8 +11,9 @@ the discretisation study's settings (`configs/studies/discretisation.py`).
 import importlib
 
 import jax
-from absl import app, flags
+from absl import flags
 
+from amf import cli
 from amf.active import make_loop
 from configs.studies import discretisation
 from experiments import active_finetune, common, integrator_gp
@@ -83,4 +84,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -16,9 +16,9 @@ import brax.envs
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from absl import app, flags
+from absl import flags
 
-from amf import data, envs
+from amf import cli, data, envs
 from amf.rollout import evaluate, policy_actor, rollouts
 
 _ENVS = flags.DEFINE_list("envs", ["reacher", "pusher"], "Environments to time.")
@@ -96,4 +96,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -13,9 +13,10 @@ import time
 
 import jax
 import jax.numpy as jnp
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
+from amf import cli
 from amf.active import make_loop
 from experiments import common, integrator_gp
 
@@ -69,4 +70,4 @@ def main(argv):
 
 if __name__ == "__main__":
   config_flags.DEFINE_config_file("config", "configs/integrator_gp.py")
-  app.run(main)
+  cli.run(main)

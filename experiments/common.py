@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from amf import checkpoint, metrics, occupancy, plotting, proposals, selection, sweep
+from amf import checkpoint, cli, metrics, occupancy, plotting, proposals, selection, sweep
 from amf.active import Carry, LoopConfig, choose, make_loop, target_weights
 
 METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
@@ -295,4 +295,4 @@ def main(run: Callable[..., object], default_config: str, default_workdir: str) 
     # Not returned: absl exits with the return value as the status.
     run(flags.FLAGS.config, flags.FLAGS.workdir, overwrite=flags.FLAGS.overwrite)
 
-  app.run(main_)
+  cli.run(main_)

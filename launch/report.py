@@ -18,10 +18,10 @@ from typing import NamedTuple
 
 import ml_collections
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 from rliable import library, metrics as rl_metrics
 
-from amf import envs, metrics, plotting
+from amf import cli, envs, metrics, plotting
 from configs import studies as study_configs
 from experiments import common
 from launch import studies
@@ -271,4 +271,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.DEFINE_string("workdir", "runs/reproduce", "The launcher's workdir.")
-  app.run(main)
+  cli.run(main)

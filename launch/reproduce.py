@@ -22,8 +22,9 @@ import sys
 import time
 from typing import NamedTuple
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+from amf import cli
 from configs import studies as study_configs
 from launch import studies
 
@@ -284,4 +285,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  cli.run(main)

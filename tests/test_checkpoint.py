@@ -39,3 +39,30 @@ def test_progress_keeps_the_newest_steps_and_restores_the_latest(tmp_path):
   again = checkpoint.Progress(str(tmp_path / "progress"))
   assert again.latest(like)[0] == 5
   again.close()
+
+
+def damage(step_dir) -> None:
+  """Flips the bytes of a checkpoint's data files, as a crash of the disk under it might."""
+  import glob
+  import os
+  for path in glob.glob(os.path.join(step_dir, "**", "d", "*"), recursive=True):
+    with open(path, "r+b") as f:
+      data = bytearray(f.read())
+      f.seek(0)
+      f.write(bytes(b ^ 0xFF for b in data))
+
+
+def test_progress_skips_a_damaged_newest_checkpoint_and_refuses_when_none_restores(
+    tmp_path, caplog):
+  tree = {"a": jnp.arange(100.0), "b": jnp.ones((5, 5))}
+  progress = checkpoint.Progress(str(tmp_path))
+  progress.save(1, tree)
+  progress.save(2, jax.tree.map(lambda x: x + 1, tree))
+  damage(tmp_path / "2")
+  step, restored = checkpoint.Progress(str(tmp_path)).latest(tree)
+  assert step == 1
+  chex.assert_trees_all_equal(restored, tree)
+  assert "Skipping the checkpoint of step 2" in caplog.text
+  damage(tmp_path / "1")
+  with pytest.raises(ValueError, match=r"No checkpoint in .* restores .*--overwrite"):
+    checkpoint.Progress(str(tmp_path)).latest(tree)

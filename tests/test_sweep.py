@@ -194,3 +194,45 @@ def test_killed_sweeps_resume_to_the_same_bytes(tmp_path):
   for name in TABLES:
     assert ((tmp_path / "killed" / name).read_bytes()
             == (tmp_path / "reference" / name).read_bytes()), name
+
+
+@pytest.mark.slow  # subprocesses
+def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(tmp_path):
+  """Killed after two checkpoints of a sweep, its newest one's data files then damaged: the
+  resumed run starts from the older one and writes the same bytes as an uninterrupted run."""
+  from test_checkpoint import damage
+  reference, killed = str(tmp_path / "reference"), str(tmp_path / "killed")
+  _finish(_start(reference))
+  process = _start(killed)
+  while process.poll() is None:  # until some sweep has two finished checkpoints
+    finished = sorted(glob.glob(os.path.join(killed, "checkpoints", "*", "*",
+                                             "commit_success.txt")))
+    by_sweep = {}
+    for path in finished:
+      by_sweep.setdefault(os.path.dirname(os.path.dirname(path)), []).append(path)
+    ready = [paths for paths in by_sweep.values() if len(paths) >= 2]
+    if ready:
+      process.send_signal(signal.SIGKILL)
+      break
+    time.sleep(0.01)
+  process.wait()
+  assert ready, "the sweep finished before two checkpoints were seen"
+  newest = max(ready[0], key=lambda p: int(os.path.basename(os.path.dirname(p))))
+  damage(os.path.dirname(newest))
+  process = _start(killed)
+  _, err = process.communicate(timeout=600)
+  assert process.returncode == 0, err[-3000:]
+  assert "Skipping the checkpoint of step" in err
+  for name in TABLES:
+    assert ((tmp_path / "killed" / name).read_bytes()
+            == (tmp_path / "reference" / name).read_bytes()), name
+
+
+@pytest.mark.slow  # a subprocess
+def test_bad_input_is_one_line_and_a_nonzero_status():
+  result = subprocess.run([sys.executable, "-m", "launch.reproduce", "--figures=nonexistent",
+                           "--workdir=/tmp/unused"], capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2
+  assert "launch.reproduce: error: Unknown figure sweep(s) or study(s) ['nonexistent']" in (
+      result.stderr)
+  assert "Traceback" not in result.stderr
