@@ -24,7 +24,7 @@ from configs import task_space, testbed
 # per goal, 0.91 at 16), hence 32 pre-training demos (16 on each covered goal under `subset`)
 # and a budget of 16 in rounds of 4: spent on the two uncovered goals it gives each 8 of its
 # own, spread uniformly 4. 20 seeds x 8 episodes per goal: rebalancing - uniform in success
-# AUC has an MDD of 0.05 there (README).
+# AUC has an MDD of 0.05 there (docs/results.md).
 ENVS = {
     "reacher": dict(pretrain_size=16, budget=16, batch_size=1, stride=5, num_seeds=40,
                     eval_episodes=10),

@@ -1,7 +1,7 @@
 """What every NN study of an environment shares: the environment, its demonstrations, its learner.
 
 These defaults were chosen on the data-efficiency curves (`experiments/data_efficiency.py`,
-README "A testbed where demonstrations matter"): with them BC climbs from well below 0.5
+docs/testbed.md): with them BC climbs from well below 0.5
 success at one demonstration per task to 0.9 and more within the budgets the studies use.
 `configs/data_efficiency.py` and `configs/active_finetune.py` both start from here, so a study
 and the curve that justifies it always use the same learner.

@@ -17,7 +17,7 @@ REGIONS = {
 }
 PROPOSALS = ("grid:2", "grid:4", "grid:8", "grid:16", "random", "continuous")
 # The continuous search: 4 starts x 20 Adam steps; on the brax environments 2 x 10, as each
-# step recomputes the network kernel over all the data (the cost is in the README).
+# step recomputes the network kernel over all the data (the cost is in docs/continuous.md).
 ASCENT = {"integrator": dict(starts=4, steps=20), "reacher": dict(starts=2, steps=10),
           "pusher": dict(starts=2, steps=10)}
 
