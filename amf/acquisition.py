@@ -1,7 +1,7 @@
 """AMF's acquisition: expected marginal information gain about the expert on target inputs.
 
 All quantities come from one posterior covariance `cov` over a set of query inputs `Z` that
-holds both the target inputs and every candidate's estimated inputs (AMF.md §3):
+holds both the target inputs and every candidate's estimated inputs (docs/design.md §2):
 
   alpha(c) = sum_i w_i(c) sum_t v_t 1/2 log( var_D(z_t) / var_{D u X_i(c)}(z_t) )
 
@@ -108,7 +108,7 @@ def greedy(cov: jax.Array, noise: float, candidates: Candidates, batch_size: int
 
 def greedy_batch(cov: jax.Array, noise: float, targets: Targets, candidates: Candidates,
                  batch_size: int) -> tuple[jax.Array, jax.Array]:
-  """AMF's batch (AMF.md §3): greedy in the expected information gain on the targets; the
+  """AMF's batch (docs/design.md §2): greedy in the expected information gain on the targets; the
   picks and the covariance after them (`greedy`)."""
   return greedy(cov, noise, candidates, batch_size,
                 lambda cov: scores(cov, noise, targets, candidates))

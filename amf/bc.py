@@ -1,4 +1,4 @@
-"""Behavioural cloning with optax on masked demonstration datasets (AMF.md §4).
+"""Behavioural cloning with optax on masked demonstration datasets (docs/design.md §3).
 
 Pre-training is BC from a random initialisation on the pre-training dataset; fine-tuning is BC
 from the pre-trained parameters. The loss is the masked mean squared error of the policy's

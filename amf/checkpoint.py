@@ -56,7 +56,7 @@ class Progress:
     for step in steps:
       try:
         return step, self._manager.restore(step, args=ocp.args.StandardRestore(like))
-      except Exception as e:  # orbax raises many types for damaged files  # pylint: disable=broad-except
+      except Exception as e:  # pylint: disable=broad-except  (orbax raises many types)
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
         logging.warning("Skipping the checkpoint of step %d in %s, which does not restore "
                         "(%s).", step, self._manager.directory, reason)

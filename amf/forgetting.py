@@ -1,4 +1,4 @@
-"""Mitigations of forgetting when fine-tuning a pre-trained NN policy (AMF.md §4), by name.
+"""Mitigations of forgetting when fine-tuning a pre-trained NN policy (docs/design.md §3), by name.
 
 Every mitigation has one interface, `Mitigation`: `init(pretrained_params, key) -> state`,
 `finetune(state, pretrain_data, new_data, key, num_steps) -> state`, `act(state, obs, phi)`,

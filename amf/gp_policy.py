@@ -1,4 +1,4 @@
-"""AMF-GP's policy: the posterior mean of a GP model of the expert (AMF.md §4).
+"""AMF-GP's policy: the posterior mean of a GP model of the expert (docs/design.md §3).
 
 Fine-tuning is conditioning: the learner's state is the GP conditioned on every demonstration
 so far. The same GP gives the policy's Gaussian likelihood (for importance weights) and the

@@ -1,6 +1,6 @@
 """Tidy metric tables: CSV I/O, bootstrap confidence intervals over seeds, AUC, summaries, gaps.
 
-Rows are dicts, one per method x variant x seed x round (see `metrics.csv` in AMF.md §9); all
+Rows are dicts, one per method x variant x seed x round (`metrics.csv`, docs/design.md §10); all
 statistics are over seeds, the unit of independent replication.
 """
 import csv

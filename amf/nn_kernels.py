@@ -1,4 +1,4 @@
-"""Kernels that approximate a neural policy, registered by name (AMF.md §4, ablation 2).
+"""Kernels that approximate a neural policy, registered by name (docs/design.md §3, ablation 2).
 
 Every kernel has one signature,
 

@@ -1,4 +1,4 @@
-"""AMF-NN's policy: an MLP over `x = (s, phi(c))` with a Gaussian head (AMF.md §4).
+"""AMF-NN's policy: an MLP over `x = (s, phi(c))` with a Gaussian head (docs/design.md §3).
 
 The head's standard deviation is fixed (`action_std`, as in the GP policy) rather than learned:
 the expert is deterministic, so a learned std would only shrink towards zero and rescale the

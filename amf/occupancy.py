@@ -1,8 +1,8 @@
 """Occupancy estimators: which states the expert would visit in a task it has not shown yet.
 
 Each estimator has one signature, `estimator(ctx, key) -> OccupancyFn`, and is registered
-by name in `ESTIMATORS`, so the estimator is a config value (AMF.md §3). What it fits once per
-round (the `learned` estimator's classifier) happens in the call; the returned
+by name in `ESTIMATORS`, so the estimator is a config value (docs/design.md §2). What it
+fits once per round (the `learned` estimator's classifier) happens in the call; the returned
 `occupancy(tasks) -> Occupancy` then serves any number of task sets: the targets, each round's
 candidates, and every step of a continuous search over tasks, where it is differentiable in the
 task parameters through `phi(c)` (simulated states are held fixed: `rollout`, `oracle`).

@@ -52,7 +52,8 @@ def _finite(problem: Problem, ids: jax.Array) -> TaskBatch:
 
 
 def amf(problem: Problem, key: jax.Array) -> TaskBatch:
-  """AMF (AMF.md §3): greedy in the expected information gain about the expert on the targets."""
+  """AMF (docs/design.md §2): greedy in the expected information gain about the expert on the
+  targets."""
   s = problem.scoring(key)
   return _pick(s.tasks, acquisition.greedy_batch(s.cov, problem.noise, s.targets, s.candidates,
                                                  problem.batch_size)[0])

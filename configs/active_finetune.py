@@ -1,4 +1,4 @@
-"""AMF-NN: active multi-task fine-tuning of a BC-trained MLP policy (AMF.md §4, §8).
+"""AMF-NN: active multi-task fine-tuning of a BC-trained MLP policy (docs/design.md §3, §9).
 
   --config=configs/active_finetune.py:reacher         the paper's scale on reacher
   --config=configs/active_finetune.py:reacher,quick   a laptop-sized run

@@ -1,4 +1,4 @@
-"""AMF-GP on the 2-D integrator: pre-training on the first k of 12 tasks (AMF.md §8).
+"""AMF-GP on the 2-D integrator: pre-training on the first k of 12 tasks (docs/design.md §9).
 
 `--config=configs/integrator_gp.py` is the paper's scale; `--config=configs/integrator_gp.py:quick`
 a laptop-sized one. Any field can be overridden, e.g. `--config.num_seeds=3`.

@@ -1,4 +1,4 @@
-"""The task-space settings every active-loop config shares (AMF.md §3, ablation 4).
+"""The task-space settings every active-loop config shares (docs/design.md §2, ablation 4).
 
 - `task_space`: `finite` (targets and evaluation on the environment's finite task set, mu on
   `target_tasks`) or `continuous` (`num_targets` tasks drawn per seed from mu, uniform on

@@ -75,7 +75,8 @@ def main(argv):
     key, k_eval, k_demo, k_tune = jax.random.split(key, 4)
     rates = success(env, learner, state, k_eval)
     history.append(dict(round=round_, demos=int(np.asarray(demos.mask).sum()),
-                        success=np.round(rates.astype(float), 3).tolist(), mean=float(rates.mean())))
+                        success=np.round(rates.astype(float), 3).tolist(),
+                        mean=float(rates.mean())))
     print(f"Round {round_}: {history[-1]['demos']} demonstrations, success per task "
           f"{np.round(rates.astype(float), 2).tolist()} (mean {rates.mean():.2f})", flush=True)
     if round_ == FLAGS.rounds:

@@ -1,4 +1,4 @@
-"""BC data-efficiency curves: does the learner improve with demonstrations? (AMF.md §6a)
+"""BC data-efficiency curves: does the learner improve with demonstrations? (docs/testbed.md)
 
   python -m experiments.data_efficiency --config=configs/data_efficiency.py:reacher \
       --workdir=runs/data_efficiency_reacher

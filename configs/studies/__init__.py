@@ -1,4 +1,4 @@
-"""The ablation plan (AMF.md §8) and the paper's studies, one config module each.
+"""The ablation plan (docs/design.md §9) and the paper's studies, one config module each.
 
 A study's `get_config(scale)` names its question, its reference arm, its metrics and its
 environments: per environment, the experiment module, its config argument and the study's
@@ -13,7 +13,8 @@ import ml_collections
 
 from configs import testbed
 
-# In the order the report shows them: the seed ablations (AMF.md §8, 1-3), then the paper's.
+# In the order the report shows them: the seed ablations (docs/design.md §9, 1-3), then the
+# paper's.
 STUDIES = ("importance_weights", "kernels", "pretraining_mix", "discretisation", "batch_size",
            "forgetting", "rebalancing", "matched_vs_mismatched", "integrator_k_sweep")
 # Studies being built elsewhere: named in the plan and the report, not run. When its module

@@ -1,4 +1,4 @@
-"""Seed ablation 4: removing the task-space discretisation (AMF.md §3, §8; issue 10).
+"""Seed ablation 4: removing the task-space discretisation (docs/design.md §2, §9; issue 10).
 
 AMF scores candidates from a proposal: a `grid` of G tasks spread over the task space (G in
 {2, 4, 8, 16}; the finite set is one grid), `random` draws from mu each round, or `continuous`

@@ -1,4 +1,4 @@
-"""The paper's forgetting-mitigation study: AMF-NN needs it to show its benefit (AMF.md §11).
+"""The paper's forgetting-mitigation study: AMF-NN needs it to show its benefit (design.md §11).
 
 `adaptive_prior` (the default), `isolation`, `replay` and `none`, each with AMF and `uniform`
 selection under `subset` pre-training; the mode is the learner's code, so one process each.

@@ -1,4 +1,4 @@
-"""Seed ablation 1: the importance-sampling weights of AMF's target occupancy (AMF.md §3, §8).
+"""Seed ablation 1: the importance weights of AMF's target occupancy (docs/design.md §2, §9).
 
 `importance` (the paper's: pre-training demonstrations reweighted by the policy's likelihood
 ratio) against `uniform` weights and the `learned` density-ratio classifier; `rollout` (the

@@ -1,4 +1,4 @@
-"""Seed ablation 2: the kernel approximation of the network in AMF-NN (AMF.md §4, §8).
+"""Seed ablation 2: the kernel approximation of the network in AMF-NN (docs/design.md §3, §9).
 
 `loss_gradient` (the paper's) against `random_walk` and `linear`, and the paper's uncertainty
 study's `last_layer` and `dropout`, plus `ntk` and the infinite-width `ntk_inf` / `nngp_inf`.

@@ -1,9 +1,9 @@
-"""The paper's matched vs mismatched pre-training (AMF.md §11).
+"""The paper's matched vs mismatched pre-training (docs/design.md §11).
 
 Pre-training on every task (`uniform`: matched) or on half of them (`subset`: mismatched);
 AMF against `uniform` and `rebalancing`. The paper: AMF's lead is clear under mismatch and
 shrinks when pre-training covers all tasks. On reacher this is the regime check of the
-testbed (AMF.md §6a); at the quick scale that is `--figures=active_finetune_reacher` (3.5 min
+testbed (docs/testbed.md); at the quick scale that is `--figures=active_finetune_reacher` (3.5 min
 on 2 cores, most of it compilation), kept out of the quick plan.
 """
 from configs.studies import active_finetune, integrator_gp, nn_envs, study

@@ -1,4 +1,4 @@
-"""Seed ablation 3: the pre-training data distribution (AMF.md §8).
+"""Seed ablation 3: the pre-training data distribution (docs/design.md §9).
 
 `uniform`, `skewed` (Zipf) with strengths 0.5, 1 and 2, and `subset` covering a quarter, half
 and three quarters of the tasks; AMF against `uniform` and the privileged `rebalancing` under

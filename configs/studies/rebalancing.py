@@ -1,4 +1,4 @@
-"""The paper's rebalancing comparison: AMF against the privileged `rebalancing` (AMF.md §5).
+"""The paper's rebalancing comparison: AMF against the privileged `rebalancing` (design.md §4).
 
 `rebalancing` knows the pre-training mix and asks for the tasks it under-covers; AMF is not
 told the mix. Under `subset` pre-training, `uniform` and `round_robin` are the lower bar.
