@@ -243,11 +243,9 @@ def build(root: str) -> str:
     lines.append(f"| [{name}](#{name}) | {t['processes']} | {t['done']} | "
                  f"{t['seconds'] / 60:.1f} min |")
   lines += [f"| total | | | {total / 60:.1f} min |", ""]
-  pending = {**{n: "not run in this workdir" for n in study_configs.STUDIES if n not in found},
-             **study_configs.PENDING}
-  if pending:
-    lines += ["Not in this report: " + "; ".join(f"`{n}` ({why})" for n, why in pending.items())
-              + ".", ""]
+  missing = [n for n in study_configs.STUDIES if n not in found]
+  if missing:
+    lines += ["Not run in this workdir: " + ", ".join(f"`{n}`" for n in missing) + ".", ""]
   for name, study in loaded.items():
     lines += [f"## {name}", "", study["question"], ""]
     for env, spec in study["envs"].items():

@@ -55,12 +55,9 @@ def test_pretraining_mixes_cover_a_quarter_half_and_three_quarters():
   assert pretraining_mix.mixes(12)[1:4] == ("skewed:0.5", "skewed:1", "skewed:2")
 
 
-def test_unknown_pending_and_misnamed_studies_are_refused(monkeypatch):
+def test_unknown_and_misnamed_studies_are_refused():
   with pytest.raises(ValueError, match="Unknown study 'kernel'"):
     study_configs.get("kernel", "quick")
-  monkeypatch.setitem(study_configs.PENDING, "continual", "comes with issue 99")
-  with pytest.raises(ValueError, match="not built yet.*issue 99"):
-    study_configs.get("continual", "quick")
   with pytest.raises(ValueError, match="Unknown scale"):
     study_configs.get("kernels", "huge")
   study = study_configs.get("batch_size", "quick")

@@ -17,16 +17,11 @@ from configs import testbed
 # paper's.
 STUDIES = ("importance_weights", "kernels", "pretraining_mix", "discretisation", "batch_size",
            "forgetting", "rebalancing", "matched_vs_mismatched", "integrator_k_sweep")
-# Studies being built elsewhere: named in the plan and the report, not run. When its module
-# `configs/studies/<name>.py` lands, move the name from here into STUDIES.
-PENDING: dict = {}
 SCALES = ("quick", "paper")
 
 
 def get(name: str, scale: str) -> ml_collections.ConfigDict:
-  """The config of study `name` at `scale`; unknown and pending names are refused."""
-  if name in PENDING:
-    raise ValueError(f"Study {name!r} is not built yet: {PENDING[name]}.")
+  """The config of study `name` at `scale`; unknown names are refused."""
   if name not in STUDIES:
     raise ValueError(f"Unknown study {name!r}; choose from {list(STUDIES)}.")
   if scale not in SCALES:
