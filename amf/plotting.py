@@ -409,3 +409,14 @@ def suggestion(result: dict, path, num_params: int) -> pathlib.Path:
   bx.set_title("What the batch is expected to teach")
   bx.legend(frameon=False)
   return _save(fig, path)
+
+
+def allocations(rows: Sequence[dict], path, env, continuous: bool, target_region=(),
+                title: str | None = None, variants=None) -> pathlib.Path:
+  """Which tasks each method asked for: task x round heatmaps on `env`'s finite task set; in a
+  continuous task space, histograms of the first task parameter with mu's region shaded."""
+  if continuous:
+    region = tuple(target_region[0]) if target_region else None
+    return task_histograms(rows, path, (env.task_space.low[0], env.task_space.high[0]), region,
+                           grid=np.asarray(env.tasks[:, 0]), title=title)
+  return allocation_heatmaps(rows, path, env.num_tasks, variants=variants, title=title)

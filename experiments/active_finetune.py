@@ -116,9 +116,9 @@ def figures(config: ml_collections.ConfigDict, workdir: str, tables: dict, env) 
     plotting.curves(rows, os.path.join(workdir, f"curves_{value}.png"), value,
                     title=f"AMF-NN on {env_name}: {value} vs round, per pre-training mix")
     plotting.bars(rows, os.path.join(workdir, f"bars_{value}.png"), value)
-  common.allocation_figure(config, env, tables["allocations"],
-                           os.path.join(workdir, "allocations.png"),
-                           f"Tasks asked for per round on {env_name}")
+  plotting.allocations(tables["allocations"], os.path.join(workdir, "allocations.png"), env,
+                       config.task_space == "continuous", config.target_region,
+                       f"Tasks asked for per round on {env_name}")
   logging.info("Figures and tables in %s", os.path.abspath(workdir))
 
 

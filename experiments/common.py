@@ -214,19 +214,6 @@ def sweep_methods(config: ml_collections.ConfigDict, env, learner, runs: Runs, w
   return tables
 
 
-def allocation_figure(config: ml_collections.ConfigDict, env, allocations: list, path: str,
-                      title: str, variants=None) -> None:
-  """Which tasks each method asked for: task x round heatmaps on a finite task set; in a
-  continuous one, histograms of the first task parameter, with mu's region shaded."""
-  if config.task_space == "continuous":
-    region = tuple(config.target_region[0]) if config.target_region else None
-    plotting.task_histograms(allocations, path, (env.task_space.low[0], env.task_space.high[0]),
-                             region, grid=np.asarray(env.tasks[:, 0]), title=title)
-  else:
-    plotting.allocation_heatmaps(allocations, path, env.num_tasks, variants=variants,
-                                 title=title)
-
-
 def best_time(repeats: int, fn, *args) -> float:
   """Best wall time of `fn(*args)` (already compiled) over `repeats` calls, for benchmarks."""
   times = []

@@ -67,8 +67,9 @@ def figures(config, workdir, rows, allocations, env) -> None:
                               "uniform", variant_order=order,
                               xlabel="k (tasks covered by pre-training)",
                               title=f"AMF - uniform ({value})")
-  common.allocation_figure(config, env, allocations, os.path.join(workdir, "allocations.png"),
-                           "Tasks asked for, per round", variants=shown)
+  plotting.allocations(allocations, os.path.join(workdir, "allocations.png"), env,
+                       config.task_space == "continuous", config.target_region,
+                       "Tasks asked for, per round", variants=shown)
   logging.info("Figures and tables in %s", os.path.abspath(workdir))
 
 

@@ -23,7 +23,6 @@ from rliable import library, metrics as rl_metrics
 
 from amf import cli, envs, metrics, plotting
 from configs import studies as study_configs
-from experiments import common
 from launch import studies
 
 LEVEL = 0.9
@@ -197,8 +196,9 @@ def _figures(root, study, env, env_arms, rows_by_run, allocs, config) -> list[st
   if allocs and config is not None:
     # Heatmaps over a finite task set; histograms over a continuous one (the experiment's own).
     path = os.path.join(folder, f"{env}_allocations.png")
-    common.allocation_figure(config, envs.make(config.env, **config.env_kwargs), allocs, path,
-                             f"Tasks asked for on {env}")
+    plotting.allocations(allocs, path, envs.make(config.env, **config.env_kwargs),
+                         config.task_space == "continuous", config.get("target_region", ()),
+                         f"Tasks asked for on {env}")
     out.append(f"![{env} allocations]({rel(path)})")
   return out + [""]
 
