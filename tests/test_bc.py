@@ -11,9 +11,9 @@ import pytest
 from amf import bc, data
 from shared import BATCH, features
 
-pytestmark = pytest.mark.slow  # > 3 s each: the pre-training (400 steps) or another compiled one
 
 
+@pytest.mark.slow  # > 3 s: the pre-training (400 steps) or another compiled one
 def test_pretraining_reduces_loss_and_imitates_expert(env, bc_setup, bc_pretrained):
   policy, _, pre, _, trainer = bc_setup
   params, _, losses = bc_pretrained
@@ -26,6 +26,7 @@ def test_pretraining_reduces_loss_and_imitates_expert(env, bc_setup, bc_pretrain
   assert err.mean() < 0.25 * jnp.abs(pre.actions).mean()
 
 
+@pytest.mark.slow  # > 3 s: the pre-training (400 steps) or another compiled one
 def test_training_is_deterministic_and_vmaps_over_seeds(env, bc_setup, bc_pretrained):
   policy, optimizer, pre, run, _ = bc_setup
   chex.assert_trees_all_equal(run(jax.random.key(1), pre), bc_pretrained)
@@ -39,6 +40,7 @@ def test_training_is_deterministic_and_vmaps_over_seeds(env, bc_setup, bc_pretra
                                 rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # > 3 s: the pre-training (400 steps) or another compiled one
 def test_empty_slots_have_no_effect(env, bc_setup, bc_pretrained):
   policy, optimizer, pre, _, trainer = bc_setup
   params = bc_pretrained[0]
@@ -53,3 +55,20 @@ def test_empty_slots_have_no_effect(env, bc_setup, bc_pretrained):
   train = jax.jit(lambda d: trainer.train(params, optimizer.init(params), d, env.task_features,
                                           jax.random.key(3), 20))
   chex.assert_trees_all_equal(train(clean), train(dirty))
+
+
+def test_a_few_steps_lower_the_loss_and_repeat_exactly(env):
+  """Fast: 30 Adam steps on four demonstrations lower the BC loss; the same key repeats."""
+  import optax
+  from amf.nn_policy import make_policy
+  policy = make_policy(env.observation_size, env.task_feature_size, env.action_size, (8,), 0.05)
+  demos = data.demonstrate(env, jax.random.key(0), jnp.array([0, 3, 6, 9]))
+  trainer = bc.Trainer(bc.policy_loss(policy), optax.adam(1e-2), 16)
+  init = policy.init(jax.random.key(1))
+  train = jax.jit(lambda key: trainer.train(init, optax.adam(1e-2).init(init), demos,
+                                            env.task_features, key, 30))
+  params, _, losses = train(jax.random.key(2))
+  assert losses.shape == (30,)
+  assert (trainer.full_loss(params, demos, env.task_features)
+          < 0.5 * trainer.full_loss(init, demos, env.task_features))
+  chex.assert_trees_all_equal(train(jax.random.key(2))[0], params)

@@ -15,7 +15,6 @@ from amf.nn_policy import make_policy
 
 NOISE = 0.1
 
-pytestmark = pytest.mark.slow  # > 3 s each: every test pre-trains the learner or runs its loop
 
 
 def _learner(env, kernels=("loss_gradient",), mode="adaptive_prior", hyper=nn_kernels.Hyper()):
@@ -42,6 +41,7 @@ def trained(env):
   return learner, state, dataset, query
 
 
+@pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop
 def test_pretraining_fits_the_demonstrations(env, trained):
   learner, state, dataset, _ = trained
   acts = jax.vmap(jax.vmap(lambda o, t: learner.act(state, o, env.task_features(t)),
@@ -50,6 +50,7 @@ def test_pretraining_fits_the_demonstrations(env, trained):
   assert float(jnp.abs(acts - dataset.actions[:4]).mean()) < 0.03
 
 
+@pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop
 def test_covariance_with_rbf_equals_the_gp_on_the_raw_inputs(env, trained):
   """Kernel 1 of ("last_layer", "rbf", "linear") through lax.switch and the precomputed Gram
   matrix is the plain GP with tinygp's ExpSquared (mean diagonal 1, so no rescaling)."""
@@ -61,6 +62,7 @@ def test_covariance_with_rbf_equals_the_gp_on_the_raw_inputs(env, trained):
   np.testing.assert_allclose(prior_var, 1.0 + nn_kernels.JITTER, rtol=1e-6)
 
 
+@pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop
 def test_covariance_does_not_depend_on_the_kernel_scale(env, trained):
   """The Gram matrix is divided by its mean diagonal, so `noise` is relative to the prior."""
   learner, state, dataset, query = trained
@@ -72,6 +74,7 @@ def test_covariance_does_not_depend_on_the_kernel_scale(env, trained):
   assert np.all(np.linalg.eigvalsh(np.asarray(one, np.float64)) > -1e-5)
 
 
+@pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop
 def test_check_kernels_names_a_kernel_with_nans(trained):
   learner, state, dataset, _ = trained
   learner.check_kernels(state, dataset, jax.random.PRNGKey(0))  # finite: no error
@@ -101,6 +104,7 @@ def loop_run(env):
   return dict(loop=loop, initial=initial, final=advance(initial, 2), advance=advance)
 
 
+@pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop
 def test_loop_fills_the_budget_and_keeps_the_prior(loop_run):
   initial, final = loop_run["initial"], loop_run["final"]
   np.testing.assert_array_equal(final.round, [2, 2])
@@ -119,6 +123,7 @@ def test_loop_fills_the_budget_and_keeps_the_prior(loop_run):
   assert np.all(np.isfinite(final.returns)) and np.all((final.success >= 0) & (final.success <= 1))
 
 
+@pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop
 def test_loop_runs_are_independent_of_their_batch(loop_run):
   """Run 1 advanced alone equals run 1 advanced beside run 0 (pure, batched)."""
   alone = jax.tree.map(lambda x: x[1:], loop_run["initial"])
@@ -126,3 +131,19 @@ def test_loop_runs_are_independent_of_their_batch(loop_run):
   np.testing.assert_array_equal(single.asked[0], loop_run["final"].asked[1])
   np.testing.assert_allclose(single.returns[0], loop_run["final"].returns[1], rtol=1e-4,
                              atol=1e-4)
+
+
+def test_a_learner_is_built_from_a_config_and_its_fields_travel_as_json():
+  """Fast: `nn_learner.make` reads the testbed's fields from a mapping; `config_dict` gives
+  them back as plain JSON-able values; an unknown forgetting mode is refused by name."""
+  import json
+  from amf import nn_learner
+  from configs import active_finetune
+  config = active_finetune.get_config("integrator,quick")
+  plain = json.loads(json.dumps(nn_learner.config_dict(config)))
+  env = Integrator(horizon=8)
+  learner = nn_learner.make(plain, env)
+  assert learner.kernels == tuple(config.kernels) and learner.noise == config.noise
+  assert learner.policy.action_std == config.action_std
+  with pytest.raises(ValueError, match="'forget'"):
+    nn_learner.make({**plain, "forgetting": "forget"}, env)
