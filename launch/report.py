@@ -5,7 +5,7 @@
 Reads each study's `study.json` and its processes' `metrics.csv`, `allocations.csv`,
 `config.json` and `launch.json` (nothing reruns). Per study and environment, an *arm* is one
 method under one pre-training mix (the `variant` column) in one process: its final and AUC
-success and return as mean [90% CI] and IQM (rliable's stratified bootstrap over seeds), and
+success and return as mean [90% CI] (the seeded bootstrap of `summary.csv`) and IQM (rliable), and
 against the study's reference arm the seed-paired difference [90% CI], the probability of
 improvement (rliable: P(arm > reference) over seeds) and the minimal detectable difference
 (`amf.metrics`). Figures go to `<study>/figures/`.
@@ -13,20 +13,18 @@ improvement (rliable: P(arm > reference) over seeds) and the minimal detectable 
 import json
 import os
 import time
-import warnings
 from typing import NamedTuple
 
 import ml_collections
 import numpy as np
 from absl import flags, logging
-from rliable import library, metrics as rl_metrics
+from rliable import metrics as rl_metrics
 
 from amf import cli, envs, metrics, plotting
 from configs import studies as study_configs
 from launch import studies
 
 LEVEL = 0.9
-REPS = 2000
 STATS = ("final", "auc")
 
 
@@ -69,20 +67,17 @@ def reference_of(arm: Arm, others: list[Arm], reference: dict):
 
 
 def interval_estimates(arm: Arm, metric_names) -> dict:
-  """(metric, stat) -> (mean, low, high, iqm): the mean's CI by rliable's stratified bootstrap
-  over seeds, and rliable's interquartile mean."""
-  columns = [(m, s) for m in metric_names for s in STATS]
-  scores = np.stack([arm.values[m][s] for m, s in columns], 1)  # (seeds, columns)
-  verbosity = logging.get_verbosity()
-  logging.set_verbosity(logging.WARNING)  # rliable logs a line per call
-  with warnings.catch_warnings():  # arch's notice that RandomState is on its way out
-    warnings.simplefilter("ignore", FutureWarning)
-    point, interval = library.get_interval_estimates(
-        {arm.key: scores}, lambda x: x.mean(0), reps=REPS, confidence_interval_size=LEVEL,
-        random_state=np.random.RandomState(0))
-  logging.set_verbosity(verbosity)
-  return {c: (point[arm.key][j], interval[arm.key][0, j], interval[arm.key][1, j],
-              rl_metrics.aggregate_iqm(scores[:, j])) for j, c in enumerate(columns)}
+  """(metric, stat) -> (mean, low, high, iqm): the mean's CI by the seeded bootstrap that
+  `summary.csv` uses (`amf.metrics.bootstrap_ci`, so both give an arm the same interval and a
+  rebuilt report equals the first), and rliable's interquartile mean."""
+  out = {}
+  for m in metric_names:
+    for s in STATS:
+      values = arm.values[m][s]
+      mean, low, high = metrics.bootstrap_ci(values, LEVEL)
+      out[(m, s)] = (float(mean), float(low), float(high),
+                     float(rl_metrics.aggregate_iqm(values[:, None])))
+  return out
 
 
 def comparison(arm: Arm, ref: Arm, metric: str, stat: str) -> dict:
@@ -230,8 +225,8 @@ def build(root: str) -> str:
   lines = ["# Ablation studies", "",
            f"Scale: {', '.join(scales)}. Built {time.strftime('%Y-%m-%d %H:%M')} from the "
            f"tables under this folder (`python -m launch.report --workdir={root}` rebuilds it). "
-           f"Statistics over seeds at {LEVEL:.0%}: mean [bootstrap CI] and IQM (rliable, "
-           f"{REPS} stratified resamples); Δ: the seed-paired difference against the study's "
+           f"Statistics over seeds at {LEVEL:.0%}: mean [bootstrap CI] (2000 resamples, "
+           "seeded: the intervals of `summary.csv`) and IQM (rliable); Δ: the seed-paired difference against the study's "
            "reference arm [bootstrap CI], **bold** where the CI excludes 0; P(>ref.): "
            "rliable's probability of improvement; MDD: the minimal detectable difference of "
            "that comparison (80% power). AUC is the mean level over the budget.", "",

@@ -93,3 +93,14 @@ def test_unpaired_seeds_are_refused():
 def test_an_empty_workdir_is_refused(tmp_path):
   with pytest.raises(ValueError, match="No study under"):
     report.build(str(tmp_path))
+
+
+def test_a_rebuilt_report_equals_the_first_and_its_intervals_are_summary_csvs(workdir):
+  first, again = report.build(str(workdir)), report.build(str(workdir))
+  drop_date = lambda text: [l for l in text.splitlines() if not l.startswith("Scale:")]
+  assert drop_date(first) == drop_date(again)
+  rows = metrics.read_csv(workdir / "batch_size" / "integrator_gp" / "b1" / "metrics.csv")
+  expected = {r["method"]: r for r in metrics.summary(rows, "success")}["amf"]
+  line = next(l for l in first.splitlines() if l.startswith("| b1 amf"))
+  assert (f"{expected['final_mean']:.3f} [{expected['final_low']:.3f}, "
+          f"{expected['final_high']:.3f}]") in line
