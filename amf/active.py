@@ -86,6 +86,26 @@ class LoopConfig:
   def num_rounds(self) -> int:
     return self.budget // self.batch_size
 
+  @classmethod
+  def from_config(cls, config, strategies, proposal: str = "grid",
+                  num_candidates: int = 0) -> "LoopConfig":
+    """The loop settings of an experiment's config: every field of this class that the config
+    has, by name (lists become tuples, the `critic` and `ascent` mappings their types), with
+    the program's `strategies` and its candidate proposal. A new loop setting is then a field
+    here and a config value, nothing else."""
+    def static(value, default):
+      if isinstance(default, tuple) and hasattr(default, "_fields"):  # Critic, Ascent
+        return type(default)(**{k: static(v, getattr(default, k)) for k, v in value.items()})
+      if isinstance(value, (list, tuple)):
+        return tuple(static(v, ()) for v in value)
+      return value
+
+    given = dict(strategies=tuple(strategies), proposal=proposal, num_candidates=num_candidates)
+    for field in dataclasses.fields(cls):
+      if field.name not in given and field.name in config:
+        given[field.name] = static(config[field.name], field.default)
+    return cls(**given)
+
   def validate(self, env: MultiTaskEnv | None = None) -> None:
     """Refuses impossible settings before anything compiles (with `env`, also those that
     depend on its task space)."""

@@ -19,7 +19,7 @@ import numpy as np
 from absl import flags, logging
 from ml_collections import config_flags
 
-from amf import checkpoint, cli, metrics, occupancy, plotting, proposals, selection, sweep
+from amf import checkpoint, cli, metrics, plotting, proposals, selection, sweep
 from amf.active import Carry, LoopConfig, choose, make_loop, target_weights
 
 METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
@@ -53,18 +53,7 @@ def loop_config(config: ml_collections.ConfigDict, methods: Sequence[str],
   name, num = parse_proposal(proposal or config.proposals[0])
   if not num and name != "grid":
     num = config.num_candidates
-  return LoopConfig(strategies=tuple(methods), estimators=tuple(config.estimators),
-                    pretrain_size=config.pretrain_size, budget=config.budget,
-                    batch_size=config.batch_size, occupancy_samples=config.occupancy_samples,
-                    eval_episodes=config.eval_episodes, target_tasks=tuple(config.target_tasks),
-                    stride=config.stride, eval_task_batch=config.eval_task_batch,
-                    demo_noise=config.demo_noise,
-                    critic=occupancy.Critic(**{**config.critic,
-                                               "hidden": tuple(config.critic.hidden)}),
-                    task_space=config.task_space,
-                    target_region=tuple(tuple(r) for r in config.target_region),
-                    num_targets=config.num_targets, proposal=name, num_candidates=num,
-                    ascent=proposals.Ascent(**config.ascent))
+  return LoopConfig.from_config(config, methods, name, num)
 
 
 def validate_loop(config: ml_collections.ConfigDict, env) -> np.ndarray:

@@ -218,3 +218,21 @@ def test_amf_asks_for_a_task_that_maximises_alpha(invariant_loop):
     _, alpha = jax.jit(functools.partial(_candidates, loop))(carry, key)
     assert float(alpha[asked.ids[0]]) >= float(alpha.max()) * (1 - 1e-5), (asked.ids, alpha)
     np.testing.assert_array_equal(asked.tasks[0], env.tasks[asked.ids[0]])
+
+
+def test_loop_settings_come_from_a_config_by_field_name():
+  """`LoopConfig.from_config` reads every field it has by name, turning lists into tuples and
+  the critic and ascent mappings into their types; a field the config lacks keeps its
+  default."""
+  import ml_collections
+  from amf import occupancy, proposals
+  config = ml_collections.ConfigDict(dict(
+      estimators=["importance", "uniform"], budget=6, batch_size=2, target_tasks=[1, 2],
+      target_region=[[0.1, 0.2]], critic=dict(hidden=[8], steps=5),
+      ascent=dict(starts=2, steps=3, learning_rate=0.1), unrelated="ignored"))
+  cfg = LoopConfig.from_config(config, ["amf"], "random", 5)
+  assert cfg == LoopConfig(strategies=("amf",), estimators=("importance", "uniform"), budget=6,
+                           batch_size=2, target_tasks=(1, 2), target_region=((0.1, 0.2),),
+                           critic=occupancy.Critic(hidden=(8,), steps=5),
+                           ascent=proposals.Ascent(2, 3, 0.1), proposal="random",
+                           num_candidates=5)
