@@ -238,8 +238,8 @@ def define_flags() -> None:
   flags.DEFINE_enum("executor", "local", EXECUTORS, "local: here, one process after another; "
                     "slurm: submitit jobs on Slurm; submitit_local / debug: submitit's local "
                     "executors (tests, or a machine without Slurm).")
-  flags.DEFINE_enum("jobs", "study", ("study", "env"), "With submitit: one job per study or "
-                    "per process.")
+  flags.DEFINE_enum("jobs", "study", ("study", "process"), "With submitit: one job per study "
+                    "or per process.")
   flags.DEFINE_list("cluster_args", ["timeout_min=120", "cpus_per_task=8"], "submitit "
                     "parameters, key=value, e.g. slurm_partition=cpu,gpus_per_node=1.")
   flags.DEFINE_list("envs", [], "Only the studies' processes on these environments (e.g. "
