@@ -129,9 +129,17 @@ def status(job: Job) -> dict:
     return {}
 
 
+def _command(argv) -> list:
+  """A process's command without its `--workdir`: the record lives in the workdir, so outputs
+  moved or committed elsewhere (e.g. `docs/ablations_paper/`) still match their command."""
+  return [a for a in argv if not a.startswith("--workdir=")]
+
+
 def done(job: Job) -> bool:
+  """Whether the job finished before with the same command (wherever its workdir was)."""
   record = status(job)
-  return record.get("status") == "done" and record.get("argv") == job.argv[1:]
+  return (record.get("status") == "done"
+          and _command(record.get("argv", [])) == _command(job.argv[1:]))
 
 
 _ABSL_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ")

@@ -122,6 +122,11 @@ def test_a_tiny_study_runs_is_skipped_when_done_and_is_reported(tmp_path, monkey
   jobs = reproduce.study_jobs(demo, str(tmp_path))
   (record,) = reproduce.run_jobs(jobs)
   assert record["status"] == "done" and reproduce.run_jobs(jobs) == [record]  # skipped
+  # Outputs moved elsewhere (e.g. committed under docs/) still count as done there.
+  import shutil
+  shutil.copytree(tmp_path / "rebalancing", tmp_path / "moved" / "rebalancing")
+  moved = reproduce.study_jobs(demo, str(tmp_path / "moved"))
+  assert moved[0].argv != jobs[0].argv and reproduce.done(moved[0])
   with open(report.write(str(tmp_path))) as f:
     text = f.read()
   assert "| amf | 2 |" in text and "| uniform | 2 |" in text
