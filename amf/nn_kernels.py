@@ -121,7 +121,7 @@ def ntk(net, params, x1, x2, key, hyper=Hyper()):
   neural-tangents' `trace_axes` already divides the trace by the number of outputs.
   `vmap_axes=0` tells it that the inputs are independent examples, so it takes per-example
   Jacobians: memory linear in the number of points instead of quadratic (the same Gram matrix;
-  400 pusher-sized points: 1.5 GB instead of 5.0 GB).
+  docs/studies.md, "Memory").
   """
   del key, hyper
   fn = empirical_ntk_fn(jax.vmap(net.apply, in_axes=(None, 0)), trace_axes=(-1,), vmap_axes=0)

@@ -78,10 +78,10 @@ def batched_advance(advance: Callable, max_runs: int = 0) -> Callable:
 
   Within a group the variant indices are passed unbatched, so the loop's `lax.switch` over
   strategies, estimators and kernels runs only the chosen branch. (With a batched index, vmap
-  turns the switch into a select that computes every branch for every run: a kernel study's
-  10 seeds x 8 kernels asked for 44 GB.) A group of more than `max_runs` runs (if > 0) is
-  advanced in chunks, one after another, so memory is bounded by `max_runs` runs (the empirical
-  NTK on pusher takes about 20 GB per run). Calls of equal size share one compiled program;
+  turns the switch into a select that computes every branch for every run.) A group of more
+  than `max_runs` runs (if > 0) is advanced in chunks, one after another, so memory is bounded
+  by `max_runs` runs (e.g. the empirical NTK on pusher). Calls of equal size share one
+  compiled program;
   with several devices each call's runs are sharded over them.
   """
   axes = Carry(*[None if f in VARIANT_FIELDS else 0 for f in Carry._fields])

@@ -78,7 +78,7 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   c.eval_task_batch = 1
   c.checkpoint_every = 5           # rounds between orbax checkpoints
   # Runs advanced at once (0: all of a variant group); bounds memory, e.g. for the empirical
-  # NTK on pusher (about 20 GB per run).
+  # NTK on pusher (docs/studies.md, "Memory").
   c.max_runs_per_call = 0
   task_space.add(c)  # finite task set by default (configs/task_space.py)
 

@@ -10,11 +10,9 @@ KERNELS = ("loss_gradient", "random_walk", "linear", "ntk", "last_layer", "dropo
            "nngp_inf")
 
 
-# Memory of the empirical NTK (per-example Jacobians, `amf.nn_kernels.ntk`): reacher's 40 runs
-# at once peak at 7.1 GB; on pusher (every state of 48 demonstrations x 100 steps plus the
-# scored ones, MLP 256-256) it needs about 20 GB per run, more than a laptop or a 2-core CI
-# machine holds, so `ntk` is left out there (`--config.max_runs_per_call` bounds the runs per
-# call on a larger machine).
+# The empirical NTK on pusher needs more memory per run than a laptop or a 2-core CI machine
+# holds (measured in docs/studies.md, "Memory"), so `ntk` is left out there
+# (`--config.max_runs_per_call` bounds the runs per call on a larger machine).
 SKIP = {"pusher": ("ntk",)}
 
 
