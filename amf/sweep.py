@@ -81,8 +81,7 @@ def batched_advance(advance: Callable, max_runs: int = 0) -> Callable:
   turns the switch into a select that computes every branch for every run.) A group of more
   than `max_runs` runs (if > 0) is advanced in chunks, one after another, so memory is bounded
   by `max_runs` runs (e.g. the empirical NTK on pusher). Calls of equal size share one
-  compiled program;
-  with several devices each call's runs are sharded over them.
+  compiled program; with several devices each call's runs are sharded over them.
   """
   axes = Carry(*[None if f in VARIANT_FIELDS else 0 for f in Carry._fields])
   one = jax.jit(jax.vmap(advance, in_axes=(axes, None)))
