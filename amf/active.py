@@ -95,6 +95,8 @@ class LoopConfig:
     here and a config value, nothing else."""
     def static(value, default):
       if isinstance(default, tuple) and hasattr(default, "_fields"):  # Critic, Ascent
+        if isinstance(value, type(default)):
+          return value
         return type(default)(**{k: static(v, getattr(default, k)) for k, v in value.items()})
       if isinstance(value, (list, tuple)):
         return tuple(static(v, ()) for v in value)

@@ -358,53 +358,52 @@ def suggestion(result: dict, path, num_params: int) -> pathlib.Path:
   alpha = np.array([x["alpha"] for x in cands])
   t = np.array([x["task"] for x in targets])
   keep = np.array([x["weight"] > 0 for x in targets])
+  picks = [(a["rank"], a["candidate"]) for a in asked]  # rows of `cands`, in AMF's order
   fig, (ax, bx) = _panels(2, size=(5.0, 3.6))
   amf_color = METHOD_COLORS["amf"]
   ids = np.array([x["id"] for x in cands])
   if np.all(ids >= 0):  # a finite set: one bar per task, the asked ones coloured and ranked
     ax.bar(ids, alpha, color="#7f7f7f")
-    for a in asked:
-      j = int(np.flatnonzero(ids == a["id"])[0])
+    for rank, j in picks:
       ax.bar(ids[j], alpha[j], color=amf_color)
-      ax.annotate(str(a["rank"]), (ids[j], alpha[j]), textcoords="offset points",
+      ax.annotate(str(rank), (ids[j], alpha[j]), textcoords="offset points",
                   xytext=(0, 3), ha="center", color=amf_color, weight="bold")
     ax.set_xticks(ids, ["\n".join([str(i)] + [f"{v:.2f}" for v in c[k]]) for k, i in
                         enumerate(ids)], fontsize=7)
     ax.margins(y=0.12)
     ax.set_xlabel("task (id, parameters)")
     ax.set_ylabel("alpha (nats)")
-    x = np.flatnonzero(keep)
+    pos = np.flatnonzero(keep)
     bx.set_xlabel("target task")
   elif num_params == 1:
     order = np.argsort(c[:, 0])
     ax.plot(c[order, 0], alpha[order], "o-", color="#7f7f7f", ms=4, label="candidates")
-    for a in asked:
-      j = np.argmin(np.abs(c - np.array(a["task"])).sum(-1))
+    for rank, j in picks:
       ax.plot(c[j, 0], alpha[j], "*", color=amf_color, ms=14)
-      ax.annotate(str(a["rank"]), (c[j, 0], alpha[j]), textcoords="offset points",
+      ax.annotate(str(rank), (c[j, 0], alpha[j]), textcoords="offset points",
                   xytext=(6, 6), color=amf_color, weight="bold")
     ax.set_xlabel("task parameter 0")
     ax.set_ylabel("alpha (nats)")
-    x = t[keep, 0]
+    pos = t[keep, 0]
     bx.set_xlabel("target task parameter 0")
   else:
     sc = ax.scatter(c[:, 0], c[:, 1], c=alpha, cmap="viridis", s=40)
     fig.colorbar(sc, ax=ax, label="alpha (nats)")
-    for a in asked:
-      ax.plot(*a["task"][:2], "*", color=amf_color, ms=16, mec="white")
-      ax.annotate(str(a["rank"]), a["task"][:2], textcoords="offset points", xytext=(6, 6),
+    for rank, j in picks:
+      ax.plot(*c[j, :2], "*", color=amf_color, ms=16, mec="white")
+      ax.annotate(str(rank), c[j, :2], textcoords="offset points", xytext=(6, 6),
                   color=amf_color, weight="bold")
     ax.scatter(t[keep, 0], t[keep, 1], marker="x", color="black", s=20, label="targets")
     ax.set_xlabel("task parameter 0")
     ax.set_ylabel("task parameter 1")
-    x = np.arange(int(keep.sum()))
+    pos = np.arange(int(keep.sum()))
     bx.set_xlabel("target task")
   ax.set_title("AMF's score of each candidate; asked ones numbered in order")
   before = np.array([x["variance_before"] for x in targets])[keep]
   after = np.array([x["variance_after"] for x in targets])[keep]
-  width = 0.4 * (np.min(np.diff(np.sort(x))) if len(x) > 1 else 1.0)
-  bx.bar(x - width / 2, before, width, color="#7f7f7f", label="before")
-  bx.bar(x + width / 2, after, width, color=amf_color, label="after the batch")
+  width = 0.4 * (np.min(np.diff(np.sort(pos))) if len(pos) > 1 else 1.0)
+  bx.bar(pos - width / 2, before, width, color="#7f7f7f", label="before")
+  bx.bar(pos + width / 2, after, width, color=amf_color, label="after the batch")
   bx.set_ylabel("posterior variance of the expert")
   bx.set_title("What the batch is expected to teach")
   bx.legend(frameon=False)

@@ -38,6 +38,7 @@ class Suggestion(NamedTuple):
   """What to ask for, and why."""
   tasks: jax.Array            # (B, P) the tasks to ask for, in the order AMF picked them
   ids: jax.Array              # (B,) their finite-set ids (-1: off the set)
+  chosen: jax.Array           # (B,) their rows in `candidates`
   candidates: TaskBatch       # (G,) the tasks AMF chose among
   scores: jax.Array           # (G,) each candidate's alpha (nats), before any pick
   targets: jax.Array          # (T, P) the target tasks
@@ -64,14 +65,11 @@ class Question:
   stride: int = 1
 
   def loop_config(self, num_demos: int, num_targets: int) -> LoopConfig:
-    return LoopConfig(strategies=("amf",), estimators=(self.estimator,),
-                      pretrain_size=num_demos, budget=self.batch_size,
-                      batch_size=self.batch_size, occupancy_samples=self.occupancy_samples,
-                      target_tasks=self.target_tasks, target_mass=self.target_mass,
-                      stride=self.stride, task_space=self.task_space, num_targets=num_targets,
-                      target_region=self.target_region,
-                      proposal=self.proposal, num_candidates=self.num_candidates,
-                      ascent=self.ascent)
+    """The loop of one AMF selection: this question's settings, by the loop's field names."""
+    return LoopConfig.from_config(
+        {**vars(self), "estimators": (self.estimator,), "pretrain_size": num_demos,
+         "budget": self.batch_size, "num_targets": num_targets},
+        ("amf",), self.proposal, self.num_candidates)
 
 
 def check(env: MultiTaskEnv, learner, demos: data_lib.Dataset, question: Question,
@@ -126,15 +124,14 @@ def suggest(env: MultiTaskEnv, learner, state: Any, demos: data_lib.Dataset, key
   targets = env.tasks if finite_space else jnp.asarray(targets, jnp.float32)
   loop = make_loop(env, learner, question.loop_config(demos.size, targets.shape[0]))
   kernel = learner.kernels.index(question.kernel or learner.kernels[0])
-  return _suggest(loop, learner.noise, question.batch_size, kernel, state, demos, targets, key)
+  noise = learner.noise
 
-
-def _suggest(loop, noise, batch_size, kernel, state, demos, targets, key) -> Suggestion:
   @jax.jit
   def run(state, demos, targets, key):
     carry = choose(loop.start(demos, state, targets, key), kernel=kernel)
     s = loop.scoring(carry, key)
-    chosen, after = acquisition.greedy_batch(s.cov, noise, s.targets, s.candidates, batch_size)
+    chosen, after = acquisition.greedy_batch(s.cov, noise, s.targets, s.candidates,
+                                             question.batch_size)
     num = targets.shape[0]
     w = s.targets.weights.reshape(num, -1)  # mu(t) x occupancy weight / H per target input
     weights = w.sum(-1)
@@ -142,7 +139,7 @@ def _suggest(loop, noise, batch_size, kernel, state, demos, targets, key) -> Sug
     per_task = lambda cov: jnp.where(weights > 0, jnp.sum(
         w * jnp.diag(cov)[s.targets.index].reshape(num, -1), -1) / jnp.where(
             weights > 0, weights, 1.0), jnp.nan)
-    return Suggestion(s.tasks.tasks[chosen], s.tasks.ids[chosen], s.tasks,
+    return Suggestion(s.tasks.tasks[chosen], s.tasks.ids[chosen], chosen, s.tasks,
                       acquisition.scores(s.cov, noise, s.targets, s.candidates), targets,
                       weights / weights.sum(), per_task(s.cov), per_task(after))
 
@@ -281,9 +278,9 @@ def table(s: Suggestion, question: Question) -> str:
   lines = [f"Ask for, in this order ({question.kernel or 'default'} kernel, "
            f"{question.estimator} estimator; alpha before the batch: each later pick is "
            "scored given the earlier ones):"]
-  for rank, (i, c) in enumerate(zip(np.asarray(s.ids), np.asarray(s.tasks)), 1):
-    match = np.argmin(np.abs(np.asarray(s.candidates.tasks) - c).sum(-1))
-    lines.append(f"  {rank}. {name(i, c)}   alpha {scores[match]:.3f} nats")
+  for rank, (i, c, j) in enumerate(zip(np.asarray(s.ids), np.asarray(s.tasks),
+                                       np.asarray(s.chosen)), 1):
+    lines.append(f"  {rank}. {name(i, c)}   alpha {scores[j]:.3f} nats")
   order = np.argsort(-scores)[:10]
   lines.append(f"Best candidates of {len(scores)} (alpha, nats):")
   lines += [f"  {name(s.candidates.ids[j], s.candidates.tasks[j])}   {scores[j]:.3f}"
@@ -301,8 +298,9 @@ def table(s: Suggestion, question: Question) -> str:
 def as_json(s: Suggestion, question: Question) -> dict:
   tolist = lambda x: np.asarray(x).tolist()
   return dict(settings=dataclasses.asdict(question),
-              asked=[dict(rank=r, id=int(i), task=tolist(c))
-                     for r, (i, c) in enumerate(zip(np.asarray(s.ids), np.asarray(s.tasks)), 1)],
+              asked=[dict(rank=r, id=int(i), task=tolist(c), candidate=int(j))
+                     for r, (i, c, j) in enumerate(zip(np.asarray(s.ids), np.asarray(s.tasks),
+                                                       np.asarray(s.chosen)), 1)],
               candidates=[dict(id=int(i), task=tolist(c), alpha=float(a)) for i, c, a in zip(
                   np.asarray(s.candidates.ids), np.asarray(s.candidates.tasks),
                   np.asarray(s.scores))],
@@ -325,7 +323,6 @@ def main(argv) -> None:
                                     kernel=f.kernel, estimator=f.estimator)
   demos = load_demos(f.demos)
   question = dataclasses.replace(question, kernel=question.kernel or learner.kernels[0])
-  check(env, learner, demos, question, targets)
   s = suggest(env, learner, state, demos, key, question, targets)
   out = pathlib.Path(f.out)
   out.mkdir(parents=True, exist_ok=True)

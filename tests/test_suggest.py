@@ -61,6 +61,7 @@ def test_suggest_asks_for_what_the_loop_asked_for(integrator_round):
   s = suggest.suggest(env, learner, first.learner, first.data, key, _question())
   np.testing.assert_array_equal(s.ids, second.asked[1])
   np.testing.assert_allclose(s.tasks, second.data.task[5:6])
+  np.testing.assert_array_equal(s.candidates.tasks[s.chosen], s.tasks)
   # AMF asks for a task of maximal alpha; the batch teaches: no target's variance grows and
   # the asked task's drops.
   assert s.scores[s.ids[0]] >= s.scores.max() * (1 - 1e-5)
@@ -91,6 +92,8 @@ def test_the_command_on_the_loops_files_asks_for_the_same_task(integrator_round,
   assert "Ask for, in this order" in out.stdout
   result = json.loads((tmp_path / "out" / "suggestion.json").read_text())
   assert [a["id"] for a in result["asked"]] == np.asarray(second.asked[1]).tolist()
+  assert [result["candidates"][a["candidate"]]["id"] for a in result["asked"]] == [
+      a["id"] for a in result["asked"]]
   assert (tmp_path / "out" / "suggestion.png").stat().st_size > 10_000
 
 
