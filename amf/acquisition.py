@@ -38,17 +38,14 @@ def _whiten(cov: jax.Array, noise: float, observed: jax.Array, columns) -> jax.A
   return jax.scipy.linalg.solve_triangular(chol, cov[observed][:, columns], lower=True)
 
 
-def variance_reduction(cov: jax.Array, noise: float, observed: jax.Array) -> jax.Array:
-  """`var_D(z) - var_{D u X_j}(z)` for every query `z` and every input set `X_j`.
+def _reduction(cross: jax.Array, block: jax.Array, noise: float) -> jax.Array:
+  """`var_D(z) - var_{D u X_j}(z)`, (Z, J), from `cross` = Cov(z, x_jh) (Z, J, H) and `block`
+  = Cov(x_jh, x_jh') (J, H, H).
 
-  `observed` (J, H) holds the `H` indices of each `X_j`; the result is (Z, J). Conditioning
-  on the noisy observations one at a time (rank-one updates) is exact and vectorises over
-  all `J` sets at once, where a factorisation per set would be `J` small LAPACK calls.
+  Conditioning on the noisy observations one at a time (rank-one updates) is exact and
+  vectorises over all `J` sets at once, where a factorisation per set would be `J` small
+  LAPACK calls. Each row `z` is updated on its own, so only the rows asked about are computed.
   """
-  sets = jnp.arange(observed.shape[0])[:, None]
-  cross = cov[:, observed]               # (Z, J, H): Cov(z, x_jh), updated as we condition
-  block = cross[observed, sets, :]       # (J, H, H): Cov(x_jh, x_jh')
-
   def observe(t, state):
     cross, block, reduction = state
     pivot = block[:, t, t] + noise ** 2  # (J,): variance of the t-th noisy observation
@@ -58,16 +55,38 @@ def variance_reduction(cov: jax.Array, noise: float, observed: jax.Array) -> jax
     return cross, block, reduction + col ** 2 / pivot
 
   zeros = jnp.zeros(cross.shape[:2])
-  return jax.lax.fori_loop(0, observed.shape[1], observe, (cross, block, zeros))[2]
+  return jax.lax.fori_loop(0, cross.shape[2], observe, (cross, block, zeros))[2]
+
+
+def _blocks(cov: jax.Array, observed: jax.Array) -> jax.Array:
+  """`Cov(x_jh, x_jh')` (J, H, H) of each input set `observed[j]`."""
+  return cov[observed[:, :, None], observed[:, None, :]]
+
+
+def variance_reduction(cov: jax.Array, noise: float, observed: jax.Array) -> jax.Array:
+  """`var_D(z) - var_{D u X_j}(z)` for every query `z` and every input set `X_j`.
+
+  `observed` (J, H) holds the `H` indices of each `X_j`; the result is (Z, J).
+  """
+  return _reduction(cov[:, observed], _blocks(cov, observed), noise)
+
+
+def gains(var: jax.Array, cross: jax.Array, block: jax.Array, noise: float,
+          targets: Targets) -> jax.Array:
+  """Weighted marginal information gain on the targets of each input set `X_j`, (J,), from the
+  targets' posterior variances `var` (T,), `cross` = Cov(target, x_jh) (T, J, H) and `block`
+  = Cov(x_jh, x_jh') (J, H, H): all a score needs, so a query set's full covariance with
+  the targets' never has to be formed."""
+  var = jnp.maximum(var, targets.floor)[:, None]
+  post = jnp.maximum(var - _reduction(cross, block, noise), targets.floor[:, None])
+  return targets.weights @ (0.5 * jnp.log(var / post))
 
 
 def information_gain(cov: jax.Array, noise: float, targets: Targets,
                      observed: jax.Array) -> jax.Array:
   """Weighted marginal information gain on the targets of each input set, shape (J,)."""
-  var = jnp.maximum(jnp.diag(cov)[targets.index], targets.floor)[:, None]
-  post = jnp.maximum(var - variance_reduction(cov, noise, observed)[targets.index],
-                     targets.floor[:, None])
-  return targets.weights @ (0.5 * jnp.log(var / post))
+  return gains(jnp.diag(cov)[targets.index], cov[targets.index][:, observed],
+               _blocks(cov, observed), noise, targets)
 
 
 def scores(cov: jax.Array, noise: float, targets: Targets, candidates: Candidates) -> jax.Array:

@@ -20,7 +20,8 @@ from typing import Any, Callable, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from amf import acquisition, data as data_lib, gp, keys, occupancy, proposals, selection
+from amf import (acquisition, data as data_lib, gp, keys, nn_kernels, occupancy, proposals,
+                 selection)
 from amf.envs.base import MultiTaskEnv
 from amf.policies import policy_inputs
 from amf.proposals import TaskBatch
@@ -35,11 +36,12 @@ class Learner(Protocol):
   Its state is a pytree: `init` trains on the pre-training demonstrations, `update`
   fine-tunes after a round. `covariance` is the GP model of the expert at `query` inputs given
   `data`, with kernel number `kernel` of its `kernels` (names): the posterior covariance
-  `(Z, Z)` and the prior variances `(Z,)`, with observation noise std `noise` (relative to
-  the prior's scale), which the loop reads from the learner.
+  `(Z, Z)`, the prior variances `(Z,)` and the observation noise std (relative to the prior's
+  scale; the learner's constant or fitted to the data), which AMF's scores use too; `model`
+  is the same GP factorised once over `data` (`gp.Model`), for the continuous search's many
+  query sets.
   """
   kernels: tuple[str, ...]
-  noise: float
 
   def init(self, data: data_lib.Dataset, key: jax.Array) -> Any: ...
   def update(self, state, pretrain: data_lib.Dataset, new: data_lib.Dataset,
@@ -47,7 +49,9 @@ class Learner(Protocol):
   def act(self, state, obs, task_features) -> jax.Array: ...
   def log_prob(self, state, obs, task_features, action) -> jax.Array: ...
   def covariance(self, state, data: data_lib.Dataset, query: jax.Array, key: jax.Array,
-                 kernel: jax.Array) -> tuple[jax.Array, jax.Array]: ...
+                 kernel: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]: ...
+  def model(self, state, data: data_lib.Dataset, key: jax.Array,
+            kernel: jax.Array) -> gp.Model: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,7 +251,11 @@ def split(data: data_lib.Dataset, pretrain_size: int):
 def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
   """Builds the loop. Randomness follows `amf.keys`: each key below has one consumer."""
   cfg.validate(env)
-  noise = learner.noise  # the observation noise std of the GP model of the expert
+  transductive = sorted(set(learner.kernels) & set(nn_kernels.TRANSDUCTIVE))
+  if cfg.proposal == "continuous" and transductive:
+    raise ValueError(f"The continuous proposal scores query sets one at a time against one "
+                     f"factorisation of the data; kernel(s) {transductive} depend on every "
+                     "input of a call. Use a grid or random proposal with them.")
   strategies = [selection.get(name) for name in cfg.strategies]
   estimators = [occupancy.get(name) for name in cfg.estimators]
   propose = proposals.get(cfg.proposal)
@@ -255,11 +263,12 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
   h = len(range(0, env.horizon, stride))  # scored states per trajectory
   finite_space = cfg.task_space == "finite"
   g = cfg.num_candidates or k
-  grid = (TaskBatch(env.tasks, jnp.arange(k, dtype=jnp.int32)) if g == k
-          else TaskBatch(env.grid(g), jnp.full((g,), -1, jnp.int32)))
+  # `grid` is the finite set; `grid:G` a product grid of G tasks over the whole task box.
+  grid = (TaskBatch(env.tasks, jnp.arange(k, dtype=jnp.int32)) if not cfg.num_candidates
+          else TaskBatch(env.task_space.grid(g), jnp.full((g,), -1, jnp.int32)))
   # On a finite set scored whole, the candidates are the targets: one occupancy estimate and
   # one covariance serve both (the loop as it was before tasks became parameters).
-  shared = finite_space and cfg.proposal == "grid" and g == k
+  shared = finite_space and cfg.proposal == "grid" and not cfg.num_candidates
   if finite_space:
     target = target_weights(k, cfg.target_tasks, cfg.target_mass)
     target_ids = jnp.arange(k, dtype=jnp.int32)
@@ -281,8 +290,9 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
     return evaluate(env, actor, key, tasks, cfg.eval_episodes, cfg.eval_task_batch)
 
   def model(c: Carry, key):
-    """This round's GP view: `(occupancy_of, covariance, inputs, target_part)` and the key of
-    the round's proposal. `covariance(query)` is `(posterior covariance, prior variances)`."""
+    """This round's GP view: `(occupancy_of, covariance, factorised, inputs, target_part)` and
+    the key of the round's proposal. `covariance(query)` is `(posterior covariance, prior
+    variances, noise std)`; `factorised()` the same model as a `gp.Model`, factorised once."""
     s = keys.streams(key, ("occupancy", "kernel", "proposal"))
     k_occ, k_cov = s["occupancy"], s["kernel"]
     ctx = occupancy.Context(env, c.data, lambda *x: learner.log_prob(c.learner, *x),
@@ -304,44 +314,82 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
       index = jnp.arange(num * m * h)
       return acquisition.Targets(index, w.reshape(-1), gp.variance_floor(prior_var[index]))
 
-    return occupancy_of, covariance, inputs, target_part, s["proposal"]
+    factorised = lambda: learner.model(c.learner, strided, k_cov, c.kernel)
+    return occupancy_of, covariance, factorised, inputs, target_part, s["proposal"]
 
   def acquisition_of(c: Carry, key):
     """`(joint, score, proposal key)`: `joint(tasks)` is the covariance over the targets' and
     `tasks`' estimated inputs with the targets' and the candidates' parts of it; `score(tasks)`
     is AMF's `alpha_n` of each task, differentiable in the task parameters."""
-    occupancy_of, covariance, inputs, target_part, k_prop = model(c, key)
+    occupancy_of, covariance, _, inputs, target_part, k_prop = model(c, key)
     occ_t = occupancy_of(c.targets)
     query_t = inputs(occ_t, c.targets)
 
     def joint(tasks):
-      """`(cov, targets, candidates)` over the targets' and then `tasks`' inputs."""
+      """`(cov, noise, targets, candidates)` over the targets' and then `tasks`' inputs."""
       occ = occupancy_of(tasks)
       index = query_t.shape[0] + jnp.arange(tasks.shape[0] * occ.weights.shape[1] * h)
-      cov, prior_var = covariance(jnp.concatenate([query_t, inputs(occ, tasks)]))
-      return (cov, target_part(occ_t, c.targets.shape[0], prior_var),
+      cov, prior_var, noise = covariance(jnp.concatenate([query_t, inputs(occ, tasks)]))
+      return (cov, noise, target_part(occ_t, c.targets.shape[0], prior_var),
               acquisition.Candidates(index.reshape(occ.weights.shape + (h,)), occ.weights))
 
     def score(tasks):
-      cov, targets, candidates = joint(tasks)
-      return acquisition.scores(cov, noise, targets, candidates)
+      return acquisition.scores(*joint(tasks))
+
+    return joint, score, k_prop
+
+  def factorised_of(c: Carry, key):
+    """`acquisition_of` from one factorisation of the demonstrations and the targets' part of
+    the covariance, made once per round: each scored task set then pays only for its own
+    inputs (the continuous search scores one per ascent step). The same model and scores."""
+    occupancy_of, _, factorised, inputs, target_part, k_prop = model(c, key)
+    occ_t = occupancy_of(c.targets)
+    query_t = inputs(occ_t, c.targets)
+    gpm = factorised()
+    half_t = gpm.whiten(query_t)
+    prior_t = gpm.prior_variance(query_t)
+    targets = target_part(occ_t, c.targets.shape[0], prior_t)
+    var_t = prior_t - jnp.sum(half_t ** 2, 0)
+
+    def parts(tasks):
+      occ = occupancy_of(tasks)
+      query = inputs(occ, tasks)
+      return occ, query, gpm.whiten(query)
+
+    def score(tasks):
+      occ, query, half = parts(tasks)
+      sets = occ.weights.size
+      cross = gpm.cross(query_t, half_t, query, half).reshape(-1, sets, h)
+      block = jax.vmap(gpm.own, in_axes=(0, 1))(query.reshape(sets, h, -1),
+                                                half.reshape(-1, sets, h))
+      gains = acquisition.gains(var_t, cross, block, gpm.noise, targets)
+      return jnp.sum(occ.weights * gains.reshape(occ.weights.shape), axis=-1)
+
+    def joint(tasks):
+      occ, query, half = parts(tasks)
+      cross = gpm.cross(query_t, half_t, query, half)
+      cov = jnp.block([[gpm.own(query_t, half_t), cross], [cross.T, gpm.own(query, half)]])
+      index = query_t.shape[0] + jnp.arange(query.shape[0])
+      return cov, gpm.noise, targets, acquisition.Candidates(
+          index.reshape(occ.weights.shape + (h,)), occ.weights)
 
     return joint, score, k_prop
 
   def alpha(c: Carry, key: jax.Array, tasks: jax.Array) -> jax.Array:
     """AMF's score `alpha_n(c)` of each task of `tasks` (n, P); differentiable in `tasks`."""
-    return acquisition_of(c, key)[1](tasks)
+    return (acquisition_of if transductive else factorised_of)(c, key)[1](tasks)
 
   def scoring(c: Carry, key) -> selection.Scored:
     """Proposes candidates; the posterior covariance over theirs and the targets' inputs."""
     if shared:
-      occupancy_of, covariance, inputs, target_part, _ = model(c, key)
+      occupancy_of, covariance, _, inputs, target_part, _ = model(c, key)
       occ = occupancy_of(env.tasks)  # (K, m, H, ...)
       index = jnp.arange(k * occ.weights.shape[1] * h).reshape(k, -1, h)
-      cov, prior_var = covariance(inputs(occ, env.tasks))
-      return selection.Scored(cov, target_part(occ, k, prior_var),
+      cov, prior_var, noise = covariance(inputs(occ, env.tasks))
+      return selection.Scored(cov, noise, target_part(occ, k, prior_var),
                               acquisition.Candidates(index, occ.weights), grid)
-    joint, score, k_prop = acquisition_of(c, key)
+    joint, score, k_prop = (factorised_of if cfg.proposal == "continuous"
+                            else acquisition_of)(c, key)
     ctx = proposals.Context(env.task_space, grid, g, draw, score, cfg.ascent)
     batch = propose(ctx, k_prop)
     return selection.Scored(*joint(batch.tasks), batch)
@@ -368,7 +416,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
 
   def select(c: Carry, key: jax.Array) -> TaskBatch:
     problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
-                                lambda key: scoring(c, key), noise, env.tasks,
+                                lambda key: scoring(c, key), env.tasks,
                                 TaskBatch(c.targets, target_ids), draw, env.task_features,
                                 TaskBatch(c.data.task, c.data.task_id), c.data.mask)
     branches = [lambda key, pick=pick: pick(problem, key) for pick in strategies]

@@ -7,6 +7,7 @@ posterior covariance AMF scores candidates with.
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 from tinygp import kernels
 
 from amf import gp
@@ -52,9 +53,16 @@ class GPPolicy(NamedTuple):
     return gaussian_log_prob(self.act(fit, obs, task_features), action, self.action_std)
 
   def covariance(self, fit: GPFit, data: Dataset, query: jax.Array, key: jax.Array,
-                 kernel: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """`(posterior covariance, prior variances)` of the expert model at `query` given `data`."""
+                 kernel: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """`(posterior covariance, prior variances, noise std)` of the expert model at `query`
+    given `data`: the policy's own GP, with its own noise."""
     del fit, key, kernel  # The GP's covariance depends on the inputs alone.
     inputs, _, mask = dataset_inputs(self.env, data)
     return (gp.posterior_covariance(self.kernel, inputs, mask, self.noise, query),
-            gp.prior_variance(self.kernel, query))
+            gp.prior_variance(self.kernel, query), jnp.asarray(self.noise))
+
+  def model(self, fit: GPFit, data: Dataset, key: jax.Array, kernel: jax.Array) -> gp.Model:
+    """The same GP model, factorised once over `data` (`gp.Model`)."""
+    del fit, key, kernel
+    inputs, _, mask = dataset_inputs(self.env, data)
+    return gp.model(self.kernel, inputs, mask, self.noise)

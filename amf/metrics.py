@@ -5,6 +5,7 @@ statistics are over seeds, the unit of independent replication.
 """
 import csv
 import pathlib
+import re
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -141,7 +142,7 @@ def check_columns(rows: Sequence[Row], columns: Sequence[str]):
       raise ValueError(f"unknown column {column!r}; the rows have {sorted(rows[0])}")
 
 
-def _stats(prefix: str, values, level: float) -> Row:
+def interval(prefix: str, values, level: float) -> Row:
   mean, low, high = bootstrap_ci(values, level)
   return {f"{prefix}_mean": float(mean), f"{prefix}_low": float(low),
           f"{prefix}_high": float(high)}
@@ -153,7 +154,7 @@ def summary(rows: Sequence[Row], value: str, by: Sequence[str] = GROUP,
   out = []
   for key, values in table(rows, value, by).items():
     out.append({**dict(zip(by, key)), "metric": value, "n_seeds": len(values),
-                **_stats("final", values[:, -1], level), **_stats("auc", auc(values), level)})
+                **interval("final", values[:, -1], level), **interval("auc", auc(values), level)})
   return out
 
 
@@ -230,6 +231,38 @@ def curve_summary(rows: Sequence[Row], level: float = 0.9) -> list[Row]:
     stats = {}
     for value in ("success", "return"):
       per_seed = [np.mean([r[value] for r in seed_rows]) for seed_rows in by_seed.values()]
-      stats.update(_stats(value, per_seed, level))
+      stats.update(interval(value, per_seed, level))
     out.append(dict(curve=curve, task=task, n=n, n_seeds=len(by_seed), **stats))
+  return out
+
+
+def batch_diversity(alloc_rows: Sequence[Row], level: float = 0.9) -> list[Row]:
+  """Distinct tasks per batch of each (method, variant), from `allocations.csv` rows.
+
+  A batch is the rows of one (method, variant, seed, round); tasks are told apart by their
+  finite-set id, or by their parameters (`c0`, `c1`, ...) off the set. Per arm: the mean
+  number of distinct tasks per batch (CI over seeds of each seed's mean), the batch size,
+  and the fraction of batches that ask for some task more than once. Arms with batches of
+  one are left out.
+  """
+  check_columns(alloc_rows, ("method", "variant", "seed", "round", "task"))
+  params = sorted(k for k in (alloc_rows[0] if alloc_rows else {}) if re.fullmatch(r"c\d+", k))
+  batches: dict[tuple, list] = {}
+  for r in alloc_rows:
+    task = r["task"] if int(r["task"]) >= 0 else tuple(round(float(r[k]), 6) for k in params)
+    batches.setdefault((r["method"], r["variant"], r["seed"], r["round"]), []).append(task)
+  arms: dict[tuple, dict] = {}
+  for (method, variant, seed, _), tasks in batches.items():
+    arms.setdefault((method, variant), {}).setdefault(seed, []).append(
+        (len(set(tasks)), len(tasks)))
+  out = []
+  for (method, variant), by_seed in arms.items():
+    size = max(b for seeds in by_seed.values() for _, b in seeds)
+    if size < 2:
+      continue
+    every = [d for seeds in by_seed.values() for d, _ in seeds]
+    out.append(dict(method=method, variant=variant, n_seeds=len(by_seed), batch_size=size,
+                    **interval("distinct", [np.mean([d for d, _ in seeds])
+                                            for seeds in by_seed.values()], level),
+                    repeat_fraction=float(np.mean([d < size for d in every]))))
   return out

@@ -221,6 +221,10 @@ KERNELS = {
     "rbf": rbf,
 }
 
+# Kernels whose value at a pair depends on every input of the call (a graph on them): their
+# Gram matrix must be computed over all inputs at once, never block by block.
+TRANSDUCTIVE = ("random_walk",)
+
 
 def get(name: str):
   """The kernel function registered as `name`."""

@@ -35,6 +35,7 @@ class NNLearner(NamedTuple):
   pretrain_steps: int
   finetune_steps: int
   hyper: nn_kernels.Hyper = nn_kernels.Hyper()
+  fit_noise: bool = False       # noise of maximal marginal likelihood each round instead
 
   def init(self, data: Dataset, key: jax.Array):
     """BC from a random initialisation on the filled slots of `data`, then the mitigation."""
@@ -53,30 +54,62 @@ class NNLearner(NamedTuple):
   def log_prob(self, state, obs, task_features, action):
     return self.mitigation.log_prob(state, obs, task_features, action)
 
-  def gram(self, state, points: jax.Array, key: jax.Array, kernel) -> jax.Array:
-    """`K(points, points)` of kernel number `kernel` at the current network."""
+  def kernel_fn(self, state, key: jax.Array, kernel):
+    """`(x1, x2) -> K(x1, x2)` of kernel number `kernel` at the current network."""
     spec = nn_kernels.network_spec(self.policy.module)
     params = self.mitigation.kernel_params(state)
     branches = [functools.partial(nn_kernels.get(name), spec, params, hyper=self.hyper)
                 for name in self.kernels]
-    return jax.lax.switch(kernel, [lambda key, f=f: f(points, points, key) for f in branches],
-                          key)
+    return lambda x1, x2: jax.lax.switch(kernel, [lambda f=f: f(x1, x2, key)
+                                                  for f in branches])
+
+  def gram(self, state, points: jax.Array, key: jax.Array, kernel) -> jax.Array:
+    """`K(points, points)` of kernel number `kernel` at the current network."""
+    return self.kernel_fn(state, key, kernel)(points, points)
+
+  @staticmethod
+  def _scale(diag: jax.Array, mask: jax.Array) -> jax.Array:
+    """The mean prior variance over the demonstrations in play (1 without any)."""
+    return jnp.where(mask.any(), jnp.sum(jnp.where(mask, diag, 0.0)) / jnp.maximum(
+        mask.sum(), 1), 1.0)
+
+  def _noise(self, gram: jax.Array, data: Dataset) -> jax.Array:
+    """The round's observation noise std: `noise`, or with `fit_noise` the one of maximal
+    marginal likelihood of the demonstrations' actions (`gp.fit_noise`) under `gram` (their
+    scaled Gram matrix)."""
+    if not self.fit_noise:
+      return jnp.asarray(self.noise)
+    _, actions, mask = dataset_inputs(self.env, data)
+    return gp.fit_noise(gram, actions, mask)
 
   def covariance(self, state, data: Dataset, query: jax.Array, key: jax.Array,
-                 kernel: jax.Array) -> jax.Array:
+                 kernel: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     inputs, _, mask = dataset_inputs(self.env, data)
     n = inputs.shape[0]
     points = jnp.concatenate([inputs, query])
     gram = self.gram(state, points, key, kernel)
     diag = jnp.diag(gram)
     # Without demonstrations (none in play) the query's scale stands in.
-    scale = jnp.where(mask.any(), jnp.sum(jnp.where(mask, diag[:n], 0.0)) / jnp.maximum(
-        mask.sum(), 1), jnp.mean(diag[n:]))
+    scale = jnp.where(mask.any(), self._scale(diag[:n], mask), jnp.mean(diag[n:]))
     gram = gram / scale + nn_kernels.JITTER * jnp.eye(points.shape[0])
+    noise = self._noise(gram[:n, :n], data)
     index = jnp.arange(points.shape[0])
     kernel = gp.Precomputed(gram)
-    return (gp.posterior_covariance(kernel, index[:n], mask, self.noise, index[n:]),
-            gp.prior_variance(kernel, index[n:]))
+    return (gp.posterior_covariance(kernel, index[:n], mask, noise, index[n:]),
+            gp.prior_variance(kernel, index[n:]), noise)
+
+  def model(self, state, data: Dataset, key: jax.Array, kernel: jax.Array) -> gp.Model:
+    """The same GP model of the expert, factorised once over `data` (`gp.Model`), for query
+    sets scored one after another. Inductive kernels only: a transductive one (`random_walk`)
+    depends on every input of a call, so it needs `covariance`'s one joint Gram matrix."""
+    inputs, _, mask = dataset_inputs(self.env, data)
+    fn = self.kernel_fn(state, key, kernel)
+    gram = fn(inputs, inputs)
+    scale = self._scale(jnp.diag(gram), mask)
+    gram = gram / scale
+    noise = self._noise(gram + nn_kernels.JITTER * jnp.eye(inputs.shape[0]), data)
+    return gp.model(gp.Function(lambda x1, x2: fn(x1, x2) / scale), inputs, mask, noise,
+                    nn_kernels.JITTER, gram)
 
   def check_kernels(self, state, data: Dataset, key: jax.Array) -> None:
     """Raises a ValueError naming any kernel whose Gram matrix on `data` is not finite.
@@ -91,7 +124,8 @@ class NNLearner(NamedTuple):
 
 # The config fields that describe a learner (`configs/testbed.py`, `configs/active_finetune.py`).
 FIELDS = ("hidden", "action_std", "forgetting", "forgetting_options", "learning_rate",
-          "bc_batch_size", "kernels", "noise", "pretrain_steps", "finetune_steps", "kernel_hyper")
+          "bc_batch_size", "kernels", "noise", "fit_noise", "pretrain_steps", "finetune_steps",
+          "kernel_hyper")
 
 
 def config_dict(config) -> dict:
@@ -112,4 +146,4 @@ def make(config, env: MultiTaskEnv) -> NNLearner:
                                **options)
   return NNLearner(env, policy, mitigation, tuple(config["kernels"]), config["noise"],
                    config["pretrain_steps"], config["finetune_steps"],
-                   nn_kernels.Hyper(**config["kernel_hyper"]))
+                   nn_kernels.Hyper(**config["kernel_hyper"]), bool(config["fit_noise"]))

@@ -287,6 +287,34 @@ def data_efficiency(rows: Sequence[dict], path, base: int | None = None,
   return _save(fig, path)
 
 
+def transfer(table: Sequence[dict], path, title: str | None = None,
+             names: Sequence[str] = ()) -> pathlib.Path:
+  """What one task's demonstrations give its neighbours: success with them (solid) and
+  without (dashed) against the offset from that task, one panel per task parameter (`names`,
+  else `c0, c1, ...`), one colour per source task, with CI bands."""
+  params = sorted({r["param"] for r in table})
+  fig, axes = _panels(len(params), size=(4.4, 3.4))
+  for ax, d in zip(axes, params):
+    for i, source in enumerate(sorted({r["source"] for r in table})):
+      own = sorted((r for r in table if (r["param"], r["source"]) == (d, source)),
+                   key=lambda r: r["unit_offset"])
+      u, color = np.array([r["unit_offset"] for r in own]), f"C{i}"
+      ax.fill_between(u, [r["success_low"] for r in own], [r["success_high"] for r in own],
+                      color=color, alpha=0.25, lw=0)
+      ax.plot(u, [r["success_mean"] for r in own], "o-", ms=4, color=color,
+              label=f"with task {source}'s demos")
+      ax.plot(u, [r["base_success_mean"] for r in own], "--", color=color,
+              label="without")
+    name = names[d] if d < len(names) else f"c{d}"
+    ax.set(xlabel=f"offset of {name} (fraction of its range)", ylabel="success rate",
+           title=f"moving {name} away from the demonstrated task", ylim=(-0.03, 1.03))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+  fig.suptitle(title or "Transfer from one task's demonstrations", fontsize=11)
+  fig.text(0.5, -0.02, _seeds_note([r["n_seeds"] for r in table]), ha="center", fontsize=8)
+  return _save(fig, path)
+
+
 def differences(entries: Sequence[dict], path, reference: str,
                 title: str | None = None) -> pathlib.Path:
   """Horizontal bars of seed-paired differences against `reference` with their CIs: one panel

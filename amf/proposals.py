@@ -2,8 +2,8 @@
 
 `proposal(ctx, key) -> TaskBatch` gives the candidate tasks a scored strategy chooses among:
 
-- `grid`: G tasks spread over the task space `C` (`env.grid(G)`); the finite task set is the
-  grid of K, and a finite-set run scores exactly it.
+- `grid`: the finite task set; `grid:G`, G tasks on a product grid over the whole task box
+  `C` (`TaskBox.grid`: every task parameter, e.g. angle and radius).
 - `random`: G fresh draws from the target distribution `mu` each round.
 - `continuous`: no discretisation. G draws from `mu`, the `starts` best by `alpha` are
   refined by projected gradient ascent on `alpha(c)` (optax Adam in the unit cube of `C`, the

@@ -20,8 +20,10 @@ from amf.proposals import TaskBatch
 
 class Scored(NamedTuple):
   """The GP's view of a round: the posterior covariance over the targets' and candidates'
-  estimated inputs, their parts of it (`amf.acquisition`), and the candidate tasks."""
+  estimated inputs, the observation noise std of the model, their parts of the covariance
+  (`amf.acquisition`), and the candidate tasks."""
   cov: jax.Array
+  noise: jax.Array
   targets: acquisition.Targets
   candidates: acquisition.Candidates
   tasks: TaskBatch
@@ -34,7 +36,6 @@ class Problem(NamedTuple):
   target: jax.Array        # (T,) weights of the target tasks (mu on them)
   batch_size: int          # B (static)
   scoring: Callable[[jax.Array], Scored]  # costly: only scored strategies call it
-  noise: float             # observation noise std of the GP model of the expert
   tasks: jax.Array         # (K, P) the finite task set
   targets: TaskBatch       # (T,) the target tasks
   draw: Callable[[jax.Array, int], TaskBatch]  # (key, n) -> n tasks drawn from mu
@@ -55,14 +56,14 @@ def amf(problem: Problem, key: jax.Array) -> TaskBatch:
   """AMF (docs/design.md §2): greedy in the expected information gain about the expert on the
   targets."""
   s = problem.scoring(key)
-  return _pick(s.tasks, acquisition.greedy_batch(s.cov, problem.noise, s.targets, s.candidates,
+  return _pick(s.tasks, acquisition.greedy_batch(s.cov, s.noise, s.targets, s.candidates,
                                                  problem.batch_size)[0])
 
 
 def uncertainty(problem: Problem, key: jax.Array) -> TaskBatch:
   """Undirected: the task whose own estimated states have the most posterior variance."""
   s = problem.scoring(key)
-  return _pick(s.tasks, acquisition.greedy(s.cov, problem.noise, s.candidates,
+  return _pick(s.tasks, acquisition.greedy(s.cov, s.noise, s.candidates,
                                            problem.batch_size,
                                            lambda cov: acquisition.own_variance(cov,
                                                                                 s.candidates))[0])

@@ -124,13 +124,12 @@ def suggest(env: MultiTaskEnv, learner, state: Any, demos: data_lib.Dataset, key
   targets = env.tasks if finite_space else jnp.asarray(targets, jnp.float32)
   loop = make_loop(env, learner, question.loop_config(demos.size, targets.shape[0]))
   kernel = learner.kernels.index(question.kernel or learner.kernels[0])
-  noise = learner.noise
 
   @jax.jit
   def run(state, demos, targets, key):
     carry = choose(loop.start(demos, state, targets, key), kernel=kernel)
     s = loop.scoring(carry, key)
-    chosen, after = acquisition.greedy_batch(s.cov, noise, s.targets, s.candidates,
+    chosen, after = acquisition.greedy_batch(s.cov, s.noise, s.targets, s.candidates,
                                              question.batch_size)
     num = targets.shape[0]
     w = s.targets.weights.reshape(num, -1)  # mu(t) x occupancy weight / H per target input
@@ -140,7 +139,7 @@ def suggest(env: MultiTaskEnv, learner, state: Any, demos: data_lib.Dataset, key
         w * jnp.diag(cov)[s.targets.index].reshape(num, -1), -1) / jnp.where(
             weights > 0, weights, 1.0), jnp.nan)
     return Suggestion(s.tasks.tasks[chosen], s.tasks.ids[chosen], chosen, s.tasks,
-                      acquisition.scores(s.cov, noise, s.targets, s.candidates), targets,
+                      acquisition.scores(s.cov, s.noise, s.targets, s.candidates), targets,
                       weights / weights.sum(), per_task(s.cov), per_task(after))
 
   return run(state, demos, targets, key)

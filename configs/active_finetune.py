@@ -70,6 +70,7 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   c.kernel_hyper = ml_collections.ConfigDict(dataclasses.asdict(nn_kernels.Hyper()))
   c.critic = ml_collections.ConfigDict(occupancy.Critic()._asdict())  # `learned` estimator
   c.noise = 0.1                    # observation noise std, relative to the kernel's scale
+  c.fit_noise = False              # instead, each round the noise of maximal marginal likelihood
   c.stride = defaults["stride"]    # score every stride-th state of a trajectory
   c.occupancy_samples = 2
   c.eval_episodes = defaults["eval_episodes"]

@@ -4,7 +4,7 @@
   `target_tasks`) or `continuous` (`num_targets` tasks drawn per seed from mu, uniform on
   `target_region` = ((low, high), ...) of the task parameters; () = the whole space).
 - `proposals`: the candidates AMF scores, one compiled program each: `grid` (the finite set),
-  `grid:G` (G tasks spread over the space), `random` (`num_candidates` draws from mu per
+  `grid:G` (G tasks on a product grid over the whole task box), `random` (`num_candidates` draws from mu per
   round), `continuous` (gradient ascent on AMF's score from the best `ascent.starts` of
   `num_candidates` draws).
 """

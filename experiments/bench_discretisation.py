@@ -38,12 +38,15 @@ def study_config(name: str, seeds: int):
   return importlib.import_module(run.module), c
 
 
-def setup(module, c):
-  """Environment, learner and the pre-trained initial carries of the config's runs."""
+def setup(module, c, short_pretraining: bool = True):
+  """Environment, learner and the pre-trained initial carries of the config's runs (with
+  `short_pretraining`, 200 BC steps: latency does not depend on how well the policy is
+  trained)."""
   if module is integrator_gp:
     env, learner, (keys, weights, *_) = integrator_gp.setup(c)
   else:
-    c.pretrain_steps = 200  # latency does not depend on how well the policy is trained
+    if short_pretraining:
+      c.pretrain_steps = 200
     env, _ = active_finetune.validate(c)
     learner = active_finetune.learner(c, env)
     runs = active_finetune.runs(c, env)

@@ -58,16 +58,16 @@ def validate(config: ml_collections.ConfigDict):
   return env
 
 
-def make_run(config: ml_collections.ConfigDict, env):
+def make_run(config: ml_collections.ConfigDict, env, per_task: int):
   """`run(demos, counts, key, eval_tasks) -> (returns, success, bc_loss)` of one BC run.
 
   BC from scratch on the first `counts[t]` demonstrations of each task `t` of `demos` (laid
-  out task by task, `max(ns)` each), then an evaluation on `eval_tasks`.
+  out task by task, `per_task` each), then an evaluation on `eval_tasks`.
   """
   policy = make_policy(env.observation_size, env.task_feature_size, env.action_size,
                        tuple(config.hidden), config.action_std)
   optimizer = optax.adam(config.learning_rate)
-  rank = jnp.tile(jnp.arange(max(config.ns)), env.num_tasks)
+  rank = jnp.tile(jnp.arange(per_task), env.num_tasks)
 
   def run(demos: data.Dataset, counts: jax.Array, key: jax.Array, eval_tasks: jax.Array):
     used = demos._replace(mask=rank < counts[demos.task_id])
@@ -106,7 +106,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   logging.info("%d seeds x %d demonstrations drawn in %.1fs", len(seeds), k * most,
                time.time() - start)
 
-  one = make_run(config, env)
+  one = make_run(config, env, most)
   # Runs of a chunk: (count setting, seed) pairs, flattened; every seed sees its own demos.
   per_seed = jax.vmap(one, in_axes=(0, None, 0, None))
   all_tasks = jax.jit(jax.vmap(per_seed, in_axes=(None, 0, None, None)))

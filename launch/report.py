@@ -150,8 +150,25 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   for metric in names:
     lines += [f"**{metric}** (reference: {_reference(study)})", ""]
     lines += table(env_arms, study, metric, estimates) + [""]
+  lines += diversity_table(allocs)
   lines += _figures(root, study, env, env_arms, rows_by_run, allocs, config)
   return lines
+
+
+def diversity_table(allocs) -> list[str]:
+  """Distinct tasks per batch of each arm that asks for more than one task a round
+  (`metrics.batch_diversity`); nothing when every batch holds one."""
+  rows = metrics.batch_diversity(allocs, LEVEL) if allocs else []
+  if not rows:
+    return []
+  lines = ["**batch diversity** (distinct tasks per batch, mean over seeds [90% CI]; batches "
+           "that ask for a task more than once)", "",
+           "| arm | variant | seeds | B | distinct tasks per batch | batches with a repeat |",
+           "|---|---|---|---|---|---|"]
+  lines += [f"| {r['method']} | {r['variant']} | {r['n_seeds']} | {r['batch_size']} | "
+            f"{_ci(r['distinct_mean'], r['distinct_low'], r['distinct_high'])} | "
+            f"{r['repeat_fraction']:.0%} |" for r in rows]
+  return lines + [""]
 
 
 def _reference(study: dict) -> str:

@@ -4,6 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tinygp import kernels
+
 from amf import gp, gp_kernels
 
 STATE, TASK = 2, 1  # d = 3
@@ -100,3 +102,19 @@ def test_precomputed_kernel_gives_the_same_posterior_covariance(policy_kernel):
   direct = covariance(kernel, points[:6], mask, 0.1, points[6:])
   indexed = covariance(gp.Precomputed(kernel(points, points)), index[:6], mask, 0.1, index[6:])
   np.testing.assert_allclose(indexed, direct, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("noise", [0.03, 0.1, 0.3])
+def test_fit_noise_recovers_the_noise_of_data_drawn_from_the_model(noise):
+  """Targets drawn from `s^2 (K + noise^2 I)` (any scale s): the marginal-likelihood noise
+  is the one they were drawn with, to within the grid's spacing (a factor 1.78 in std)."""
+  rng = np.random.default_rng(0)
+  x = rng.uniform(-3, 3, size=(300, 1))
+  gram = np.asarray(kernels.ExpSquared(scale=1.0)(x, x)) + 1e-6 * np.eye(300)
+  chol = np.linalg.cholesky(gram + noise ** 2 * np.eye(300))
+  y = 5.0 * chol @ rng.normal(size=(300, 3)) + 2.0  # a scale and an offset the fit ignores
+  mask = np.arange(300) < 280  # masked rows are left out
+  y[~mask] = 100.0
+  fitted = float(gp.fit_noise(jnp.asarray(gram, jnp.float32), jnp.asarray(y, jnp.float32),
+                              jnp.asarray(mask)))
+  assert noise / 1.8 < fitted < noise * 1.8, fitted

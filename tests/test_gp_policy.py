@@ -70,7 +70,7 @@ def test_policy_reproduces_expert_on_its_demonstrations(policy_setup):
 def test_policy_covariance_ignores_empty_slots(policy_setup):
   env, kernel, policy, data = policy_setup
   query = jnp.asarray(np.random.default_rng(0).normal(size=(6, 4)))
-  cov, prior_var = jax.jit(lambda d, q: policy.covariance(None, d, q, None, 0))(data, query)
+  cov, prior_var, _ = jax.jit(lambda d, q: policy.covariance(None, d, q, None, 0))(data, query)
   inputs, _, _ = dataset_inputs(env, data)
   filled = jax.jit(lambda k, x, q: gp.posterior_covariance(k, x, jnp.ones(12, bool), 0.1, q))(
       kernel, inputs[:12], query)

@@ -171,3 +171,25 @@ def test_paired_gap_reports_power_and_how_often_a_wins():
   for gap in metrics.paired_gap(rows, "success", "amf", "uniform"):
     assert 0 <= gap["final_p_better"] <= 1 and gap["auc_p_better"] > 0.5
     assert 0 < gap["auc_mdd"] < float("inf")
+
+
+def test_batch_diversity_counts_distinct_tasks_per_batch():
+  rows = []
+  # amf: seed 0 asks (1, 1, 2, 3) then (4, 4, 4, 4); seed 1 (0, 1, 2, 3) twice. B = 4.
+  for seed, batches in [(0, [(1, 1, 2, 3), (4, 4, 4, 4)]), (1, [(0, 1, 2, 3)] * 2)]:
+    for rnd, batch in enumerate(batches):
+      rows += [dict(method="amf", variant="v", seed=seed, round=rnd, task=t) for t in batch]
+  # Off the finite set, tasks are told apart by their parameters.
+  rows += [dict(method="cont", variant="v", seed=0, round=0, task=-1, c0=c, c1=0.5)
+           for c in (0.1, 0.1, 0.2)]
+  rows += [dict(method="one", variant="v", seed=0, round=r, task=r) for r in range(3)]
+  for r in rows:
+    r.setdefault("c0", 0.0)
+    r.setdefault("c1", 0.0)
+  table = {r["method"]: r for r in metrics.batch_diversity(rows)}
+  assert set(table) == {"amf", "cont"}  # batches of one are left out
+  amf = table["amf"]
+  assert amf["batch_size"] == 4 and amf["n_seeds"] == 2
+  assert amf["distinct_mean"] == pytest.approx(((3 + 1) / 2 + 4) / 2)
+  assert amf["repeat_fraction"] == pytest.approx(0.5)
+  assert table["cont"]["distinct_mean"] == 2 and table["cont"]["repeat_fraction"] == 1.0

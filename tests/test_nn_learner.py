@@ -55,7 +55,9 @@ def test_covariance_with_rbf_equals_the_gp_on_the_raw_inputs(env, trained):
   """Kernel 1 of ("last_layer", "rbf", "linear") through lax.switch and the precomputed Gram
   matrix is the plain GP with tinygp's ExpSquared (mean diagonal 1, so no rescaling)."""
   learner, state, dataset, query = trained
-  cov, prior_var = jax.jit(learner.covariance)(state, dataset, query, jax.random.PRNGKey(2), 1)
+  cov, prior_var, noise = jax.jit(learner.covariance)(state, dataset, query,
+                                                     jax.random.PRNGKey(2), 1)
+  assert float(noise) == pytest.approx(NOISE)
   inputs, _, mask = dataset_inputs(env, dataset)
   expected = gp.posterior_covariance(kernels.ExpSquared(scale=1.0), inputs, mask, NOISE, query)
   np.testing.assert_allclose(cov, expected, atol=2e-4)
@@ -67,11 +69,36 @@ def test_covariance_does_not_depend_on_the_kernel_scale(env, trained):
   """The Gram matrix is divided by its mean diagonal, so `noise` is relative to the prior."""
   learner, state, dataset, query = trained
   key = jax.random.PRNGKey(3)
-  one, _ = jax.jit(learner.covariance)(state, dataset, query, key, 2)
+  one, _, _ = jax.jit(learner.covariance)(state, dataset, query, key, 2)
   wide = learner._replace(hyper=nn_kernels.Hyper(w_std=3.0))
-  three, _ = jax.jit(wide.covariance)(state, dataset, query, key, 2)
+  three, _, _ = jax.jit(wide.covariance)(state, dataset, query, key, 2)
   np.testing.assert_allclose(one, three, rtol=1e-4, atol=1e-6)
   assert np.all(np.linalg.eigvalsh(np.asarray(one, np.float64)) > -1e-5)
+
+
+@pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop
+def test_fitted_noise_is_the_marginal_likelihoods_and_both_models_use_it(env, trained):
+  """With `fit_noise` the round's noise is `gp.fit_noise` of the demonstrations' actions under
+  the scaled Gram matrix; the joint covariance and the factorised model agree on it."""
+  learner, state, dataset, query = trained
+  fitted = learner._replace(fit_noise=True)
+  key = jax.random.PRNGKey(2)
+  cov, _, noise = jax.jit(fitted.covariance)(state, dataset, query, key, 0)
+  inputs, actions, mask = dataset_inputs(env, dataset)
+  gram = fitted.gram(state, inputs, key, 0)
+  scale = jnp.sum(jnp.where(mask, jnp.diag(gram), 0.0)) / mask.sum()
+  expected = gp.fit_noise(gram / scale + nn_kernels.JITTER * jnp.eye(inputs.shape[0]),
+                          actions, mask)
+  assert float(noise) == pytest.approx(float(expected), rel=1e-5)
+  assert np.isclose(np.sqrt(gp.NOISE_GRID), float(noise), rtol=1e-5).any()  # on the grid
+
+  def factorised(state, dataset, query):
+    model = fitted.model(state, dataset, key, 0)
+    return model.noise, model.own(query, model.whiten(query))
+
+  model_noise, model_cov = jax.jit(factorised)(state, dataset, query)
+  assert float(model_noise) == pytest.approx(float(noise), rel=1e-5)
+  np.testing.assert_allclose(model_cov, cov, atol=2e-4)
 
 
 @pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from amf import data, forgetting, proposals, sweep
+from amf import acquisition, data, forgetting, proposals, sweep
 from amf.active import LoopConfig, choose, make_loop
 from amf.envs.base import TaskBox
 from amf.envs.integrator import Integrator
@@ -44,6 +44,36 @@ def test_the_finite_task_set_is_the_grid_of_its_size():
   env = Integrator(num_tasks=12)
   np.testing.assert_array_equal(env.tasks, env.grid(12))
   np.testing.assert_allclose(env.grid(4)[:, 0], [0, np.pi / 2, np.pi, 3 * np.pi / 2], atol=1e-6)
+
+
+def test_product_grid_spreads_over_every_task_parameter():
+  box = TaskBox((0.0, 0.1), (2 * np.pi, 0.2), (True, False))  # (angle, radius)
+  for num, shape in [(2, (2, 1)), (4, (2, 2)), (8, (4, 2)), (16, (4, 4)), (32, (8, 4)),
+                     (7, (7, 1))]:
+    grid = np.asarray(box.grid(num))
+    assert grid.shape == (num, 2) and bool(box.contains(grid).all())
+    angles, radii = (np.unique(grid[:, d].round(5)) for d in (0, 1))
+    assert (len(angles), len(radii)) == shape, num
+    # The angle wraps: its points are a period / count apart from 0; the radius sits at the
+    # centres of equal cells.
+    np.testing.assert_allclose(angles, 2 * np.pi * np.arange(shape[0]) / shape[0], atol=1e-5)
+    np.testing.assert_allclose(radii, 0.1 + 0.1 * (np.arange(shape[1]) + 0.5) / shape[1],
+                               atol=1e-6)
+  # On a single periodic parameter it is the integrator's finite set of that size.
+  env = Integrator(num_tasks=12)
+  np.testing.assert_allclose(env.task_space.grid(12), env.tasks, atol=1e-6)
+
+
+def test_grid_proposals_score_the_product_grid_and_the_finite_set_by_name():
+  env = Integrator(horizon=8)
+  for num, tasks, ids in [(0, env.tasks, np.arange(12)), (5, env.task_space.grid(5), [-1] * 5)]:
+    loop = make_loop(env, gp_learner(env), LoopConfig(
+        proposal="grid", num_candidates=num, task_space="continuous", num_targets=2,
+        pretrain_size=2, budget=1, eval_episodes=1, occupancy_samples=1))
+    carry = jax.jit(loop.init)(jax.random.PRNGKey(0), jnp.full(12, 1 / 12))
+    scored = jax.jit(loop.scoring)(carry, jax.random.PRNGKey(1)).tasks
+    np.testing.assert_allclose(scored.tasks, tasks, atol=1e-6)
+    np.testing.assert_array_equal(scored.ids, ids)
 
 
 def _context(alpha, space, num=16, ascent=Ascent(starts=3, steps=50, learning_rate=0.05)):
@@ -201,3 +231,35 @@ def test_continuous_runs_ask_for_tasks_off_the_finite_set(continuous_run):
   # Coverage's first pick is the target farthest from the pre-training tasks.
   targets = np.asarray(runs["coverage"].targets[..., 0])
   np.testing.assert_allclose(runs["coverage"].data.task[:, 4, 0], targets.max(-1))
+
+
+@pytest.mark.parametrize("learner,kernel", [("gp", 0), ("nn", 0), ("nn", 1), ("nn", 2),
+                                            ("nn", 3)])
+def test_the_factorised_score_equals_the_joint_covariance_score(learner, kernel):
+  """`Loop.alpha` and the continuous search score task sets against one factorisation of the
+  data; the grid and random proposals build one covariance over every input. Same model."""
+  env = Integrator(horizon=8)
+  model = (gp_learner(env) if learner == "gp"
+           else _nn_learner(env, ("last_layer", "ntk", "dropout", "loss_gradient")))
+  loop, carry = _initial(env, model, proposal="random")
+  carry = choose(carry, kernel=kernel)
+  key = jax.random.PRNGKey(3)
+  scored = jax.jit(loop.scoring)(carry, key)
+  joint = acquisition.scores(scored.cov, scored.noise, scored.targets, scored.candidates)
+  factorised = jax.jit(loop.alpha)(carry, key, scored.tasks.tasks)
+  assert float(jnp.std(joint)) > 1e-3  # the candidates' scores differ
+  np.testing.assert_allclose(factorised, joint, rtol=2e-3, atol=2e-4)
+  # The continuous proposal's covariance, assembled from the factorised parts, scores its
+  # candidates as the factorised score does.
+  cont, _ = _initial(env, model, proposal="continuous")
+  scored = jax.jit(cont.scoring)(carry, key)
+  assert scored.tasks.tasks.shape[0] == 8 + 2  # the draws and the refined tasks
+  np.testing.assert_allclose(
+      acquisition.scores(scored.cov, scored.noise, scored.targets, scored.candidates),
+      jax.jit(loop.alpha)(carry, key, scored.tasks.tasks), rtol=2e-3, atol=2e-4)
+
+
+def test_the_continuous_proposal_refuses_a_transductive_kernel():
+  env = Integrator(horizon=8)
+  with pytest.raises(ValueError, match="random_walk"):
+    _initial(env, _nn_learner(env, ("last_layer", "random_walk")), proposal="continuous")

@@ -38,7 +38,7 @@ def _problem(counts=(0, 0, 0, 0), target=None, batch_size=1, round_=0, scoring=N
                      jnp.full((demo_tasks.shape[0] + 2,), -1, jnp.int32))
   mask = jnp.arange(demo_tasks.shape[0] + 2) < demo_tasks.shape[0]  # two empty slots
   scoring = scoring if scoring is not None else _scoring(k)
-  return Problem(jnp.int32(round_), counts, target, batch_size, scoring, NOISE, tasks, targets,
+  return Problem(jnp.int32(round_), counts, target, batch_size, scoring, tasks, targets,
                  draw, lambda c: c, demos_, mask)
 
 
@@ -56,7 +56,8 @@ def _scoring(num_tasks, m=2, h=3, seed=0):
   targets = acquisition.Targets(jnp.arange(n), jnp.full(n, 1.0 / n), jnp.full(n, 1e-6))
   tasks = TaskBatch(10.0 * jnp.arange(num_tasks, dtype=jnp.float32)[:, None],
                     jnp.arange(num_tasks, dtype=jnp.int32))
-  return lambda key: selection.Scored(cov, targets, acquisition.Candidates(index, weights), tasks)
+  return lambda key: selection.Scored(cov, jnp.asarray(NOISE), targets,
+                                      acquisition.Candidates(index, weights), tasks)
 
 
 def test_uniform_draws_follow_the_target_and_skip_zero_probability_tasks():
@@ -121,7 +122,7 @@ def test_rebalancing_never_asks_outside_the_target_support():
 
 def test_scored_strategies_run_their_rule_on_the_problems_scores():
   problem = _problem(counts=(0,) * 6, batch_size=3)
-  cov, targets, candidates, _ = problem.scoring(None)
+  cov, _, targets, candidates, _ = problem.scoring(None)
   ask = selection.amf(problem, jax.random.PRNGKey(0))
   np.testing.assert_array_equal(ask.ids,
                                 acquisition.greedy_batch(cov, NOISE, targets, candidates, 3)[0])

@@ -40,6 +40,24 @@ class TaskBox(NamedTuple):
     """`num` tasks uniform in the box, shape `(num, P)`."""
     return self.from_unit(jax.random.uniform(key, (num, self.size)))
 
+  def grid(self, num: int) -> jax.Array:
+    """`num` tasks on a product grid over the whole box, shape `(num, P)`.
+
+    The counts per parameter multiply to `num` and are as even as its factors allow, the
+    larger on earlier parameters (8 over (angle, radius): 4 x 2). A periodic parameter's
+    points start at `low`, a period / count apart; the others sit at the centres of equal
+    cells, so every grid point has a share of the box around it.
+    """
+    counts, rest = [], num
+    for left in range(self.size, 0, -1):
+      count = max(d for d in range(1, rest + 1) if rest % d == 0 and d ** left <= rest)
+      counts.append(count)
+      rest //= count
+    axes = [(jnp.arange(n) + (0.0 if periodic else 0.5)) / n
+            for n, periodic in zip(sorted(counts, reverse=True), self.periodic)]
+    unit = jnp.stack([a.ravel() for a in jnp.meshgrid(*axes, indexing="ij")], -1)
+    return self.from_unit(unit)
+
   def to_unit(self, tasks: jax.Array) -> jax.Array:
     low, high = jnp.asarray(self.low), jnp.asarray(self.high)
     return (tasks - low) / (high - low)

@@ -1,0 +1,35 @@
+"""How far a task's demonstrations transfer (`experiments/transfer.py`).
+
+  --config=configs/transfer.py:reacher          10 seeds, 2 of every other task, 0 or 8 of one
+  --config=configs/transfer.py:reacher,quick    a laptop-sized run
+  (env: reacher, pusher or integrator). The learner and demonstrations are the testbed's
+  (`configs/testbed.py`), as in the data-efficiency curves.
+"""
+import ml_collections
+
+from configs import testbed
+
+# Source tasks (finite-set ids) per environment: away from the task box's edges.
+SOURCES = {"reacher": (0,), "pusher": (1,), "integrator": (0,)}
+
+
+def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
+  env, scale = testbed.parse(arg)
+  c = testbed.get_config(env)
+  c.scale = scale
+  c.seed = 0                     # base seed: seed s is fold_in(seed, s)
+  c.num_seeds = 10
+  c.n = 8                        # demonstrations of the source task (none in the other arm)
+  c.base = 2                     # demonstrations of every other finite task (0: none)
+  c.sources = SOURCES[env]
+  # Offsets of the evaluated tasks from a source, along one task parameter at a time, as
+  # fractions of that parameter's range (tasks outside the box are skipped).
+  c.offsets = (0.0, 0.015, 0.03, 0.06, 0.125, 0.25, 0.5)
+  c.eval_episodes = 10
+  c.eval_task_batch = 0          # every evaluated task side by side
+  if scale == "quick":
+    c.num_seeds = 3
+    c.offsets = (0.0, 0.06, 0.25)
+    c.eval_episodes = 4
+    c.pretrain_steps = 1500
+  return c
