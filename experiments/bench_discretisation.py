@@ -8,16 +8,12 @@ Each row is one AMF selection (occupancy estimates, covariance over the targets'
 candidates' inputs, the proposal, the greedy batch), jitted and vmapped over `--seeds` runs on
 the discretisation study's settings (`configs/studies/discretisation.py`).
 """
-import importlib
-
 import jax
 from absl import flags
 
 from amf import cli
 from amf.active import make_loop
-from configs.studies import discretisation
-from experiments import active_finetune, common, integrator_gp
-from launch import studies
+from experiments import common, discretisation_runs
 
 _ENV = flags.DEFINE_enum("study_env", "integrator_gp",
                          ["integrator_gp", "integrator_nn", "reacher", "pusher"],
@@ -27,32 +23,6 @@ _GRID = flags.DEFINE_list("grid", ["2", "4", "8", "16", "32"], "Candidate counts
 _STARTS = flags.DEFINE_list("starts", ["1", "2", "4", "8"], "Starts of the continuous "
                             "proposal (at G = 16).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (the best is reported).")
-
-
-def study_config(name: str, seeds: int):
-  """The experiment module and config of the study's environment `name` (paper scale), with
-  `seeds` runs of AMF alone."""
-  run = next(r for r in studies.runs(discretisation.get_config("paper")) if r.env == name)
-  c = studies.experiment_config(run)
-  c.num_seeds, c.methods = seeds, ("amf",)
-  return importlib.import_module(run.module), c
-
-
-def setup(module, c, short_pretraining: bool = True):
-  """Environment, learner and the pre-trained initial carries of the config's runs (with
-  `short_pretraining`, 200 BC steps: latency does not depend on how well the policy is
-  trained)."""
-  if module is integrator_gp:
-    env, learner, (keys, weights, *_) = integrator_gp.setup(c)
-  else:
-    if short_pretraining:
-      c.pretrain_steps = 200
-    env, _ = active_finetune.validate(c)
-    learner = active_finetune.learner(c, env)
-    runs = active_finetune.runs(c, env)
-    keys, weights = runs.keys, runs.weights
-  loop = make_loop(env, learner, common.loop_config(c, c.methods))
-  return env, learner, jax.block_until_ready(jax.jit(jax.vmap(loop.init))(keys, weights))
 
 
 def latency(env, learner, c, initial, proposal: str, **overrides) -> float:
@@ -67,8 +37,8 @@ def latency(env, learner, c, initial, proposal: str, **overrides) -> float:
 
 def main(argv):
   del argv
-  module, c = study_config(_ENV.value, _SEEDS.value)
-  env, learner, initial = setup(module, c)
+  module, c = discretisation_runs.study_config(_ENV.value, _SEEDS.value)
+  env, learner, initial = discretisation_runs.setup(module, c)
   print(f"Selection latency per round (ms), {_ENV.value}, {_SEEDS.value} seed(s), "
         f"{c.num_targets} targets x {c.occupancy_samples} trajectories, "
         f"{jax.devices()[0].platform}")

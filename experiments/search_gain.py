@@ -18,7 +18,7 @@ from absl import flags
 
 from amf import acquisition, cli, metrics
 from amf.active import make_loop, round_streams
-from experiments import bench_discretisation, common
+from experiments import common, discretisation_runs
 
 _ENV = flags.DEFINE_enum("study_env", "integrator_gp",
                          ["integrator_gp", "integrator_nn", "reacher", "pusher"],
@@ -31,8 +31,8 @@ COLUMNS = ("env", "seed", "round", "best_draw", "best_refined", "ratio", "refine
 
 def main(argv):
   del argv
-  module, c = bench_discretisation.study_config(_ENV.value, _SEEDS.value)
-  env, learner, carry = bench_discretisation.setup(module, c, short_pretraining=False)
+  module, c = discretisation_runs.study_config(_ENV.value, _SEEDS.value)
+  env, learner, carry = discretisation_runs.setup(module, c, short_pretraining=False)
   loop = make_loop(env, learner, common.loop_config(c, c.methods, "continuous"))
   draws = c.num_candidates
 
