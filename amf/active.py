@@ -63,7 +63,7 @@ class LoopConfig:
   `lax.switch`. Vmapped with batched indices every branch would be computed for every run;
   `amf.sweep` advances each group of runs with equal indices with them unbatched, so only the
   chosen branch runs. Scored strategies get a program each, cheap baselines share one
-  (`selection.programs`). `stride` scores every `stride`-th state of a trajectory only, which
+  (`sweep.programs`). `stride` scores every `stride`-th state of a trajectory only, which
   bounds the GP's size on long horizons.
   """
   strategies: tuple[str, ...] = ("amf",)
@@ -91,12 +91,13 @@ class LoopConfig:
     return self.budget // self.batch_size
 
   @classmethod
-  def from_config(cls, config, strategies, proposal: str = "grid",
-                  num_candidates: int = 0) -> "LoopConfig":
+  def from_config(cls, config, strategies, proposal: str | None = None) -> "LoopConfig":
     """The loop settings of an experiment's config: every field of this class that the config
     has, by name (lists become tuples, the `critic` and `ascent` mappings their types), with
-    the program's `strategies` and its candidate proposal. A new loop setting is then a field
-    here and a config value, nothing else."""
+    the program's `strategies` and its candidate proposal `proposal` (`grid`, `grid:G`,
+    `random`, `random:N`, ...; default the config's first `proposals`, else `grid`): without
+    a count, `grid` is the finite set and the others draw the config's `num_candidates`. A
+    new loop setting is then a field here and a config value, nothing else."""
     def static(value, default):
       if isinstance(default, tuple) and hasattr(default, "_fields"):  # Critic, Ascent
         if isinstance(value, type(default)):
@@ -106,7 +107,11 @@ class LoopConfig:
         return tuple(static(v, ()) for v in value)
       return value
 
-    given = dict(strategies=tuple(strategies), proposal=proposal, num_candidates=num_candidates)
+    spec = proposal or (tuple(config["proposals"]) if "proposals" in config else ("grid",))[0]
+    name, num = proposals.parse(spec)
+    if not num and name != "grid":
+      num = config["num_candidates"] if "num_candidates" in config else 0
+    given = dict(strategies=tuple(strategies), proposal=name, num_candidates=num)
     for field in dataclasses.fields(cls):
       if field.name not in given and field.name in config:
         given[field.name] = static(config[field.name], field.default)

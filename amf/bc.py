@@ -59,11 +59,24 @@ def policy_loss(policy: NNPolicy) -> Callable[[Any, Any, Pairs], jax.Array]:
   return mse_loss(lambda params, frozen, obs, phi: policy.act(params, obs, phi))
 
 
+# Learning-rate decay within each call of `Trainer.train` (pre-training and every round's
+# fine-tuning alike): `constant`, or `cosine` to zero over the call's steps, so a round ends on
+# a settled iterate instead of wherever the constant-step noise left it.
+DECAYS = ("constant", "cosine")
+
+
+def check_decay(decay: str) -> str:
+  if decay not in DECAYS:
+    raise ValueError(f"Unknown learning-rate decay {decay!r}; choose one of {list(DECAYS)}.")
+  return decay
+
+
 class Trainer(NamedTuple):
   """Minibatch BC: `loss(params, frozen, batch)` minimised over `params` by `optimizer`."""
   loss: Callable[[Any, Any, Pairs], jax.Array]
   optimizer: optax.GradientTransformation
   batch_size: int = 256
+  decay: str = "constant"  # one of DECAYS
 
   def train(self, params, opt_state, data: Dataset, features_fn, key: jax.Array,
             num_steps: int, frozen=None):
@@ -73,16 +86,23 @@ class Trainer(NamedTuple):
     vmaps over keys. `frozen` enters the loss but is never differentiated nor updated.
     """
     everything = pairs(data, features_fn)
+    # Scaling the optimiser's update scales its learning rate (Adam's moments are unaffected);
+    # the schedule restarts with every call, whatever step count the optimiser state carries.
+    cosine = check_decay(self.decay) == "cosine"
+    scale = optax.cosine_decay_schedule(1.0, num_steps)
 
-    def step(carry, key):
+    def step(carry, inputs):
       params, opt_state = carry
+      i, key = inputs
       batch = sample(everything, key, self.batch_size)
       loss, grads = jax.value_and_grad(self.loss)(params, frozen, batch)
       updates, opt_state = self.optimizer.update(grads, opt_state, params)
+      if cosine:
+        updates = optax.tree_utils.tree_scale(scale(i), updates)
       return (optax.apply_updates(params, updates), opt_state), loss
 
     (params, opt_state), losses = jax.lax.scan(
-        step, (params, opt_state), jax.random.split(key, num_steps))
+        step, (params, opt_state), (jnp.arange(num_steps), jax.random.split(key, num_steps)))
     return params, opt_state, losses
 
   def full_loss(self, params, data: Dataset, features_fn, frozen=None) -> jax.Array:
@@ -91,9 +111,10 @@ class Trainer(NamedTuple):
 
 
 def pretrain(policy: NNPolicy, optimizer: optax.GradientTransformation, data: Dataset,
-             features_fn, key: jax.Array, num_steps: int, batch_size: int = 256):
+             features_fn, key: jax.Array, num_steps: int, batch_size: int = 256,
+             decay: str = "constant"):
   """BC from a random initialisation: `(params, opt_state, losses)`."""
   init_key, train_key = jax.random.split(key)
   params = policy.init(init_key)
-  trainer = Trainer(policy_loss(policy), optimizer, batch_size)
+  trainer = Trainer(policy_loss(policy), optimizer, batch_size, decay)
   return trainer.train(params, optimizer.init(params), data, features_fn, train_key, num_steps)

@@ -50,6 +50,7 @@ class Mitigation(Protocol):
   """How a pre-trained policy is fine-tuned and deployed (see the module docstring)."""
   optimizer: optax.GradientTransformation
   batch_size: int
+  decay: str
 
   def init(self, pretrained_params, key: jax.Array) -> State: ...
   def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
@@ -65,6 +66,7 @@ class Plain(NamedTuple):
   optimizer: optax.GradientTransformation
   features_fn: Callable[[jax.Array], jax.Array]
   batch_size: int = 256
+  decay: str = "constant"  # learning-rate decay within each fine-tuning (`bc.DECAYS`)
   replay: bool = False
 
   def init(self, pretrained_params, key: jax.Array) -> State:
@@ -74,7 +76,8 @@ class Plain(NamedTuple):
   def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
                num_steps: int) -> State:
     data = concat(pretrain_data, new_data) if self.replay else new_data
-    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size)
+    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size,
+                        self.decay)
     params, opt_state, _ = trainer.train(state.params, state.opt_state, data, self.features_fn,
                                          key, num_steps)
     return State(params, opt_state, state.prior)
@@ -95,6 +98,7 @@ class AdaptivePrior(NamedTuple):
   optimizer: optax.GradientTransformation
   features_fn: Callable[[jax.Array], jax.Array]
   batch_size: int = 256
+  decay: str = "constant"  # learning-rate decay within each fine-tuning (`bc.DECAYS`)
   penalty: float = 0.01
   alpha_hidden: Sequence[int] = (32,)
 
@@ -135,14 +139,16 @@ class AdaptivePrior(NamedTuple):
   def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
                num_steps: int) -> State:
     k_theta, k_gate = jax.random.split(key)
-    own = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size)
+    own = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size,
+                        self.decay)
     theta, theta_opt, _ = own.train(state.params["theta"], state.opt_state["theta"],
                                     concat(pretrain_data, new_data), self.features_fn, k_theta,
                                     num_steps)
     # The pre-training demonstrations' tasks anchor the gate.
     anchors = (jax.vmap(self.features_fn)(pretrain_data.task),
                pretrain_data.mask.astype(jnp.float32))
-    gate = bc.Trainer(self._gate_loss, self.optimizer, self.batch_size)
+    gate = bc.Trainer(self._gate_loss, self.optimizer, self.batch_size,
+                        self.decay)
     alpha, alpha_opt, _ = gate.train(state.params["alpha"], state.opt_state["alpha"], new_data,
                                      self.features_fn, k_gate, num_steps,
                                      frozen=(theta, state.prior, *anchors))
@@ -168,6 +174,7 @@ class Isolation(NamedTuple):
   optimizer: optax.GradientTransformation
   features_fn: Callable[[jax.Array], jax.Array]
   batch_size: int = 256
+  decay: str = "constant"  # learning-rate decay within each fine-tuning (`bc.DECAYS`)
   task_features: jax.Array = None
   num_cells: int = 4
 
@@ -186,7 +193,8 @@ class Isolation(NamedTuple):
   def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
                num_steps: int) -> State:
     del pretrain_data
-    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size)
+    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size,
+                        self.decay)
     demo_cell = self.cell(jax.vmap(self.features_fn)(new_data.task))
 
     def one(k, params, opt_state, key):
@@ -222,7 +230,7 @@ MODES = {
     "adaptive_prior": (AdaptivePrior, {}),
     "isolation": (Isolation, {}),
 }
-_GIVEN = ("policy", "optimizer", "features_fn", "batch_size", "task_features")
+_GIVEN = ("policy", "optimizer", "features_fn", "batch_size", "decay", "task_features")
 
 
 def options(name: str) -> tuple[str, ...]:
@@ -232,7 +240,7 @@ def options(name: str) -> tuple[str, ...]:
 
 
 def make(name: str, env: MultiTaskEnv, policy: NNPolicy, optimizer: optax.GradientTransformation,
-         batch_size: int = 256, **settings) -> Mitigation:
+         batch_size: int = 256, decay: str = "constant", **settings) -> Mitigation:
   """The mitigation `name` for `env`'s tasks; `settings` are its own options (`options`)."""
   cls, fixed = lookup(MODES, name, "forgetting mitigation")
   unknown = sorted(set(settings) - set(options(name)))
@@ -241,4 +249,5 @@ def make(name: str, env: MultiTaskEnv, policy: NNPolicy, optimizer: optax.Gradie
                      f"not {unknown}.")
   if "task_features" in cls._fields:
     fixed = {**fixed, "task_features": jax.vmap(env.task_features)(env.tasks)}
-  return cls(policy, optimizer, env.task_features, batch_size, **fixed, **settings)
+  return cls(policy, optimizer, env.task_features, batch_size, bc.check_decay(decay), **fixed,
+             **settings)

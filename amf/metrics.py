@@ -215,6 +215,26 @@ def paired_gap(rows: Sequence[Row], value: str, method_a: str, method_b: str,
   return out
 
 
+def stability(rows: Sequence[Row], value: str, by: Sequence[str] = GROUP,
+              level: float = 0.9) -> list[Row]:
+  """Per group: does fine-tuning improve on round 0, and how much does a seed swing?
+
+  `gain_*`: the seed-paired final − round-0 difference (`paired_stats`: mean, CI, MDD);
+  `swing_*`: each seed's mean |change| between consecutive rounds (mean and CI over seeds);
+  `swing_max`: the largest such change of any seed.
+  """
+  out = []
+  for key, values in table(rows, value, by).items():
+    steps = np.abs(np.diff(values, axis=1))
+    row = {**dict(zip(by, key)), "metric": value, "n_seeds": len(values)}
+    row.update({f"gain_{k}": v for k, v in paired_stats(values[:, -1] - values[:, 0],
+                                                        level).items()})
+    row.update(interval("swing", steps.mean(1) if steps.size else np.zeros(len(values)), level))
+    row["swing_max"] = float(steps.max()) if steps.size else 0.0
+    out.append(row)
+  return out
+
+
 def curve_summary(rows: Sequence[Row], level: float = 0.9) -> list[Row]:
   """Data-efficiency rows (`curve, task, n, seed, success, return`) as means with CIs over seeds.
 

@@ -42,7 +42,7 @@ class NNLearner(NamedTuple):
     k_pre, k_init = jax.random.split(key)
     m = self.mitigation
     params, _, _ = bc.pretrain(self.policy, m.optimizer, data, self.env.task_features, k_pre,
-                               self.pretrain_steps, m.batch_size)
+                               self.pretrain_steps, m.batch_size, m.decay)
     return m.init(params, k_init)
 
   def update(self, state, pretrain: Dataset, new: Dataset, key: jax.Array):
@@ -124,7 +124,7 @@ class NNLearner(NamedTuple):
 
 # The config fields that describe a learner (`configs/testbed.py`, `configs/active_finetune.py`).
 FIELDS = ("hidden", "action_std", "forgetting", "forgetting_options", "learning_rate",
-          "bc_batch_size", "kernels", "noise", "fit_noise", "pretrain_steps", "finetune_steps",
+          "bc_batch_size", "lr_decay", "kernels", "noise", "fit_noise", "pretrain_steps", "finetune_steps",
           "kernel_hyper")
 
 
@@ -143,7 +143,7 @@ def make(config, env: MultiTaskEnv) -> NNLearner:
   options = dict(config["forgetting_options"].get(config["forgetting"], {}))
   mitigation = forgetting.make(config["forgetting"], env, policy,
                                optax.adam(config["learning_rate"]), config["bc_batch_size"],
-                               **options)
+                               config["lr_decay"], **options)
   return NNLearner(env, policy, mitigation, tuple(config["kernels"]), config["noise"],
                    config["pretrain_steps"], config["finetune_steps"],
                    nn_kernels.Hyper(**config["kernel_hyper"]), bool(config["fit_noise"]))

@@ -93,3 +93,14 @@ PROPOSALS = {"grid": grid, "random": random, "continuous": continuous}
 
 def get(name: str):
   return registry.lookup(PROPOSALS, name, "candidate proposal")
+
+
+def parse(spec: str) -> tuple[str, int]:
+  """`"grid:8"` -> `("grid", 8)`; `"random"` -> `("random", 0)` (0: the config's
+  `num_candidates`, or for `grid` the finite set); an unknown name is refused."""
+  name, _, num = spec.partition(":")
+  get(name)
+  if num and (not num.isdigit() or int(num) < 1):
+    raise ValueError(f"Proposal {spec!r}: the number of candidates after ':' must be a "
+                     "positive integer.")
+  return name, int(num or 0)

@@ -126,12 +126,5 @@ SCORED = ("amf", "uncertainty")  # strategies that call `problem.scoring`
 FINITE_ONLY = ("round_robin", "rebalancing")  # strategies that need a finite task set
 
 
-def programs(names) -> list[tuple[str, ...]]:
-  """Splits strategies into programs: each scored one alone, the cheap ones together."""
-  scored = tuple(n for n in names if n in SCORED)
-  cheap = tuple(n for n in names if n not in SCORED)
-  return [(n,) for n in scored] + ([cheap] if cheap else [])
-
-
 def get(name: str):
   return registry.lookup(STRATEGIES, name, "selection strategy")

@@ -58,8 +58,9 @@ class Question:
   target_mass: tuple[float, ...] = ()  # finite: mu's weights on it (() = uniform)
   target_region: tuple = ()            # continuous: mu's region, where `random` draws and
                                        # the ascent starts ((low, high), ...; () = all of C)
-  proposal: str = "grid"               # candidates: grid:G, random, continuous
-  num_candidates: int = 0              # 0: the finite set
+  proposal: str = "grid"               # candidates: grid (the finite set), grid:G, random,
+                                       # continuous (random:N, continuous:N)
+  num_candidates: int = 0              # draws of random / continuous without their own N
   ascent: Ascent = Ascent()
   occupancy_samples: int = 2
   stride: int = 1
@@ -69,7 +70,7 @@ class Question:
     return LoopConfig.from_config(
         {**vars(self), "estimators": (self.estimator,), "pretrain_size": num_demos,
          "budget": self.batch_size, "num_targets": num_targets},
-        ("amf",), self.proposal, self.num_candidates)
+        ("amf",), self.proposal)
 
 
 def check(env: MultiTaskEnv, learner, demos: data_lib.Dataset, question: Question,

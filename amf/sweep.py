@@ -5,16 +5,26 @@ program, and with several devices the runs axis is sharded over them. The carry 
 orbax every `checkpoint_every` rounds, and a restarted sweep resumes from the newest
 checkpoint, so a killed run loses no finished round.
 """
+import itertools
+import os
 import time
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from amf import checkpoint
-from amf.active import Carry
+from amf import checkpoint, selection
+from amf.active import Carry, LoopConfig, choose, make_loop
+
+
+class Runs(NamedTuple):
+  """The batch of runs every method goes through: run `j` is `(keys[j], weights[j])`."""
+  keys: jax.Array      # (n, 2) PRNG keys
+  weights: jax.Array   # (n, K) pre-training task mix
+  variants: list       # (n,) labels of the `variant` column
+  seeds: np.ndarray    # (n,) seed numbers
 
 
 def seed_keys(base_seed: int, seeds: Sequence[int]) -> jax.Array:
@@ -56,6 +66,39 @@ def check_finite(carry: Carry, labels: Sequence[str]) -> None:
 
 # The carry's indices of a run's strategy, estimator and kernel (`amf.active.choose`).
 VARIANT_FIELDS = ("strategy", "estimator", "kernel")
+
+
+class Program(NamedTuple):
+  """One compiled program of a sweep: its strategies, candidate proposal and label suffix."""
+  strategies: tuple[str, ...]
+  proposal: str
+  suffix: str
+
+
+def programs(methods: Sequence[str], proposals: Sequence[str]) -> list[Program]:
+  """Which strategies share a compiled program: each scored strategy (`selection.SCORED`) has
+  one per candidate proposal (their shapes differ), the cheap ones share one. Within a
+  program, runs with equal variant indices are then advanced together (`variant_groups`)."""
+  scored = [n for n in methods if n in selection.SCORED]
+  cheap = tuple(n for n in methods if n not in selection.SCORED)
+  out = [Program((name,), spec, "/" + spec.replace(":", "") if len(proposals) > 1 else "")
+         for name in scored for spec in proposals]
+  return out + ([Program(cheap, proposals[0], "")] if cheap else [])
+
+
+def variants_of(group: Sequence[str], estimators: Sequence[str], kernels: Sequence[str]):
+  """`(method label, strategy, estimator, kernel)` of every method variant a program runs.
+
+  AMF and `uncertainty` run once per (kernel, estimator) pair, labelled e.g.
+  `amf/last_layer/learned` with only the axes that vary; cheap baselines run once.
+  """
+  if group[0] not in selection.SCORED:
+    return [(name, i, 0, 0) for i, name in enumerate(group)]
+  out = []
+  for (j, kernel), (i, estimator) in itertools.product(enumerate(kernels), enumerate(estimators)):
+    parts = ([kernel] if len(kernels) > 1 else []) + ([estimator] if len(estimators) > 1 else [])
+    out.append(("/".join([group[0], *parts]), 0, i, j))
+  return out
 
 
 def variant_groups(carry: Carry) -> list[tuple[tuple[int, ...], np.ndarray]]:
@@ -156,3 +199,63 @@ def rows(carry: Carry, env: str, method: str, variants: Sequence[str], seeds: Se
                          **{f"c{d}": float(x) for d, x in enumerate(params[j, r, i])})
                     for r in range(asked.shape[1]) for i in range(batch)]
   return metrics, per_task, allocations
+
+
+def pretrained(init: Callable, runs: Runs, workdir: str) -> Carry:
+  """Every run's initial carry (pre-trained learner, round-0 evaluation), made once.
+
+  Saved with orbax under `workdir/checkpoints/pretrained`; every method starts from it, and a
+  rerun restores it instead of pre-training again.
+  """
+  path = os.path.join(workdir, "checkpoints", "pretrained")
+  batched = jax.jit(jax.vmap(init))
+  if os.path.exists(path):
+    logging.info("Restoring the pre-trained runs from %s", path)
+    return checkpoint.restore(path, jax.eval_shape(batched, runs.keys, runs.weights))
+  start = time.time()
+  initial = jax.block_until_ready(batched(runs.keys, runs.weights))
+  check_finite(initial, [f"pre-training, {v}, seed {s}"
+                         for v, s in zip(runs.variants, runs.seeds)])
+  logging.info("%d runs pre-trained and evaluated in %.1fs (compile included)", len(runs.keys),
+               time.time() - start)
+  checkpoint.save(path, initial)
+  return initial
+
+
+def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
+            check: Optional[Callable[[Carry], None]] = None) -> dict:
+  """Every method variant of `config.methods` on every run: tables `{name: rows}` of
+  `metrics`, `per_task` and `allocations`.
+
+  Pre-trains once (`pretrained`), then runs each `programs` entry as one checkpointed sweep
+  (`run`) under `workdir/checkpoints/`. `config` is an experiment's config (the loop's fields
+  by name, `LoopConfig.from_config`, and `methods`, `proposals`, `env`, `checkpoint_every`,
+  `max_runs_per_call`). `check(initial)` may refuse the pre-trained runs (e.g. a kernel with
+  NaNs) before the sweep.
+  """
+  cfg = LoopConfig.from_config(config, config.methods)
+  initial = pretrained(make_loop(env, learner, cfg).init, runs, workdir)
+  if check is not None:
+    check(initial)
+  n = len(runs.keys)
+  tables = {"metrics": [], "per_task": [], "allocations": []}
+  for group, proposal, suffix in programs(config.methods, config.proposals):
+    start, name = time.time(), "+".join(group) + suffix
+    chosen = [(label + suffix, *rest) for label, *rest in
+              variants_of(group, cfg.estimators, learner.kernels)]
+    # One program per group: the runs of all its method variants are batched together.
+    batch = jax.tree.map(lambda *x: jnp.concatenate(x),
+                         *[choose(initial, s, e, k) for _, s, e, k in chosen])
+    loop = make_loop(env, learner, LoopConfig.from_config(config, group, proposal))
+    labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
+              for v, s in zip(runs.variants, runs.seeds)]
+    carry = run(name.replace("/", "_"), loop.advance, batch, cfg.num_rounds,
+                os.path.join(workdir, "checkpoints", name.replace("/", "_")),
+                config.checkpoint_every, labels, config.max_runs_per_call)
+    for i, (label, *_) in enumerate(chosen):
+      part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
+      for table, new in zip(tables.values(),
+                            rows(part, config.env, label, runs.variants, runs.seeds, target)):
+        table.extend(new)
+    logging.info("%s: %d runs in %.1fs", name, len(chosen) * n, time.time() - start)
+  return tables

@@ -10,6 +10,8 @@ and the curve that justifies it always use the same learner.
   Gaussian noise of this std, so BC learns to recover from small errors; without it, BC on
   reacher and pusher stays near zero success whatever the number of demonstrations.
 - `hidden`, `learning_rate`, `bc_batch_size`, `pretrain_steps`: the MLP and its BC (optax Adam).
+- `lr_decay`: the learning rate within each BC call (pre-training and every round's
+  fine-tuning): `constant`, or `cosine` to zero over the call's steps (`amf.bc.DECAYS`).
 - `action_std`: the Gaussian head's fixed std (enters only the importance weights).
 """
 import ml_collections
@@ -51,5 +53,6 @@ def get_config(env: str) -> ml_collections.ConfigDict:
   c.action_std = d["action_std"]
   c.learning_rate = 1e-3
   c.bc_batch_size = 128
+  c.lr_decay = d.get("lr_decay", "constant")
   c.pretrain_steps = d["pretrain_steps"]
   return c

@@ -7,8 +7,8 @@ Each run pre-trains a policy by BC on its pre-training mix (the `variant` column
 every round selects tasks, asks the expert, fine-tunes with the forgetting mitigation and
 evaluates, all inside one jitted, vmapped program per group of methods. The pre-trained runs
 are checkpointed once with orbax and shared by every method; a killed run resumes from its
-last checkpoint. Writes metrics.csv, per_task.csv, allocations.csv, summary.csv, paired.csv,
-config.json and PNG figures into --workdir.
+last checkpoint. Writes metrics.csv, per_task.csv, allocations.csv, summary.csv, stability.csv,
+paired.csv, config.json and PNG figures into --workdir.
 """
 import os
 from typing import NamedTuple
@@ -86,13 +86,13 @@ def learner(config: ml_collections.ConfigDict, env) -> NNLearner:
   return nn_learner.make(config, env)
 
 
-def runs(config: ml_collections.ConfigDict, env) -> common.Runs:
+def runs(config: ml_collections.ConfigDict, env) -> sweep.Runs:
   """One run per (pre-training mix, seed)."""
   mixes = parse_mixes(config, env.num_tasks)
   seeds = np.tile(np.arange(config.num_seeds), len(mixes))
   weights = jnp.stack([data.mix_weights(m.name, env.num_tasks, k=m.k, strength=m.strength)
                        for m in mixes for _ in range(config.num_seeds)])
-  return common.Runs(sweep.seed_keys(config.seed, seeds), weights,
+  return sweep.Runs(sweep.seed_keys(config.seed, seeds), weights,
                      [m.label for m in mixes for _ in range(config.num_seeds)], seeds)
 
 
@@ -105,7 +105,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   check = lambda initial: nn.check_kernels(jax.tree.map(lambda x: x[0], initial.learner),
                                            jax.tree.map(lambda x: x[0], initial.data),
                                            jax.random.PRNGKey(config.seed))
-  tables = common.sweep_methods(config, env, nn, batch, workdir, target, check=check)
+  tables = sweep.methods(config, env, nn, batch, workdir, target, check=check)
+  common.write_tables(workdir, tables)
   figures(config, workdir, tables, env)
   return tables["metrics"]
 

@@ -18,7 +18,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from amf import cli
-from amf.active import make_loop
+from amf.active import LoopConfig, make_loop
 from experiments import active_finetune, common
 
 _TASKS = flags.DEFINE_list("tasks", ["4", "8", "16", "32"], "Candidate task counts K (part 1).")
@@ -37,7 +37,7 @@ def prepared(config, num_seeds: int, **overrides):
   env, _ = active_finetune.validate(c)
   learner = active_finetune.learner(c, env)
   runs = active_finetune.runs(c, env)
-  loop = make_loop(env, learner, common.loop_config(c, c.methods))
+  loop = make_loop(env, learner, LoopConfig.from_config(c, c.methods))
   initial = jax.block_until_ready(jax.jit(jax.vmap(loop.init))(runs.keys, runs.weights))
   return c, loop, initial
 

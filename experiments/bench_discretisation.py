@@ -12,7 +12,7 @@ import jax
 from absl import flags
 
 from amf import cli
-from amf.active import make_loop
+from amf.active import LoopConfig, make_loop
 from experiments import common, discretisation_runs
 
 _ENV = flags.DEFINE_enum("study_env", "integrator_gp",
@@ -28,7 +28,7 @@ _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (the best is re
 def latency(env, learner, c, initial, proposal: str, **overrides) -> float:
   c = c.copy_and_resolve_references()
   c.update(overrides)
-  loop = make_loop(env, learner, common.loop_config(c, c.methods, proposal))
+  loop = make_loop(env, learner, LoopConfig.from_config(c, c.methods, proposal))
   select = jax.jit(jax.vmap(loop.select))
   keys = jax.random.split(jax.random.PRNGKey(1), initial.round.shape[0])
   jax.block_until_ready(select(initial, keys))

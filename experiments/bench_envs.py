@@ -12,7 +12,6 @@ means no overhead.
 """
 import time
 
-import brax.envs
 import flax.linen as nn
 import jax
 import jax.numpy as jnp

@@ -12,12 +12,11 @@ import tempfile
 import time
 
 import jax
-import jax.numpy as jnp
 from absl import flags
 from ml_collections import config_flags
 
 from amf import cli
-from amf.active import make_loop
+from amf.active import LoopConfig, make_loop
 from experiments import common, integrator_gp
 
 _K = flags.DEFINE_integer("k", 6, "Pre-training covers the first k tasks in parts 1-3.")
@@ -40,7 +39,7 @@ def main(argv):
   results = {}
   for seeds in (1, 10):
     env, learner, (keys, weights, _, _) = runs_for(config, seeds)
-    loop = make_loop(env, learner, common.loop_config(config, ["amf"]))
+    loop = make_loop(env, learner, LoopConfig.from_config(config, ["amf"]))
     initial = jax.jit(jax.vmap(loop.init))(keys, weights)
     advance = jax.jit(jax.vmap(loop.advance, in_axes=(0, None)))
     select = jax.jit(jax.vmap(loop.select))

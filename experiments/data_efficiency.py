@@ -73,7 +73,8 @@ def make_run(config: ml_collections.ConfigDict, env, per_task: int):
     used = demos._replace(mask=rank < counts[demos.task_id])
     k_fit, k_eval = jax.random.split(key)
     params, _, losses = bc.pretrain(policy, optimizer, used, env.task_features, k_fit,
-                                    config.pretrain_steps, config.bc_batch_size)
+                                    config.pretrain_steps, config.bc_batch_size,
+                                    config.lr_decay)
     actor = policy_actor(env, lambda obs, phi: policy.act(params, obs, phi))
     ev = evaluate(env, actor, k_eval, eval_tasks, config.eval_episodes, config.eval_task_batch)
     return ev.ret, ev.success, losses[-100:].mean()

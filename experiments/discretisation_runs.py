@@ -5,9 +5,9 @@ import importlib
 
 import jax
 
-from amf.active import make_loop
+from amf.active import LoopConfig, make_loop
 from configs.studies import discretisation
-from experiments import active_finetune, common, integrator_gp
+from experiments import active_finetune, integrator_gp
 from launch import studies
 
 
@@ -33,7 +33,7 @@ def setup(module, c, short_pretraining: bool = True):
     learner = active_finetune.learner(c, env)
     runs = active_finetune.runs(c, env)
     keys, weights = runs.keys, runs.weights
-  loop = make_loop(env, learner, common.loop_config(c, c.methods))
+  loop = make_loop(env, learner, LoopConfig.from_config(c, c.methods))
   return env, learner, jax.block_until_ready(jax.jit(jax.vmap(loop.init))(keys, weights))
 
 

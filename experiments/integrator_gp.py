@@ -3,8 +3,8 @@
   python -m experiments.integrator_gp --config=configs/integrator_gp.py --workdir=runs/igp
 
 Every method is one compiled program over all (k, seed) runs. Writes into --workdir:
-metrics.csv, per_task.csv, allocations.csv, summary.csv, paired.csv, config.json, PNG figures, and
-orbax checkpoints under checkpoints/ from which a killed run resumes.
+metrics.csv, per_task.csv, allocations.csv, summary.csv, stability.csv, paired.csv, config.json,
+PNG figures, and orbax checkpoints under checkpoints/ from which a killed run resumes.
 """
 import os
 
@@ -50,8 +50,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   target = validate(config)
   common.prepare_workdir(config, workdir, overwrite)
   env, learner, (keys, weights, variants, seeds) = setup(config)
-  tables = common.sweep_methods(config, env, learner, common.Runs(keys, weights, variants, seeds),
-                                workdir, target)
+  tables = sweep.methods(config, env, learner, sweep.Runs(keys, weights, variants, seeds),
+                         workdir, target)
+  common.write_tables(workdir, tables)
   figures(config, workdir, tables["metrics"], tables["allocations"], env)
   return tables["metrics"]
 

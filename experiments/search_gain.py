@@ -17,8 +17,8 @@ import numpy as np
 from absl import flags
 
 from amf import acquisition, cli, metrics
-from amf.active import make_loop, round_streams
-from experiments import common, discretisation_runs
+from amf.active import LoopConfig, make_loop, round_streams
+from experiments import discretisation_runs
 
 _ENV = flags.DEFINE_enum("study_env", "integrator_gp",
                          ["integrator_gp", "integrator_nn", "reacher", "pusher"],
@@ -33,7 +33,7 @@ def main(argv):
   del argv
   module, c = discretisation_runs.study_config(_ENV.value, _SEEDS.value)
   env, learner, carry = discretisation_runs.setup(module, c, short_pretraining=False)
-  loop = make_loop(env, learner, common.loop_config(c, c.methods, "continuous"))
+  loop = make_loop(env, learner, LoopConfig.from_config(c, c.methods, "continuous"))
   draws = c.num_candidates
 
   def look(carry):

@@ -16,8 +16,7 @@ import time
 from typing import NamedTuple
 
 import ml_collections
-import numpy as np
-from absl import flags, logging
+from absl import flags
 from rliable import metrics as rl_metrics
 
 from amf import cli, envs, metrics, plotting

@@ -13,8 +13,6 @@ from typing import NamedTuple
 
 import ml_collections
 
-from configs import studies
-
 
 class Run(NamedTuple):
   """One process of a study."""

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amf import acquisition, data, sweep
+from amf import acquisition, data
 from amf.active import LoopConfig, choose, make_loop, target_weights
 from amf.envs.integrator import Integrator
 from shared import B, K, PRETRAIN, R, SETTINGS, gp_learner as _learner
@@ -230,9 +230,18 @@ def test_loop_settings_come_from_a_config_by_field_name():
       estimators=["importance", "uniform"], budget=6, batch_size=2, target_tasks=[1, 2],
       target_region=[[0.1, 0.2]], critic=dict(hidden=[8], steps=5),
       ascent=dict(starts=2, steps=3, learning_rate=0.1), unrelated="ignored"))
-  cfg = LoopConfig.from_config(config, ["amf"], "random", 5)
+  cfg = LoopConfig.from_config(config, ["amf"], "random:5")
   assert cfg == LoopConfig(strategies=("amf",), estimators=("importance", "uniform"), budget=6,
                            batch_size=2, target_tasks=(1, 2), target_region=((0.1, 0.2),),
                            critic=occupancy.Critic(hidden=(8,), steps=5),
                            ascent=proposals.Ascent(2, 3, 0.1), proposal="random",
                            num_candidates=5)
+  # Without a count, `grid` is the finite set and the others draw the config's num_candidates;
+  # with none given, the config's first proposal.
+  config.update(dict(num_candidates=7, proposals=["grid:8", "random"]))
+  assert LoopConfig.from_config(config, ["amf"], "grid").num_candidates == 0
+  assert LoopConfig.from_config(config, ["amf"], "random").num_candidates == 7
+  first = LoopConfig.from_config(config, ["amf"])
+  assert (first.proposal, first.num_candidates) == ("grid", 8)
+  with pytest.raises(ValueError, match="positive integer"):
+    LoopConfig.from_config(config, ["amf"], "grid:0")

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from amf import forgetting, metrics, sweep
+from amf.active import LoopConfig
 from configs import active_finetune as config_lib
-from experiments import active_finetune, common
+from experiments import active_finetune
 
 
 def _tiny(**overrides):
@@ -27,8 +28,9 @@ def test_runs_writes_outputs_and_resumes_a_killed_run(tmp_path):
   assert len(rows) == 2 * 1 * 2 * 3
   assert {r["method"] for r in rows} == {"amf", "uniform"}
   assert {r["variant"] for r in rows} == {"subset(k=6)"}
-  for name in ("metrics.csv", "per_task.csv", "allocations.csv", "summary.csv", "config.json",
-               "curves_success.png", "curves_return.png", "bars_success.png", "allocations.png"):
+  for name in ("metrics.csv", "per_task.csv", "allocations.csv", "summary.csv", "stability.csv",
+               "config.json", "curves_success.png", "curves_return.png", "bars_success.png",
+               "allocations.png"):
     assert os.path.exists(os.path.join(workdir, name)), name
   # "Kill" AMF after round 1: drop its round-2 checkpoint; the rerun redoes round 2 only and
   # re-uses the pre-trained runs, so its results are the same.
@@ -108,7 +110,7 @@ def test_part_options_reach_the_parts_from_the_config():
   nn = active_finetune.learner(config, env)
   assert nn.mitigation.num_cells == 3 and nn.hyper.k == 7
   config.critic.steps = 11
-  assert common.loop_config(config, ("amf",)).critic.steps == 11
+  assert LoopConfig.from_config(config, ("amf",)).critic.steps == 11
 
 
 def test_config_names_are_checked():

@@ -72,3 +72,34 @@ def test_a_few_steps_lower_the_loss_and_repeat_exactly(env):
   assert (trainer.full_loss(params, demos, env.task_features)
           < 0.5 * trainer.full_loss(init, demos, env.task_features))
   chex.assert_trees_all_equal(train(jax.random.key(2))[0], params)
+
+
+
+def test_cosine_decay_scales_each_call_from_one_to_zero(env):
+  """Fast: with `decay='cosine'` step i of an N-step call is Adam's step times
+  0.5 (1 + cos(pi i / N)), Adam's moments untouched: the first as large as `constant`'s, the
+  last zero, and the next call starts again from the full step. An unknown decay is refused."""
+  import optax
+  demos = data.demonstrate(env, jax.random.key(0), jnp.array([0, 3]))
+  # A loss that ignores the minibatch, so a step-by-step replay need not draw the same pairs.
+  loss = lambda params, frozen, batch: 0.5 * jnp.sum((params - jnp.array([3.0, -1.0])) ** 2)
+  adam = optax.adam(0.1)
+  start = jnp.array([1.0, 2.0])
+  key = jax.random.key(1)
+  train = lambda decay, p, s, steps: bc.Trainer(loss, adam, 4, decay).train(
+      p, s, demos, env.task_features, key, steps)
+
+  steps = 4
+  cosine, state, _ = train("cosine", start, adam.init(start), steps)
+  p, s = start, adam.init(start)
+  for f in 0.5 * (1 + np.cos(np.pi * np.arange(steps) / steps)):
+    full, s, _ = train("constant", p, s, 1)
+    p = p + f * (full - p)
+  np.testing.assert_allclose(cosine, p, rtol=1e-6)
+  chex.assert_trees_all_close(state, s, rtol=1e-6)
+  assert not np.allclose(cosine, train("constant", start, adam.init(start), steps)[0])
+  # The schedule restarts with each call: one more step is a full one.
+  np.testing.assert_allclose(train("cosine", cosine, state, 1)[0],
+                             train("constant", cosine, state, 1)[0], rtol=1e-6)
+  with pytest.raises(ValueError, match="learning-rate decay 'linear'"):
+    train("linear", start, adam.init(start), 2)

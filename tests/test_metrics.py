@@ -193,3 +193,17 @@ def test_batch_diversity_counts_distinct_tasks_per_batch():
   assert amf["distinct_mean"] == pytest.approx(((3 + 1) / 2 + 4) / 2)
   assert amf["repeat_fraction"] == pytest.approx(0.5)
   assert table["cont"]["distinct_mean"] == 2 and table["cont"]["repeat_fraction"] == 1.0
+
+
+def test_stability_measures_the_gain_over_round_zero_and_the_swing():
+  # Seed 0 climbs steadily 0.5 -> 0.8; seed 1 swings 0.5 -> 1.0 -> 0.4 -> 0.9.
+  curves = {0: [0.5, 0.6, 0.7, 0.8], 1: [0.5, 1.0, 0.4, 0.9]}
+  rows = [dict(method="uniform", variant="v", seed=s, round=r, success=v)
+          for s, curve in curves.items() for r, v in enumerate(curve)]
+  (row,) = metrics.stability(rows, "success")
+  assert row["n_seeds"] == 2 and row["metric"] == "success"
+  assert row["gain_mean"] == pytest.approx((0.3 + 0.4) / 2)
+  assert row["gain_p_better"] == 1.0
+  assert row["swing_mean"] == pytest.approx((0.1 + (0.5 + 0.6 + 0.5) / 3) / 2)
+  assert row["swing_max"] == pytest.approx(0.6)
+  assert row["swing_low"] <= row["swing_mean"] <= row["swing_high"]

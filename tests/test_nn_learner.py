@@ -162,7 +162,8 @@ def test_loop_runs_are_independent_of_their_batch(loop_run):
 
 def test_a_learner_is_built_from_a_config_and_its_fields_travel_as_json():
   """Fast: `nn_learner.make` reads the testbed's fields from a mapping; `config_dict` gives
-  them back as plain JSON-able values; an unknown forgetting mode is refused by name."""
+  them back as plain JSON-able values; an unknown forgetting mode or learning-rate decay is
+  refused by name."""
   import json
   from amf import nn_learner
   from configs import active_finetune
@@ -172,5 +173,9 @@ def test_a_learner_is_built_from_a_config_and_its_fields_travel_as_json():
   learner = nn_learner.make(plain, env)
   assert learner.kernels == tuple(config.kernels) and learner.noise == config.noise
   assert learner.policy.action_std == config.action_std
+  assert learner.mitigation.decay == config.lr_decay == "constant"
+  assert nn_learner.make({**plain, "lr_decay": "cosine"}, env).mitigation.decay == "cosine"
   with pytest.raises(ValueError, match="'forget'"):
     nn_learner.make({**plain, "forgetting": "forget"}, env)
+  with pytest.raises(ValueError, match="learning-rate decay 'step'"):
+    nn_learner.make({**plain, "lr_decay": "step"}, env)

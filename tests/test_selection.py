@@ -163,12 +163,6 @@ def test_coverage_picks_among_continuous_targets_and_returns_their_parameters():
   np.testing.assert_array_equal(ask.ids, [-1, -1])
 
 
-def test_programs_give_each_scored_strategy_its_own():
-  assert selection.programs(("uniform", "amf", "rebalancing", "uncertainty")) == [
-      ("amf",), ("uncertainty",), ("uniform", "rebalancing")]
-  assert selection.programs(("round_robin",)) == [("round_robin",)]
-
-
 @pytest.mark.parametrize("name", ["greedy", "AMF", "random"])
 def test_unknown_strategy_raises(name):
   with pytest.raises(ValueError, match=f"selection strategy '{name}'"):

@@ -16,7 +16,6 @@ import pytest
 
 from amf import data, envs, nn_learner, suggest
 from amf.active import LoopConfig, make_loop, round_streams
-from amf.proposals import Ascent
 from configs import active_finetune
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

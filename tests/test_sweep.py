@@ -65,6 +65,22 @@ def test_sweep_run_stops_at_num_rounds_when_chunks_do_not_divide_it(gp_loop, tmp
   np.testing.assert_array_equal(out.round, [3, 3])
 
 
+def test_programs_give_each_scored_strategy_its_own_per_proposal():
+  """Fast: scored strategies get a program per proposal (labelled by it when there are
+  several), the cheap ones share one, and a program's variants are its kernels x estimators."""
+  assert sweep.programs(("uniform", "amf", "rebalancing", "uncertainty"), ("grid",)) == [
+      (("amf",), "grid", ""), (("uncertainty",), "grid", ""),
+      (("uniform", "rebalancing"), "grid", "")]
+  assert sweep.programs(("round_robin",), ("grid",)) == [(("round_robin",), "grid", "")]
+  assert sweep.programs(("amf", "uniform"), ("grid:8", "random")) == [
+      (("amf",), "grid:8", "/grid8"), (("amf",), "random", "/random"),
+      (("uniform",), "grid:8", "")]
+  assert sweep.variants_of(("amf",), ("importance", "learned"), ("ntk",)) == [
+      ("amf/importance", 0, 0, 0), ("amf/learned", 0, 1, 0)]
+  assert sweep.variants_of(("uniform", "coverage"), ("importance",), ("ntk", "rbf")) == [
+      ("uniform", 0, 0, 0), ("coverage", 1, 0, 0)]
+
+
 def test_variant_groups_in_order_of_first_appearance(gp_loop):
   runs = jax.tree.map(lambda *x: jnp.concatenate(x),
                       *[choose(gp_loop["initial"], s, 0, k) for s, k in [(1, 0), (0, 2), (1, 0)]])
@@ -147,7 +163,8 @@ def test_sweep_shards_runs_over_devices():
   assert result.stdout.strip().endswith("ok")
 
 
-TABLES = ("metrics.csv", "per_task.csv", "allocations.csv", "summary.csv", "paired.csv")
+TABLES = ("metrics.csv", "per_task.csv", "allocations.csv", "summary.csv", "stability.csv",
+          "paired.csv")
 
 
 def _start(workdir):
