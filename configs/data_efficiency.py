@@ -12,11 +12,7 @@ from configs import testbed
 
 
 def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
-  env, scale = testbed.parse(arg)
-  c = testbed.get_config(env)
-  c.scale = scale
-  c.seed = 0                    # base seed: seed s is fold_in(seed, s)
-  c.num_seeds = 10
+  c = testbed.experiment(arg)
   c.ns = (1, 2, 4, 8, 16, 32)   # demonstrations of every task (the `uniform` curve)
   # The `per_task` curve: `per_task_ns` demonstrations of one task, `per_task_base` of every
   # other, success on that task; for each task of `per_task_tasks` (() = all). No
@@ -27,7 +23,7 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   c.eval_episodes = 10
   c.eval_task_batch = 1         # tasks evaluated side by side (see configs/active_finetune.py)
 
-  if scale == "quick":
+  if c.scale == "quick":
     c.num_seeds = 3
     c.ns = (1, 2, 4, 8)
     c.per_task_ns = (0, 1, 4)

@@ -56,3 +56,14 @@ def get_config(env: str) -> ml_collections.ConfigDict:
   c.lr_decay = d.get("lr_decay", "constant")
   c.pretrain_steps = d["pretrain_steps"]
   return c
+
+
+def experiment(arg: str) -> ml_collections.ConfigDict:
+  """The testbed's config for `arg` (`"reacher"`, `"pusher,quick"`, ...) with the fields every
+  experiment over seeds starts from: its scale, a base seed and 10 seeds."""
+  env, scale = parse(arg)
+  c = get_config(env)
+  c.scale = scale
+  c.seed = 0                    # base seed: seed s is fold_in(seed, s)
+  c.num_seeds = 10
+  return c

@@ -14,20 +14,16 @@ SOURCES = {"reacher": (0,), "pusher": (1,), "integrator": (0,)}
 
 
 def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
-  env, scale = testbed.parse(arg)
-  c = testbed.get_config(env)
-  c.scale = scale
-  c.seed = 0                     # base seed: seed s is fold_in(seed, s)
-  c.num_seeds = 10
+  c = testbed.experiment(arg)
   c.n = 8                        # demonstrations of the source task (none in the other arm)
   c.base = 2                     # demonstrations of every other finite task (0: none)
-  c.sources = SOURCES[env]
+  c.sources = SOURCES[c.env]
   # Offsets of the evaluated tasks from a source, along one task parameter at a time, as
   # fractions of that parameter's range (tasks outside the box are skipped).
   c.offsets = (0.0, 0.015, 0.03, 0.06, 0.125, 0.25, 0.5)
   c.eval_episodes = 10
   c.eval_task_batch = 0          # every evaluated task side by side
-  if scale == "quick":
+  if c.scale == "quick":
     c.num_seeds = 3
     c.offsets = (0.0, 0.06, 0.25)
     c.eval_episodes = 4
