@@ -11,13 +11,13 @@ over between fine-tuning rounds.
 
 - `none`: BC on the new demonstrations only.
 - `replay`: BC on the pre-training and new demonstrations together (uniform over their pairs).
-- `adaptive_prior`: deploys `alpha(c) f_theta + (1 - alpha(c)) f_0` with `f_0` the frozen
-  pre-trained policy and `alpha(c) = sigmoid(g(phi(c)))` a small net. `theta` is fitted by
+- `adaptive_prior`: deploys `gate(c) f_theta + (1 - gate(c)) f_0` with `f_0` the frozen
+  pre-trained policy and `gate(c) = sigmoid(net(phi(c)))` a small net. `theta` is fitted by
   plain BC on the pre-training and new demonstrations together (as `replay`); then the gate by
   the BC loss of the mixture on the new demonstrations (with `f_theta` held fixed) plus
-  `penalty * mean alpha` over the new pairs' tasks *and* the pre-training demonstrations'
-  tasks, which keeps `alpha` small where the new data do not call for change. Training
-  `theta` through the mixture would let `f_theta` grow as `1 / alpha` and undo the penalty.
+  `penalty * mean gate` over the new pairs' tasks *and* the pre-training demonstrations'
+  tasks, which keeps the gate small where the new data do not call for change. Training
+  `theta` through the mixture would let `f_theta` grow as `1 / gate` and undo the penalty.
   Fitting `theta` to the new demonstrations alone left it worse than `f_0` wherever it saw
   few of them: on reacher with uniform pre-training, a penalty that let the gate open lost
   half of the pre-trained success, and one that held it shut learned nothing.
@@ -76,8 +76,7 @@ class Plain(NamedTuple):
   def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
                num_steps: int) -> State:
     data = concat(pretrain_data, new_data) if self.replay else new_data
-    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size,
-                        self.decay)
+    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size, self.decay)
     params, opt_state, _ = trainer.train(state.params, state.opt_state, data, self.features_fn,
                                          key, num_steps)
     return State(params, opt_state, state.prior)
@@ -93,45 +92,45 @@ class Plain(NamedTuple):
 
 
 class AdaptivePrior(NamedTuple):
-  """`alpha(c) f_theta + (1 - alpha(c)) f_0`; `state.params = {'theta': ..., 'alpha': ...}`."""
+  """`gate(c) f_theta + (1 - gate(c)) f_0`; `state.params = {'theta': ..., 'gate': ...}`."""
   policy: NNPolicy
   optimizer: optax.GradientTransformation
   features_fn: Callable[[jax.Array], jax.Array]
   batch_size: int = 256
   decay: str = "constant"  # learning-rate decay within each fine-tuning (`bc.DECAYS`)
   penalty: float = 0.01
-  alpha_hidden: Sequence[int] = (32,)
+  gate_hidden: Sequence[int] = (32,)
 
   @property
-  def gate(self) -> MLP:
-    return MLP(tuple(self.alpha_hidden), 1)
+  def gate_net(self) -> MLP:
+    return MLP(tuple(self.gate_hidden), 1)
 
-  def _alpha(self, gate_params, phi: jax.Array) -> jax.Array:
-    return jax.nn.sigmoid(self.gate.apply(gate_params, phi)[..., 0])
+  def _gate(self, gate_params, phi: jax.Array) -> jax.Array:
+    return jax.nn.sigmoid(self.gate_net.apply(gate_params, phi)[..., 0])
 
-  def alpha(self, state: State, phi: jax.Array) -> jax.Array:
-    """`alpha(c)` in [0, 1], shape `phi.shape[:-1]`."""
-    return self._alpha(state.params["alpha"], phi)
+  def gate(self, state: State, phi: jax.Array) -> jax.Array:
+    """`gate(c)` in [0, 1], shape `phi.shape[:-1]`."""
+    return self._gate(state.params["gate"], phi)
 
   def _mean(self, params, prior, obs, phi):
-    a = self._alpha(params["alpha"], phi)[..., None]
+    a = self._gate(params["gate"], phi)[..., None]
     f0 = self.policy.act(prior, obs, phi)
     return a * self.policy.act(params["theta"], obs, phi) + (1 - a) * f0
 
   def _gate_loss(self, gate_params, frozen, batch: bc.Pairs):
     theta, prior, anchor_phi, anchor_weight = frozen
-    params = {"theta": theta, "alpha": gate_params}
+    params = {"theta": theta, "gate": gate_params}
     mixture = bc.mse_loss(lambda p, _, obs, phi: self._mean(p, prior, obs, phi))
-    gate = lambda phi: self._alpha(gate_params, phi)
+    gate = lambda phi: self._gate(gate_params, phi)
     return (mixture(params, None, batch)
             + self.penalty * (bc.masked_mean(gate(batch.phi), batch.weight)
                               + bc.masked_mean(gate(anchor_phi), anchor_weight)))
 
   def init(self, pretrained_params, key: jax.Array) -> State:
     # The prior is passed as `frozen`, outside the trained pytree, so nothing ever updates it.
-    # alpha starts near 1/2, so the first round's data can move it either way.
+    # The gate starts near 1/2, so the first round's data can move it either way.
     params = {"theta": pretrained_params,
-              "alpha": self.gate.init(key, jnp.zeros(self.policy.feature_size))}
+              "gate": self.gate_net.init(key, jnp.zeros(self.policy.feature_size))}
     # One optimiser state per part: the two are trained one after the other.
     return State(params, {name: self.optimizer.init(p) for name, p in params.items()},
                  pretrained_params)
@@ -139,20 +138,18 @@ class AdaptivePrior(NamedTuple):
   def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
                num_steps: int) -> State:
     k_theta, k_gate = jax.random.split(key)
-    own = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size,
-                        self.decay)
+    own = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size, self.decay)
     theta, theta_opt, _ = own.train(state.params["theta"], state.opt_state["theta"],
                                     concat(pretrain_data, new_data), self.features_fn, k_theta,
                                     num_steps)
     # The pre-training demonstrations' tasks anchor the gate.
     anchors = (jax.vmap(self.features_fn)(pretrain_data.task),
                pretrain_data.mask.astype(jnp.float32))
-    gate = bc.Trainer(self._gate_loss, self.optimizer, self.batch_size,
-                        self.decay)
-    alpha, alpha_opt, _ = gate.train(state.params["alpha"], state.opt_state["alpha"], new_data,
-                                     self.features_fn, k_gate, num_steps,
-                                     frozen=(theta, state.prior, *anchors))
-    return State({"theta": theta, "alpha": alpha}, {"theta": theta_opt, "alpha": alpha_opt},
+    trainer = bc.Trainer(self._gate_loss, self.optimizer, self.batch_size, self.decay)
+    gate, gate_opt, _ = trainer.train(state.params["gate"], state.opt_state["gate"], new_data,
+                                      self.features_fn, k_gate, num_steps,
+                                      frozen=(theta, state.prior, *anchors))
+    return State({"theta": theta, "gate": gate}, {"theta": theta_opt, "gate": gate_opt},
                  state.prior)
 
   def act(self, state: State, obs, phi):
@@ -193,8 +190,7 @@ class Isolation(NamedTuple):
   def finetune(self, state: State, pretrain_data: Dataset, new_data: Dataset, key: jax.Array,
                num_steps: int) -> State:
     del pretrain_data
-    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size,
-                        self.decay)
+    trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size, self.decay)
     demo_cell = self.cell(jax.vmap(self.features_fn)(new_data.task))
 
     def one(k, params, opt_state, key):

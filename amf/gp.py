@@ -29,11 +29,11 @@ class Posterior(NamedTuple):
   """A GP posterior mean with one output per column of the observations."""
   kernel: kernels.Kernel
   inputs: jax.Array  # (n, d)
-  alpha: jax.Array   # (n, outputs): (K + noise)^-1 Y
+  coef: jax.Array    # (n, outputs): (K + noise)^-1 Y, the mean's weights on the data
 
   def mean(self, x: jax.Array) -> jax.Array:
     """Posterior mean at one input `x` (d,), shape (outputs,)."""
-    return self.kernel(x[None], self.inputs)[0] @ self.alpha
+    return self.kernel(x[None], self.inputs)[0] @ self.coef
 
 
 def posterior(kernel: kernels.Kernel, inputs: jax.Array, targets: jax.Array, mask: jax.Array,
@@ -42,8 +42,8 @@ def posterior(kernel: kernels.Kernel, inputs: jax.Array, targets: jax.Array, mas
   gp = prior(kernel, inputs, mask, noise)
   targets = jnp.where(mask[:, None], targets, 0.0)
   # One Cholesky factor (tinygp's solver) serves every output column.
-  alpha = gp.solver.solve_triangular(gp.solver.solve_triangular(targets), transpose=True)
-  return Posterior(kernel, inputs, alpha)
+  coef = gp.solver.solve_triangular(gp.solver.solve_triangular(targets), transpose=True)
+  return Posterior(kernel, inputs, coef)
 
 
 class Precomputed(kernels.Kernel):

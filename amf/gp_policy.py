@@ -19,7 +19,7 @@ from amf.policies import gaussian_log_prob, policy_inputs
 class GPFit(NamedTuple):
   """The GP conditioned on a dataset: its inputs (N, d) and `(K + noise)^-1 Y` (N, a)."""
   inputs: jax.Array
-  alpha: jax.Array
+  coef: jax.Array
 
 
 class GPPolicy(NamedTuple):
@@ -35,7 +35,7 @@ class GPPolicy(NamedTuple):
 
   def fit(self, data: Dataset) -> GPFit:
     inputs, actions, mask = dataset_inputs(self.env, data)
-    return GPFit(inputs, gp.posterior(self.kernel, inputs, actions, mask, self.noise).alpha)
+    return GPFit(inputs, gp.posterior(self.kernel, inputs, actions, mask, self.noise).coef)
 
   def init(self, data: Dataset, key: jax.Array) -> GPFit:
     del key

@@ -62,7 +62,7 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   # Each mode's own options (`amf.forgetting.options(mode)`), e.g.
   # --config.forgetting_options.adaptive_prior.penalty=0.001.
   c.forgetting_options = ml_collections.ConfigDict(dict(
-      adaptive_prior=dict(penalty=0.001, alpha_hidden=(32,)), isolation=dict(num_cells=4)))
+      adaptive_prior=dict(penalty=0.001, gate_hidden=(32,)), isolation=dict(num_cells=4)))
 
   # AMF's GP over the network: kernels and estimators, each a variant in the same program.
   c.kernels = ("loss_gradient",)

@@ -62,17 +62,17 @@ def test_none_ignores_pretraining_data_and_replay_uses_both(env, bc_setup, bc_pr
 
 
 @pytest.mark.slow  # > 3 s: pre-trains, then compiles a fine-tuning
-def test_adaptive_prior_alpha_is_in_unit_interval_and_pushed_low(env, bc_setup, bc_pretrained, modes):
+def test_adaptive_prior_gate_is_in_unit_interval_and_pushed_low(env, bc_setup, bc_pretrained, modes):
   mode, finetune = modes["adaptive_prior"]
   phi = jax.vmap(env.task_features)(env.tasks)
   state = mode.init(bc_pretrained[0], jax.random.key(4))
-  start = mode.alpha(state, phi)
-  # New expert demos agree with the (well pre-trained) prior, so only the penalty acts on alpha.
+  start = mode.gate(state, phi)
+  # New expert demos agree with the (well pre-trained) prior, so only the penalty acts on the gate.
   state = finetune(state, bc_setup[2], new_demos(env, 5, list(range(12))), jax.random.key(6),
                    FT_STEPS)
-  alpha = mode.alpha(state, phi)
-  assert jnp.all((alpha >= 0) & (alpha <= 1))
-  assert alpha.mean() < 0.5 * start.mean()
+  gate = mode.gate(state, phi)
+  assert jnp.all((gate >= 0) & (gate <= 1))
+  assert gate.mean() < 0.5 * start.mean()
 
 
 @pytest.mark.slow  # > 3 s: pre-trains, then compiles a fine-tuning
@@ -102,9 +102,9 @@ def test_adaptive_prior_gate_opens_only_where_new_data_disagree(env, bc_setup, b
   new = new._replace(actions=-new.actions)
   state = finetune(mode.init(bc_pretrained[0], jax.random.key(4)), bc_setup[2], new,
                    jax.random.key(6), 4 * FT_STEPS)
-  alpha = mode.alpha(state, jax.vmap(env.task_features)(env.tasks))
-  assert alpha[9] > 0.4
-  assert float(alpha[:8].max()) < 0.1 * float(alpha[9])
+  gate = mode.gate(state, jax.vmap(env.task_features)(env.tasks))
+  assert gate[9] > 0.4
+  assert float(gate[:8].max()) < 0.1 * float(gate[9])
 
 
 def test_unknown_mode_raises(env, bc_setup):
@@ -113,7 +113,7 @@ def test_unknown_mode_raises(env, bc_setup):
 
 
 def test_each_mode_takes_only_its_own_options(env, bc_setup):
-  assert forgetting.options("adaptive_prior") == ("penalty", "alpha_hidden")
+  assert forgetting.options("adaptive_prior") == ("penalty", "gate_hidden")
   assert forgetting.options("isolation") == ("num_cells",)
   assert forgetting.options("none") == forgetting.options("replay") == ()
   with pytest.raises(ValueError, match=r"'replay' takes the options \[\], not \['penalty'\]"):
