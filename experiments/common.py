@@ -18,7 +18,7 @@ import numpy as np
 from absl import flags, logging
 from ml_collections import config_flags
 
-from amf import cli, metrics
+from amf import bc, cli, metrics
 from amf.active import LoopConfig, target_weights
 
 METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
@@ -47,11 +47,15 @@ def validate_loop(config: ml_collections.ConfigDict, env) -> np.ndarray:
 
 
 def validate_learner(config: ml_collections.ConfigDict) -> None:
-  """Refuses bad settings of the BC learner every NN experiment shares (`configs/testbed.py`)."""
+  """Refuses bad settings of the BC learner and its evaluation that every NN experiment shares
+  (`configs/testbed.py`)."""
   if min(config.action_std, config.learning_rate) <= 0 or config.demo_noise < 0:
     raise ValueError("action_std and learning_rate must be positive, demo_noise >= 0.")
   if min(config.bc_batch_size, config.pretrain_steps) < 1:
     raise ValueError("bc_batch_size and pretrain_steps must be at least 1.")
+  bc.check_decay(config.lr_decay)
+  if min(config.num_seeds, config.eval_episodes) < 1:
+    raise ValueError("num_seeds and eval_episodes must be at least 1.")
 
 
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,

@@ -52,8 +52,6 @@ def validate(config: ml_collections.ConfigDict):
   if bad:
     raise ValueError(f"per_task_tasks {bad} are not tasks of {config.env} "
                      f"(0..{env.num_tasks - 1}).")
-  if min(config.num_seeds, config.eval_episodes) < 1:
-    raise ValueError("num_seeds and eval_episodes must be at least 1.")
   common.validate_learner(config)
   return env
 

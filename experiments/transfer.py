@@ -38,8 +38,6 @@ def validate(config: ml_collections.ConfigDict):
   if config.n < 1 or config.base < 0 or not config.offsets or min(config.offsets) < 0:
     raise ValueError(f"Need n >= 1, base >= 0 and offsets >= 0, got n={config.n}, "
                      f"base={config.base}, offsets={tuple(config.offsets)}.")
-  if min(config.num_seeds, config.eval_episodes) < 1:
-    raise ValueError("num_seeds and eval_episodes must be at least 1.")
   common.validate_learner(config)
   return env
 

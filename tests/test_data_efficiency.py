@@ -52,6 +52,8 @@ def test_no_per_task_counts_means_no_per_task_curve(tmp_path):
     (dict(per_task_ns=(0, 4)), "draw on the max"),
     (dict(per_task_tasks=(12,)), r"per_task_tasks \[12\]"),
     (dict(demo_noise=-0.1), "demo_noise"),
+    (dict(lr_decay="linear"), "learning-rate decay 'linear'"),
+    (dict(eval_episodes=0), "eval_episodes"),
     (dict(env="ant"), "Unknown environment 'ant'"),
 ])
 def test_bad_configs_are_refused_before_any_work(tmp_path, overrides, match):
