@@ -24,14 +24,16 @@ from configs import task_space, testbed
 # per goal, 0.91 at 16), hence 32 pre-training demos (16 on each covered goal under `subset`)
 # and a budget of 16 in rounds of 4: spent on the two uncovered goals it gives each 8 of its
 # own, spread uniformly 4. 20 seeds x 8 episodes per goal: rebalancing - uniform in success
-# AUC has an MDD of 0.05 there (docs/results.md).
+# AUC has an MDD of 0.05 there (docs/results.md). Pusher fine-tunes 1,000 steps per round:
+# with 3,000 the accumulated steps overfit and no round improved on round 0 under `uniform`
+# pre-training (docs/results.md, "Pusher fine-tuning").
 ENVS = {
     "reacher": dict(pretrain_size=16, budget=16, batch_size=1, stride=5, num_seeds=40,
-                    eval_episodes=10),
+                    eval_episodes=10, finetune_steps=3000),
     "pusher": dict(pretrain_size=32, budget=16, batch_size=4, stride=10, num_seeds=20,
-                   eval_episodes=8),
+                   eval_episodes=8, finetune_steps=1000),
     "integrator": dict(pretrain_size=12, budget=12, batch_size=1, stride=1, num_seeds=10,
-                       eval_episodes=10),
+                       eval_episodes=10, finetune_steps=3000),
 }
 
 
@@ -57,7 +59,7 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   c.target_tasks = ()             # tasks that matter (mu uniform on them); () = all
 
   # Fine-tuning (the policy, its BC and the demonstrations' DART noise are the testbed's).
-  c.finetune_steps = 3000          # per round, as in the paper
+  c.finetune_steps = defaults["finetune_steps"]  # per round (the paper: 3,000)
   c.forgetting = "adaptive_prior"  # none | replay | adaptive_prior | isolation
   # Each mode's own options (`amf.forgetting.options(mode)`), e.g.
   # --config.forgetting_options.adaptive_prior.penalty=0.001.
