@@ -8,12 +8,15 @@ holds both the target inputs and every candidate's estimated inputs (docs/design
 where `X_i(c)` (indices into `Z`) are the inputs of the `i`-th estimated trajectory of
 candidate `c` with occupancy weight `w_i(c)`, and `v_t` weighs target input `t` (target task
 probability x occupancy weight x 1/H). Observations of `X` carry noise variance `noise**2`.
+`query_set` builds `Z` (the targets' estimated inputs first, then the candidates') with its
+parts; `factorised` scores candidate sets against one factorisation of the data instead.
 """
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from amf import gp
 
 
 class Candidates(NamedTuple):
@@ -29,6 +32,78 @@ class Targets(NamedTuple):
   index: jax.Array
   weights: jax.Array
   floor: jax.Array
+
+
+class Estimated(NamedTuple):
+  """Tasks' estimated policy inputs: `inputs` (n, m, H, d), the H scored states of m
+  estimated trajectories per task, and their occupancy `weights` (n, m)."""
+  inputs: jax.Array
+  weights: jax.Array
+
+  def flat(self) -> jax.Array:
+    return self.inputs.reshape(-1, self.inputs.shape[-1])
+
+
+def target_set(targets: Estimated, mu: jax.Array, prior_var: jax.Array) -> Targets:
+  """The targets' part of a query set `Z` that starts with their inputs: `v_t` = mu of the
+  task x occupancy weight x 1/H, and each input's variance floor from `prior_var` (Z,)."""
+  n, m, h = targets.inputs.shape[:3]
+  w = jnp.broadcast_to(mu[:, None, None] * targets.weights[..., None] / h, (n, m, h))
+  index = jnp.arange(n * m * h)
+  return Targets(index, w.reshape(-1), gp.variance_floor(prior_var[index]))
+
+
+def _candidate_set(offset: int, candidates: Estimated) -> Candidates:
+  """The candidates' part of `Z`: their inputs from `offset` on."""
+  shape = candidates.inputs.shape[:3]
+  return Candidates(offset + jnp.arange(shape[0] * shape[1] * shape[2]).reshape(shape),
+                    candidates.weights)
+
+
+def query_set(covariance, mu: jax.Array, targets: Estimated,
+              candidates: Estimated | None = None):
+  """AMF's view of a round: `(cov, noise, Targets, Candidates)` over `Z`, the targets'
+  estimated inputs first and then the candidates' (`None`: the candidates are the targets,
+  one copy of their inputs serves both). `covariance(Z)` is the learner's `(posterior
+  covariance, prior variances, noise std)`; `scores(*query_set(...))` is alpha."""
+  query_t = targets.flat()
+  if candidates is None:
+    cov, prior_var, noise = covariance(query_t)
+    return cov, noise, target_set(targets, mu, prior_var), _candidate_set(0, targets)
+  cov, prior_var, noise = covariance(jnp.concatenate([query_t, candidates.flat()]))
+  return (cov, noise, target_set(targets, mu, prior_var),
+          _candidate_set(query_t.shape[0], candidates))
+
+
+def factorised(model: gp.Model, mu: jax.Array, targets: Estimated):
+  """`(score, joint)` of candidate sets against one factorisation of the demonstrations
+  (`gp.Model`), with the targets' part made once: each candidate set then pays only for its
+  own inputs (the continuous search scores one per ascent step). `score(candidates)` is
+  alpha (C,), `joint(candidates)` the `query_set`; the same numbers as `query_set`."""
+  query_t = targets.flat()
+  half_t = model.whiten(query_t)
+  prior_t = model.prior_variance(query_t)
+  target = target_set(targets, mu, prior_t)
+  var_t = prior_t - jnp.sum(half_t ** 2, 0)
+
+  def score(candidates: Estimated) -> jax.Array:
+    query = candidates.flat()
+    half = model.whiten(query)
+    sets, h = candidates.weights.size, candidates.inputs.shape[2]
+    cross = model.cross(query_t, half_t, query, half).reshape(-1, sets, h)
+    block = jax.vmap(model.own, in_axes=(0, 1))(query.reshape(sets, h, -1),
+                                                half.reshape(-1, sets, h))
+    g = gains(var_t, cross, block, model.noise, target)
+    return jnp.sum(candidates.weights * g.reshape(candidates.weights.shape), axis=-1)
+
+  def joint(candidates: Estimated):
+    query = candidates.flat()
+    half = model.whiten(query)
+    cross = model.cross(query_t, half_t, query, half)
+    cov = jnp.block([[model.own(query_t, half_t), cross], [cross.T, model.own(query, half)]])
+    return cov, model.noise, target, _candidate_set(query_t.shape[0], candidates)
+
+  return score, joint
 
 
 def _whiten(cov: jax.Array, noise: float, observed: jax.Array, columns) -> jax.Array:

@@ -2,11 +2,10 @@
 
 `make_loop(...)` returns a `Loop` of pure functions: `init(key, pretrain_weights) -> Carry`,
 `advance(carry, num_rounds) -> Carry` and `select(carry, key) -> TaskBatch` (one selection).
-Tasks are parameters `c` throughout: the loop asks for, demonstrates and records them. In a
-`finite` task space the targets are the finite set (mu on `target_tasks`); in a `continuous`
-one they are `num_targets` tasks drawn from mu (uniform on `target_region` of `C`) at `init`,
-fixed per seed and shared by every method, which both evaluation and AMF's targets use.
-Scored strategies choose among the candidates of a proposal (`amf.proposals`).
+Tasks are parameters `c` throughout: the loop asks for, demonstrates and records them. The
+task space (`amf.task_spaces`: `finite` or `continuous`) gives the target tasks, which both
+evaluation and AMF's targets use, and mu. Scored strategies choose among the candidates of a
+proposal (`amf.proposals`), by AMF's score over the query set `amf.acquisition` builds.
 All are shape-static, so a sweep is
 `jax.jit(jax.vmap(...))` over seeds and value-variants (the pre-training mix, and the strategy,
 estimator and kernel indices in the carry, which `lax.switch` reads), and a long run advances
@@ -21,14 +20,11 @@ import jax
 import jax.numpy as jnp
 
 from amf import (acquisition, data as data_lib, gp, keys, nn_kernels, occupancy, proposals,
-                 selection)
+                 selection, task_spaces)
 from amf.envs.base import MultiTaskEnv
 from amf.policies import policy_inputs
 from amf.proposals import TaskBatch
 from amf.rollout import evaluate
-
-TASK_SPACES = ("finite", "continuous")
-
 
 class Learner(Protocol):
   """A policy class with its training and its uncertainty model (`GPPolicy`, `NNLearner`).
@@ -160,8 +156,7 @@ class LoopConfig:
     self._validate_tasks(env)
 
   def _validate_tasks(self, env: MultiTaskEnv | None) -> None:
-    if self.task_space not in TASK_SPACES:
-      raise ValueError(f"Unknown task space {self.task_space!r}; choose one of {TASK_SPACES}.")
+    task_spaces.get(self.task_space)
     proposals.get(self.proposal)
     if self.num_candidates < 0 or self.num_targets < 1:
       raise ValueError(f"Need num_candidates >= 0 (0: the finite set's size) and num_targets "
@@ -213,17 +208,6 @@ class Carry(NamedTuple):
   targets: jax.Array      # (T, P) the target tasks: evaluated, and AMF's targets
 
 
-def target_weights(num_tasks: int, target_tasks=(), mass=()) -> jax.Array:
-  """mu on the finite set: `mass` (uniform if empty) on `target_tasks` (every task if empty)."""
-  if any(t >= num_tasks for t in target_tasks):
-    raise ValueError(f"target_tasks {tuple(target_tasks)} has ids beyond {num_tasks} tasks.")
-  if not target_tasks:
-    return jnp.full((num_tasks,), 1.0 / num_tasks)
-  mass = jnp.asarray(mass, jnp.float32) if len(mass) else 1.0
-  support = jnp.zeros(num_tasks).at[jnp.asarray(target_tasks, jnp.int32)].set(mass)
-  return support / support.sum()
-
-
 def finite(*trees) -> jax.Array:
   """Whether every floating-point leaf of `trees` is finite (a () bool)."""
   leaves = [x for x in jax.tree.leaves(trees) if jnp.issubdtype(x.dtype, jnp.floating)]
@@ -264,138 +248,64 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
   strategies = [selection.get(name) for name in cfg.strategies]
   estimators = [occupancy.get(name) for name in cfg.estimators]
   propose = proposals.get(cfg.proposal)
+  space = task_spaces.get(cfg.task_space)(env, cfg)
+  grid = task_spaces.candidates(env, cfg.num_candidates)
   k, b, stride = env.num_tasks, cfg.batch_size, cfg.stride
-  h = len(range(0, env.horizon, stride))  # scored states per trajectory
-  finite_space = cfg.task_space == "finite"
-  g = cfg.num_candidates or k
-  # `grid` is the finite set; `grid:G` a product grid of G tasks over the whole task box.
-  grid = (TaskBatch(env.tasks, jnp.arange(k, dtype=jnp.int32)) if not cfg.num_candidates
-          else TaskBatch(env.task_space.grid(g), jnp.full((g,), -1, jnp.int32)))
-  # On a finite set scored whole, the candidates are the targets: one occupancy estimate and
-  # one covariance serve both (the loop as it was before tasks became parameters).
-  shared = finite_space and cfg.proposal == "grid" and not cfg.num_candidates
-  if finite_space:
-    target = target_weights(k, cfg.target_tasks, cfg.target_mass)
-    target_ids = jnp.arange(k, dtype=jnp.int32)
-  else:
-    target = jnp.full((cfg.num_targets,), 1.0 / cfg.num_targets)
-    target_ids = jnp.full((cfg.num_targets,), -1, jnp.int32)
-  region = env.task_space.region(cfg.target_region) if cfg.target_region else env.task_space
   phi = jax.vmap(env.task_features)
-
-  def draw(key: jax.Array, n: int) -> TaskBatch:
-    """`n` tasks from mu: finite-set tasks by their weights, or uniform on the region."""
-    if finite_space:
-      ids = jax.random.choice(key, k, (n,), p=target)
-      return TaskBatch(env.tasks[ids], ids.astype(jnp.int32))
-    return TaskBatch(region.sample(key, n), jnp.full((n,), -1, jnp.int32))
 
   def evaluation(state, key, tasks):
     actor = lambda s: learner.act(state, s.obs, env.task_features(s.info["task"]))
     return evaluate(env, actor, key, tasks, cfg.eval_episodes, cfg.eval_task_batch)
 
   def model(c: Carry, key):
-    """This round's GP view: `(occupancy_of, covariance, factorised, inputs, target_part)` and
-    the key of the round's proposal. `covariance(query)` is `(posterior covariance, prior
-    variances, noise std)`; `factorised()` the same model as a `gp.Model`, factorised once."""
+    """This round's GP view: `(estimate, covariance, factorised, proposal key)`.
+    `estimate(tasks)` is the tasks' estimated inputs (`acquisition.Estimated`),
+    `covariance(Z)` the learner's `(posterior covariance, prior variances, noise std)` given
+    the demonstrations, and `factorised()` the same model as a `gp.Model`, factorised once."""
     s = keys.streams(key, ("occupancy", "kernel", "proposal"))
-    k_occ, k_cov = s["occupancy"], s["kernel"]
     ctx = occupancy.Context(env, c.data, lambda *x: learner.log_prob(c.learner, *x),
                             cfg.occupancy_samples, lambda *x: learner.act(c.learner, *x),
                             cfg.critic)
-    fitted = [e(ctx, k_occ) for e in estimators]  # once per round, for any number of task sets
-    occupancy_of = lambda tasks: jax.lax.switch(c.estimator, [lambda f=f: f(tasks)
-                                                              for f in fitted])
+    fitted = [e(ctx, s["occupancy"]) for e in estimators]  # once per round, for any tasks
+
+    def estimate(tasks) -> acquisition.Estimated:
+      occ = jax.lax.switch(c.estimator, [lambda f=f: f(tasks) for f in fitted])
+      return acquisition.Estimated(
+          policy_inputs(occ.obs[:, :, ::stride], phi(tasks)[:, None, None]), occ.weights)
+
     strided = c.data._replace(obs=c.data.obs[:, ::stride], actions=c.data.actions[:, ::stride])
-    covariance = lambda query: learner.covariance(c.learner, strided, query, k_cov, c.kernel)
+    covariance = lambda query: learner.covariance(c.learner, strided, query, s["kernel"],
+                                                  c.kernel)
+    factorised = lambda: learner.model(c.learner, strided, s["kernel"], c.kernel)
+    return estimate, covariance, factorised, s["proposal"]
 
-    def inputs(occ, tasks):  # (C, m, h, d), flattened
-      return policy_inputs(occ.obs[:, :, ::stride], phi(tasks)[:, None, None]).reshape(
-          -1, env.observation_size + env.task_feature_size)
-
-    def target_part(occ, num, prior_var):
-      m = occ.weights.shape[1]
-      w = jnp.broadcast_to(target[:, None, None] * occ.weights[..., None] / h, (num, m, h))
-      index = jnp.arange(num * m * h)
-      return acquisition.Targets(index, w.reshape(-1), gp.variance_floor(prior_var[index]))
-
-    factorised = lambda: learner.model(c.learner, strided, k_cov, c.kernel)
-    return occupancy_of, covariance, factorised, inputs, target_part, s["proposal"]
-
-  def acquisition_of(c: Carry, key):
-    """`(joint, score, proposal key)`: `joint(tasks)` is the covariance over the targets' and
-    `tasks`' estimated inputs with the targets' and the candidates' parts of it; `score(tasks)`
-    is AMF's `alpha_n` of each task, differentiable in the task parameters."""
-    occupancy_of, covariance, _, inputs, target_part, k_prop = model(c, key)
-    occ_t = occupancy_of(c.targets)
-    query_t = inputs(occ_t, c.targets)
-
-    def joint(tasks):
-      """`(cov, noise, targets, candidates)` over the targets' and then `tasks`' inputs."""
-      occ = occupancy_of(tasks)
-      index = query_t.shape[0] + jnp.arange(tasks.shape[0] * occ.weights.shape[1] * h)
-      cov, prior_var, noise = covariance(jnp.concatenate([query_t, inputs(occ, tasks)]))
-      return (cov, noise, target_part(occ_t, c.targets.shape[0], prior_var),
-              acquisition.Candidates(index.reshape(occ.weights.shape + (h,)), occ.weights))
-
-    def score(tasks):
-      return acquisition.scores(*joint(tasks))
-
-    return joint, score, k_prop
-
-  def factorised_of(c: Carry, key):
-    """`acquisition_of` from one factorisation of the demonstrations and the targets' part of
-    the covariance, made once per round: each scored task set then pays only for its own
-    inputs (the continuous search scores one per ascent step). The same model and scores."""
-    occupancy_of, _, factorised, inputs, target_part, k_prop = model(c, key)
-    occ_t = occupancy_of(c.targets)
-    query_t = inputs(occ_t, c.targets)
-    gpm = factorised()
-    half_t = gpm.whiten(query_t)
-    prior_t = gpm.prior_variance(query_t)
-    targets = target_part(occ_t, c.targets.shape[0], prior_t)
-    var_t = prior_t - jnp.sum(half_t ** 2, 0)
-
-    def parts(tasks):
-      occ = occupancy_of(tasks)
-      query = inputs(occ, tasks)
-      return occ, query, gpm.whiten(query)
-
-    def score(tasks):
-      occ, query, half = parts(tasks)
-      sets = occ.weights.size
-      cross = gpm.cross(query_t, half_t, query, half).reshape(-1, sets, h)
-      block = jax.vmap(gpm.own, in_axes=(0, 1))(query.reshape(sets, h, -1),
-                                                half.reshape(-1, sets, h))
-      gains = acquisition.gains(var_t, cross, block, gpm.noise, targets)
-      return jnp.sum(occ.weights * gains.reshape(occ.weights.shape), axis=-1)
-
-    def joint(tasks):
-      occ, query, half = parts(tasks)
-      cross = gpm.cross(query_t, half_t, query, half)
-      cov = jnp.block([[gpm.own(query_t, half_t), cross], [cross.T, gpm.own(query, half)]])
-      index = query_t.shape[0] + jnp.arange(query.shape[0])
-      return cov, gpm.noise, targets, acquisition.Candidates(
-          index.reshape(occ.weights.shape + (h,)), occ.weights)
-
-    return joint, score, k_prop
+  def scorer(c: Carry, key, once: bool):
+    """`(score, joint, proposal key)`: `score(tasks)` is AMF's alpha of each task,
+    differentiable in the task parameters, `joint(tasks)` the `acquisition.query_set` over
+    the targets' and the tasks' inputs. `once`: against one factorisation of the data per
+    round (`acquisition.factorised`; the continuous search scores a task set per step)."""
+    estimate, covariance, factorised, k_prop = model(c, key)
+    est_t = estimate(c.targets)
+    if once:
+      score, joint = acquisition.factorised(factorised(), space.mu, est_t)
+    else:
+      joint = lambda est: acquisition.query_set(covariance, space.mu, est_t, est)
+      score = lambda est: acquisition.scores(*joint(est))
+    return (lambda tasks: score(estimate(tasks))), (lambda tasks: joint(estimate(tasks))), k_prop
 
   def alpha(c: Carry, key: jax.Array, tasks: jax.Array) -> jax.Array:
     """AMF's score `alpha_n(c)` of each task of `tasks` (n, P); differentiable in `tasks`."""
-    return (acquisition_of if transductive else factorised_of)(c, key)[1](tasks)
+    return scorer(c, key, once=not transductive)[0](tasks)
 
   def scoring(c: Carry, key) -> selection.Scored:
     """Proposes candidates; the posterior covariance over theirs and the targets' inputs."""
-    if shared:
-      occupancy_of, covariance, _, inputs, target_part, _ = model(c, key)
-      occ = occupancy_of(env.tasks)  # (K, m, H, ...)
-      index = jnp.arange(k * occ.weights.shape[1] * h).reshape(k, -1, h)
-      cov, prior_var, noise = covariance(inputs(occ, env.tasks))
-      return selection.Scored(cov, noise, target_part(occ, k, prior_var),
-                              acquisition.Candidates(index, occ.weights), grid)
-    joint, score, k_prop = (factorised_of if cfg.proposal == "continuous"
-                            else acquisition_of)(c, key)
-    ctx = proposals.Context(env.task_space, grid, g, draw, score, cfg.ascent)
+    if space.shared:
+      estimate, covariance, _, _ = model(c, key)
+      return selection.Scored(*acquisition.query_set(covariance, space.mu, estimate(env.tasks)),
+                              grid)
+    score, joint, k_prop = scorer(c, key, once=cfg.proposal == "continuous")
+    ctx = proposals.Context(env.task_space, grid, cfg.num_candidates or k, space.draw, score,
+                            cfg.ascent)
     batch = propose(ctx, k_prop)
     return selection.Scored(*joint(batch.tasks), batch)
 
@@ -409,7 +319,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
 
   def init(key: jax.Array, pretrain_weights: jax.Array) -> Carry:
     s = keys.streams(key, ("rounds", "pretrain", "fit", "evaluation", "targets"))
-    targets = (env.tasks if finite_space else region.sample(s["targets"], cfg.num_targets))
+    targets = space.targets(s["targets"])
     pre = data_lib.pretraining(env, s["pretrain"], cfg.pretrain_size, pretrain_weights,
                                cfg.demo_noise)
     data = data_lib.concat(pre, data_lib.empty(env, cfg.budget))
@@ -420,9 +330,9 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
                       diverged=_diverged(c.diverged, jnp.int32(0), state, ev))
 
   def select(c: Carry, key: jax.Array) -> TaskBatch:
-    problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), target, b,
+    problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), space.mu, b,
                                 lambda key: scoring(c, key), env.tasks,
-                                TaskBatch(c.targets, target_ids), draw, env.task_features,
+                                TaskBatch(c.targets, space.ids), space.draw, env.task_features,
                                 TaskBatch(c.data.task, c.data.task_id), c.data.mask)
     branches = [lambda key, pick=pick: pick(problem, key) for pick in strategies]
     return jax.lax.switch(c.strategy, branches, key)

@@ -19,7 +19,8 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from amf import bc, cli, metrics
-from amf.active import LoopConfig, target_weights
+from amf.active import LoopConfig
+from amf.task_spaces import target_weights
 
 METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
 PER_TASK_COLUMNS = ("env", "method", "variant", "seed", "round", "task", "return", "success")

@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tinygp import kernels
 
 from amf import acquisition, gp
 from amf.acquisition import Candidates, Targets
@@ -232,3 +233,34 @@ def test_round_off_below_the_relative_floor_gains_nothing():
   np.testing.assert_allclose(acquisition.information_gain(cov, noise, unfloored,
                                                           jnp.array([[1]])),
                              0.5 * np.log(30.0), rtol=0.05)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_query_set_puts_targets_first_and_factorised_scores_match_it(seed):
+  """alpha's whole definition: `query_set` + `scores` against brute-force conditioning, and
+  `factorised` (one factorisation of D, each candidate set paying for its own inputs) equal to
+  it."""
+  rng = np.random.default_rng(seed)
+  data = rng.normal(size=(6, 3))
+  mu = rng.dirichlet(np.ones(2))
+  targets = acquisition.Estimated(rng.normal(size=(2, M, H, 3)), rng.dirichlet(np.ones(M), 2))
+  cands = acquisition.Estimated(rng.normal(size=(C, M, H, 3)), rng.dirichlet(np.ones(M), C))
+  kernel, mask = kernels.ExpSquared(), np.ones(6, bool)
+
+  def covariance(noise):
+    return lambda z: (gp.posterior_covariance(kernel, data, mask, DATA_NOISE, z),
+                      gp.prior_variance(kernel, z), noise)
+
+  cov, noise, t, c = acquisition.query_set(covariance(NOISE), mu, _jax(targets), _jax(cands))
+  np.testing.assert_array_equal(t.index, np.arange(2 * M * H))
+  np.testing.assert_array_equal(c.index, 2 * M * H + np.arange(C * M * H).reshape(C, M, H))
+  np.testing.assert_allclose(t.weights.sum(), 1.0, rtol=1e-6)
+  z = np.concatenate([targets.flat(), cands.flat()])
+  np.testing.assert_allclose(acquisition.scores(cov, noise, t, c),
+                             _scores(data, z, Targets(t.index, np.asarray(t.weights), None), c),
+                             rtol=1e-3, atol=1e-6)
+  score, joint = acquisition.factorised(gp.model(kernel, data, mask, DATA_NOISE), mu,
+                                        _jax(targets))
+  same = acquisition.query_set(covariance(DATA_NOISE), mu, _jax(targets), _jax(cands))
+  np.testing.assert_allclose(score(_jax(cands)), acquisition.scores(*same), rtol=1e-3, atol=1e-6)
+  np.testing.assert_allclose(joint(_jax(cands))[0], same[0], rtol=1e-4, atol=1e-5)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from amf import acquisition, data
-from amf.active import LoopConfig, choose, make_loop, target_weights
+from amf.active import LoopConfig, choose, make_loop
+from amf.task_spaces import target_weights
 from amf.envs.integrator import Integrator
 from shared import B, K, PRETRAIN, R, SETTINGS, gp_learner as _learner
 
