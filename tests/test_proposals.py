@@ -146,8 +146,12 @@ def _initial(env, learner, **kwargs):
   return loop, jax.jit(loop.init)(jax.random.PRNGKey(0), weights)
 
 
-@pytest.mark.parametrize("learner,kernel", [("gp", 0), ("nn", 0), ("nn", 1), ("nn", 2),
-                                            ("nn", 3)])
+# One NN kernel in the fast suite; the other three (each compiles its own loop) with the slow.
+LEARNER_KERNELS = [("gp", 0), ("nn", 0)] + [pytest.param("nn", k, marks=pytest.mark.slow)
+                                            for k in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("learner,kernel", LEARNER_KERNELS)
 def test_gradient_of_alpha_in_the_task_equals_finite_differences(learner, kernel):
   env = Integrator(horizon=8)
   model = (gp_learner(env) if learner == "gp"
@@ -233,8 +237,7 @@ def test_continuous_runs_ask_for_tasks_off_the_finite_set(continuous_run):
   np.testing.assert_allclose(runs["coverage"].data.task[:, 4, 0], targets.max(-1))
 
 
-@pytest.mark.parametrize("learner,kernel", [("gp", 0), ("nn", 0), ("nn", 1), ("nn", 2),
-                                            ("nn", 3)])
+@pytest.mark.parametrize("learner,kernel", LEARNER_KERNELS)
 def test_the_factorised_score_equals_the_joint_covariance_score(learner, kernel):
   """`Loop.alpha` and the continuous search score task sets against one factorisation of the
   data; the grid and random proposals build one covariance over every input. Same model."""
