@@ -26,6 +26,7 @@ from amf.policies import policy_inputs
 from amf.proposals import TaskBatch
 from amf.rollout import evaluate
 
+
 class Learner(Protocol):
   """A policy class with its training and its uncertainty model (`GPPolicy`, `NNLearner`).
 
