@@ -215,24 +215,51 @@ def paired_gap(rows: Sequence[Row], value: str, method_a: str, method_b: str,
   return out
 
 
-def stability(rows: Sequence[Row], value: str, by: Sequence[str] = GROUP,
-              level: float = 0.9) -> list[Row]:
-  """Per group: does fine-tuning improve on round 0, and how much does a seed swing?
+def stability(rows: Sequence[Row], per_task: Sequence[Row], episodes: int,
+              by: Sequence[str] = GROUP, level: float = 0.9) -> list[Row]:
+  """Per group: does fine-tuning improve on round 0's success, and how much does a seed swing?
 
   `gain_*`: the seed-paired final − round-0 difference (`paired_stats`: mean, CI, MDD);
   `swing_*`: each seed's mean |change| between consecutive rounds (mean and CI over seeds);
-  `swing_max`: the largest such change of any seed.
+  `swing_max`: the largest such change of any seed; `swing_floor`: the swing an unchanged
+  policy would show from evaluation sampling alone (`evaluation_swing`, from `per_task`'s
+  success rates over `episodes` episodes per task).
   """
+  floors = evaluation_swing(per_task, episodes, by)
   out = []
-  for key, values in table(rows, value, by).items():
+  for key, values in table(rows, "success", by).items():
     steps = np.abs(np.diff(values, axis=1))
-    row = {**dict(zip(by, key)), "metric": value, "n_seeds": len(values)}
+    row = {**dict(zip(by, key)), "metric": "success", "n_seeds": len(values)}
     row.update({f"gain_{k}": v for k, v in paired_stats(values[:, -1] - values[:, 0],
                                                         level).items()})
     row.update(interval("swing", steps.mean(1) if steps.size else np.zeros(len(values)), level))
     row["swing_max"] = float(steps.max()) if steps.size else 0.0
+    row["swing_floor"] = floors[key]
     out.append(row)
   return out
+
+
+def evaluation_swing(per_task: Sequence[Row], episodes: int,
+                     by: Sequence[str] = GROUP) -> dict[tuple, float]:
+  """Per group: the expected |change| of a round's success between consecutive rounds that
+  binomial evaluation noise alone gives, averaged over seeds and round pairs.
+
+  A round's success is the mean over T tasks of rates over `episodes` episodes each, so its
+  sampling variance is sum_t p_t (1 - p_t) / (episodes - 1) / T^2 (unbiased in the estimated
+  p_t); the difference of two independent rounds is normal with the sum of their variances,
+  whose mean absolute value is sqrt(2 v / pi). NaN with one episode per task (no estimate).
+  """
+  by_task = table(per_task, "success", tuple(by) + ("task",))
+  groups: dict[tuple, list] = {}
+  for key, p in by_task.items():
+    groups.setdefault(key[:-1], []).append(p)
+  floors = {}
+  for key, ps in groups.items():
+    p = np.stack(ps)  # (tasks, seeds, rounds)
+    var = (p * (1 - p)).sum(0) / (episodes - 1) / len(ps) ** 2 if episodes > 1 else np.nan
+    steps = np.sqrt(2 * (var[:, 1:] + var[:, :-1]) / np.pi) if episodes > 1 else np.nan
+    floors[key] = float(np.mean(steps)) if np.size(steps) else 0.0
+  return floors
 
 
 def curve_summary(rows: Sequence[Row], level: float = 0.9) -> list[Row]:

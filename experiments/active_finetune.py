@@ -106,7 +106,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                                            jax.tree.map(lambda x: x[0], initial.data),
                                            jax.random.PRNGKey(config.seed))
   tables = sweep.methods(config, env, nn, batch, workdir, target, check=check)
-  common.write_tables(workdir, tables)
+  common.write_tables(workdir, tables, config.eval_episodes)
   figures(config, workdir, tables, env)
   return tables["metrics"]
 

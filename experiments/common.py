@@ -107,7 +107,7 @@ def comparisons(methods: Sequence[str]) -> list[tuple[str, str]]:
           if a != b and (a.startswith("amf") and not b.startswith("amf") or b == "uniform")]
 
 
-def write_tables(workdir: str, tables: dict) -> None:
+def write_tables(workdir: str, tables: dict, eval_episodes: int) -> None:
   """The tidy tables, `summary.csv` (per method), `stability.csv` (per method: the gain of the
   last round over round 0 and the round-to-round swing, `metrics.stability`) and `paired.csv`
   (seed-paired comparisons, with their minimal detectable differences), and a log line per
@@ -120,13 +120,15 @@ def write_tables(workdir: str, tables: dict) -> None:
   rows = tables["metrics"]
   summary = metrics.summary(rows, "success") + metrics.summary(rows, "return")
   metrics.write_csv(os.path.join(workdir, "summary.csv"), summary, list(summary[0]))
-  stable = metrics.stability(rows, "success")
+  stable = metrics.stability(rows, tables["per_task"], eval_episodes)
   metrics.write_csv(os.path.join(workdir, "stability.csv"), stable, list(stable[0]))
   for g in stable:
     logging.info("%s, %s: success final - round 0 %+.3f [%+.3f, %+.3f] (MDD %.3f); a seed's "
-                 "change between rounds %.3f [%.3f, %.3f] on average, %.3f at most",
+                 "change between rounds %.3f [%.3f, %.3f] on average, %.3f at most (evaluation "
+                 "noise alone: %.3f)",
                  g["method"], g["variant"], g["gain_mean"], g["gain_low"], g["gain_high"],
-                 g["gain_mdd"], g["swing_mean"], g["swing_low"], g["swing_high"], g["swing_max"])
+                 g["gain_mdd"], g["swing_mean"], g["swing_low"], g["swing_high"], g["swing_max"],
+                 g["swing_floor"])
   methods = list(dict.fromkeys(r["method"] for r in rows))
   paired = [gap for a, b in comparisons(methods) for value in ("success", "return")
             for gap in metrics.paired_gap(rows, value, a, b)]

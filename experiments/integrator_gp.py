@@ -52,7 +52,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   env, learner, (keys, weights, variants, seeds) = setup(config)
   tables = sweep.methods(config, env, learner, sweep.Runs(keys, weights, variants, seeds),
                          workdir, target)
-  common.write_tables(workdir, tables)
+  common.write_tables(workdir, tables, config.eval_episodes)
   figures(config, workdir, tables["metrics"], tables["allocations"], env)
   return tables["metrics"]
 

@@ -57,11 +57,13 @@ EXECUTORS = ("local", "slurm", "submitit_local", "debug")
 
 
 class Job(NamedTuple):
-  """One process: `name` (its workdir below the root), the study or figure it belongs to."""
+  """One process: `name` (its workdir below the root), the study or figure it belongs to;
+  a study's process also carries its resolved config (JSON), what `done` compares."""
   name: str
   group: str
   argv: list
   workdir: str
+  config: str = ""
 
 
 def selected(names) -> list[str]:
@@ -115,7 +117,7 @@ def study_jobs(study, root: str, overwrite: bool = False, envs=()) -> list[Job]:
       continue
     studies.validate(run)
     jobs.append(Job(run.path, study.name, studies.command(run, root, overwrite),
-                    os.path.join(root, run.path)))
+                    os.path.join(root, run.path), studies.experiment_config(run).to_json()))
   studies.write(study, root)
   return jobs
 
@@ -136,10 +138,18 @@ def _command(argv) -> list:
 
 
 def done(job: Job) -> bool:
-  """Whether the job finished before with the same command (wherever its workdir was)."""
-  record = status(job)
-  return (record.get("status") == "done"
-          and _command(record.get("argv", [])) == _command(job.argv[1:]))
+  """Whether the job finished before (wherever its workdir was) with the same config: a study's
+  process compares its resolved config with the `config.json` it wrote, so a changed default
+  reruns it and a reworded command that resolves alike does not; a figure compares commands."""
+  if status(job).get("status") != "done":
+    return False
+  if not job.config:
+    return _command(status(job).get("argv", [])) == _command(job.argv[1:])
+  try:
+    with open(os.path.join(job.workdir, "config.json")) as f:
+      return json.load(f) == json.loads(job.config)
+  except (OSError, ValueError):
+    return False
 
 
 _ABSL_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ")
@@ -185,7 +195,7 @@ def time_table(jobs: list[Job]) -> list[dict]:
     row = rows.setdefault(job.group, {"study": job.group, "processes": 0, "done": 0,
                                       "seconds": 0.0})
     row["processes"] += 1
-    row["done"] += record.get("status") == "done"
+    row["done"] += done(job)
     row["seconds"] += record.get("seconds", 0.0)
   return list(rows.values())
 

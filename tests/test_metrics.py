@@ -200,10 +200,25 @@ def test_stability_measures_the_gain_over_round_zero_and_the_swing():
   curves = {0: [0.5, 0.6, 0.7, 0.8], 1: [0.5, 1.0, 0.4, 0.9]}
   rows = [dict(method="uniform", variant="v", seed=s, round=r, success=v)
           for s, curve in curves.items() for r, v in enumerate(curve)]
-  (row,) = metrics.stability(rows, "success")
+  per_task = [dict(r, task=0) for r in rows]
+  (row,) = metrics.stability(rows, per_task, episodes=10)
   assert row["n_seeds"] == 2 and row["metric"] == "success"
   assert row["gain_mean"] == pytest.approx((0.3 + 0.4) / 2)
   assert row["gain_p_better"] == 1.0
   assert row["swing_mean"] == pytest.approx((0.1 + (0.5 + 0.6 + 0.5) / 3) / 2)
   assert row["swing_max"] == pytest.approx(0.6)
   assert row["swing_low"] <= row["swing_mean"] <= row["swing_high"]
+  assert 0 < row["swing_floor"] < row["swing_mean"]
+
+
+def test_evaluation_swing_is_the_swing_of_an_unchanged_policy_under_binomial_evaluation():
+  # A fixed policy with per-task success 0.3, 0.8, 1.0, evaluated anew every round.
+  rng = np.random.default_rng(0)
+  probs, episodes, seeds, rounds = np.array([0.3, 0.8, 1.0]), 16, 400, 6
+  rates = rng.binomial(episodes, probs, size=(seeds, rounds, 3)) / episodes
+  per_task = [dict(method="m", variant="v", seed=s, round=r, task=t, success=rates[s, r, t])
+              for s in range(seeds) for r in range(rounds) for t in range(3)]
+  observed = np.abs(np.diff(rates.mean(-1), axis=1)).mean()
+  floor = metrics.evaluation_swing(per_task, episodes)[("m", "v")]
+  assert floor == pytest.approx(observed, rel=0.05)
+  assert np.isnan(metrics.evaluation_swing(per_task, 1)[("m", "v")])  # no estimate

@@ -1,8 +1,10 @@
 """The launcher (`launch/reproduce.py`): figure selection, commands per scale, Slurm scripts."""
 import importlib
+import json
 import sys
 
 import jax
+import ml_collections
 import pytest
 
 from configs import studies as study_configs
@@ -82,6 +84,20 @@ def test_a_finished_process_is_skipped_and_a_failed_one_is_recorded(tmp_path, ca
   assert rows == [{"study": "demo", "processes": 2, "done": 1,
                    "seconds": first["seconds"] + reproduce.status(bad)["seconds"]}]
   assert "demo" in reproduce.format_table(rows)
+
+
+def test_a_study_process_is_done_when_its_config_matches_not_its_wording(tmp_path):
+  config = ml_collections.ConfigDict({"eval_episodes": 32, "methods": ("amf",)})
+  job = reproduce.Job("s/pusher", "s", ["python", "-m", "x", "--config.eval_episodes=32"],
+                      str(tmp_path), config.to_json())
+  assert not reproduce.done(job)  # never ran
+  (tmp_path / "launch.json").write_text(json.dumps({"status": "done", "argv": ["other"]}))
+  (tmp_path / "config.json").write_text(config.to_json(indent=2))
+  assert reproduce.done(job)  # another wording, the same resolved config
+  config.eval_episodes = 8  # e.g. a changed default: the committed outputs are stale
+  assert not reproduce.done(job._replace(config=config.to_json()))
+  (tmp_path / "launch.json").write_text(json.dumps({"status": "failed", "argv": []}))
+  assert not reproduce.done(job)
 
 
 @pytest.mark.slow  # submitit starts a process per job

@@ -19,6 +19,9 @@ ASCENT = dict(starts=4, steps=20, learning_rate=0.05)
 # Pre-training on the first finite tasks: the integrator's 3 of 12 (0-60 degrees), reacher's
 # 4 of 8 (0-135 degrees at radius 0.15), pusher's 2 of 4 (0 and 0.4 rad at 20 cm).
 MIXES = {"integrator": ("subset:3",), "reacher": ("subset:4",), "pusher": ("subset:2",)}
+# Pusher's 16 targets x 8 episodes are the 128 evaluation episodes a round that its finite
+# set's 4 goals x 32 are.
+EVAL = {"pusher": dict(eval_episodes=8)}
 
 
 def _settings(scale: str) -> dict:
@@ -29,7 +32,8 @@ def _settings(scale: str) -> dict:
 
 def get_config(scale: str = "paper"):
   envs = {"integrator_gp": integrator_gp(scale, ks=(3,), plot_ks=(3,), **_settings(scale))}
-  envs.update({name: active_finetune(env, scale, mixes=MIXES[env], **_settings(scale))
+  envs.update({name: active_finetune(env, scale, mixes=MIXES[env], **_settings(scale),
+                                     **(EVAL.get(env, {}) if scale == "paper" else {}))
                for name, env in nn_envs(scale, quick=())})
   return study("discretisation", "What does scoring a grid of G tasks instead of the whole "
                "task space cost AMF, when mu covers all of it?",
