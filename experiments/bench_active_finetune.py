@@ -9,27 +9,36 @@
    the ratio; compile time vs run time of the 10-seed program.
 3. The whole AMF run at the config's scale (10 seeds, every round, one pre-training mix) end
    to end: pre-training, compilation, checkpoints, CSVs and figures, in a fresh workdir.
+4. `profile`: one round of the config's vmapped runs (`num_seeds` AMF runs) by part, per
+   run-round: fine-tuning (and the same without the forgetting mode's prior and gate),
+   evaluation physics, demonstrations, occupancy, network kernel + GP, the selection rule,
+   the whole round, its compilation and a checkpoint; and fine-tuning's achieved FLOP/s
+   against a plain float32 matmul's on this machine (the floor a run cannot beat).
 """
 import tempfile
 import time
 
 import jax
+import jax.numpy as jnp
 from absl import flags
 from ml_collections import config_flags
 
-from amf import cli
-from amf.active import LoopConfig, make_loop
+from amf import checkpoint, cli, data as data_lib, occupancy
+from amf.active import LoopConfig, make_loop, split
+from amf.rollout import evaluate
 from experiments import active_finetune, common
 
 _TASKS = flags.DEFINE_list("tasks", ["4", "8", "16", "32"], "Candidate task counts K (part 1).")
 _SAMPLES = flags.DEFINE_list("samples", ["1", "2", "4"], "Estimated trajectories m per task "
                              "(part 1, at K = the config's).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (the best is reported).")
-_PARTS = flags.DEFINE_list("parts", ["selection", "seeds", "full"], "Parts to run.")
+_PARTS = flags.DEFINE_list("parts", ["selection", "seeds", "full"], "Parts to run "
+                           "(selection, seeds, full, profile).")
 
 
-def prepared(config, num_seeds: int, **overrides):
-  """The loop and pre-trained initial carries of `num_seeds` runs (one mix)."""
+def prepared(config, num_seeds: int, with_parts: bool = False, **overrides):
+  """The loop and pre-trained initial carries of `num_seeds` runs (one mix); `with_parts`:
+  also the environment and the learner."""
   c = config.copy_and_resolve_references()
   c.num_seeds, c.mixes, c.methods = num_seeds, ("subset",), ("amf",)
   with c.unlocked():  # e.g. env_kwargs.num_tasks, absent from reacher's defaults
@@ -39,7 +48,7 @@ def prepared(config, num_seeds: int, **overrides):
   runs = active_finetune.runs(c, env)
   loop = make_loop(env, learner, LoopConfig.from_config(c, c.methods))
   initial = jax.block_until_ready(jax.jit(jax.vmap(loop.init))(runs.keys, runs.weights))
-  return c, loop, initial
+  return (c, loop, initial, env, learner) if with_parts else (c, loop, initial)
 
 
 def selection_latency(config, seeds: int, **overrides) -> tuple[float, int]:
@@ -96,11 +105,89 @@ def part_full(config):
   print(f"   {total:.0f}s = {total / 60:.1f} min (goal on reacher: under 10 min)")
 
 
+def timed(fn, *args) -> tuple[float, float, float]:
+  """`(compile seconds, best run seconds, FLOPs by XLA's cost analysis)`; XLA counts a loop's
+  body once, so for fine-tuning the FLOPs are one BC step's."""
+  start = time.perf_counter()
+  compiled = jax.jit(fn).lower(*args).compile()
+  compile_s = time.perf_counter() - start
+  cost = compiled.cost_analysis()
+  flops = (cost[0] if isinstance(cost, list) else cost or {}).get("flops", 0.0)
+  return compile_s, common.best_time(_REPEATS.value, compiled, *args), flops
+
+
+def matmul_flops(n: int = 1024) -> float:
+  """FLOP/s of a float32 (n, n) matmul on this machine: the floor of dense work."""
+  a = jnp.ones((n, n), jnp.float32)
+  _, seconds, _ = timed(jnp.dot, a, a)
+  return 2 * n ** 3 / seconds
+
+
+def part_profile(config):
+  n = config.num_seeds
+  c, loop, initial, env, learner = prepared(config, n, with_parts=True)
+  b = c.batch_size
+  print(f"4. One round by part: {c.env}, {n} vmapped AMF runs, batch {b}, "
+        f"{c.finetune_steps} fine-tuning steps ({c.forgetting}), {c.eval_episodes} evaluation "
+        f"episodes x {initial.targets.shape[1]} targets; ms per run-round", flush=True)
+  keys = jax.random.split(jax.random.PRNGKey(1), n)
+  asked = jax.vmap(loop.select)(initial, keys)
+  new = jax.vmap(lambda k, t, i: data_lib.demonstrate_tasks(env, k, t, i, c.demo_noise))(
+      keys, asked.tasks, asked.ids)
+  data = jax.vmap(lambda d, x: data_lib.write(d, c.pretrain_size + jnp.arange(b), x))(
+      initial.data, new)
+  def fit(l):
+    return jax.vmap(lambda s, d, k: l.update(s, *split(d, c.pretrain_size), k))
+
+  def occupancy_of(state, d, key):
+    ctx = occupancy.Context(env, d, lambda *x: learner.log_prob(state, *x), c.occupancy_samples,
+                            lambda *x: learner.act(state, *x), c.critic)
+    return occupancy.get(c.estimators[0])(ctx, key)(env.tasks)
+
+  def evaluation(state, key, targets):
+    actor = lambda s: learner.act(state, s.obs, env.task_features(s.info["task"]))
+    return evaluate(env, actor, key, targets, c.eval_episodes, c.eval_task_batch)
+
+  parts = {
+      "fine-tuning": (fit(learner), initial.learner, data, keys),
+      "evaluation physics": (jax.vmap(evaluation), initial.learner, keys, initial.targets),
+      "demonstrations": (jax.vmap(lambda k, t, i: data_lib.demonstrate_tasks(
+          env, k, t, i, c.demo_noise)), keys, asked.tasks, asked.ids),
+      "occupancy": (jax.vmap(occupancy_of), initial.learner, initial.data, keys),
+      "occupancy + kernel + GP": (jax.vmap(loop.scoring), initial, keys),
+      "selection (all of it)": (jax.vmap(loop.select), initial, keys),
+      "whole round": (jax.vmap(loop.advance, in_axes=(0, None)), initial, 1),
+  }
+  if c.forgetting != "none":
+    plain = c.copy_and_resolve_references()
+    plain.forgetting = "none"
+    bare = active_finetune.learner(plain, env)
+    start = jax.vmap(lambda s, k: bare.mitigation.init(learner.mitigation.kernel_params(s), k))
+    parts[f"fine-tuning without {c.forgetting}"] = (fit(bare), start(initial.learner, keys),
+                                                   data, keys)
+  results = {}
+  for name, (fn, *args) in parts.items():
+    results[name] = timed(fn, *args)
+  with tempfile.TemporaryDirectory() as tmp:
+    start = time.perf_counter()
+    checkpoint.save(f"{tmp}/round", initial)
+    results["checkpoint (save)"] = (0.0, time.perf_counter() - start, 0.0)
+  whole = results["whole round"][1]
+  print(f"{'part':<36}{'ms/run-round':>13}{'share':>7}{'compile s':>10}")
+  for name, (compile_s, seconds, _) in results.items():
+    print(f"{name:<36}{seconds / n * 1e3:>13.1f}{seconds / whole:>7.0%}{compile_s:>10.1f}")
+  _, seconds, step_flops = results["fine-tuning"]
+  print(f"fine-tuning: {step_flops * c.finetune_steps / seconds / 1e9:.2f} GFLOP/s (XLA's count "
+        f"of a step x {c.finetune_steps} steps); a float32 1024^2 matmul here: "
+        f"{matmul_flops() / 1e9:.1f} GFLOP/s (the floor)")
+
+
 def main(argv):
   del argv
   config = flags.FLAGS.config
   print(f"AMF-NN on {config.env}: {jax.device_count()} {jax.devices()[0].platform} device(s)")
-  parts = {"selection": part_selection, "seeds": part_seeds, "full": part_full}
+  parts = {"selection": part_selection, "seeds": part_seeds, "full": part_full,
+           "profile": part_profile}
   for name in _PARTS.value:
     parts[name](config)
 

@@ -104,6 +104,7 @@ def test_precomputed_kernel_gives_the_same_posterior_covariance(policy_kernel):
   np.testing.assert_allclose(indexed, direct, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # 6 s: the marginal-likelihood fit compiles
 @pytest.mark.parametrize("noise", [0.03, 0.1, 0.3])
 def test_fit_noise_recovers_the_noise_of_data_drawn_from_the_model(noise):
   """Targets drawn from `s^2 (K + noise^2 I)` (any scale s): the marginal-likelihood noise

@@ -76,6 +76,7 @@ def test_loss_gradient_is_the_closed_form_of_the_derivation(setup):
   np.testing.assert_allclose(actual, sigma ** 2 * (h1 @ h2.T + 1.0), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # 4 s of compilation; the closed-form test is its fast counterpart
 def test_loss_gradient_is_the_expected_bc_gradient_inner_product(setup):
   """BC-loss gradients at pseudo-labels y = f(x) + sigma * eps, one eps per draw shared by all
   inputs: each draw's Gram matrix is the kernel times |eps|^2 / a exactly, and their mean over
@@ -96,6 +97,7 @@ def test_loss_gradient_is_the_expected_bc_gradient_inner_product(setup):
   np.testing.assert_allclose(grams.mean(0), kernel, rtol=0.1, atol=0.1 * np.abs(kernel).max())
 
 
+@pytest.mark.slow  # 5 s: stax compiles the infinite-width kernels
 @pytest.mark.parametrize("name", ["ntk_inf", "nngp_inf"])
 def test_infinite_width_kernels_match_stax(setup, name):
   spec, _, params, x1, x2 = setup

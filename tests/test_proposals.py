@@ -46,6 +46,7 @@ def test_the_finite_task_set_is_the_grid_of_its_size():
   np.testing.assert_allclose(env.grid(4)[:, 0], [0, np.pi / 2, np.pi, 3 * np.pi / 2], atol=1e-6)
 
 
+@pytest.mark.slow  # 6 s: builds the brax environments
 def test_product_grid_spreads_over_every_task_parameter():
   box = TaskBox((0.0, 0.1), (2 * np.pi, 0.2), (True, False))  # (angle, radius)
   for num, shape in [(2, (2, 1)), (4, (2, 2)), (8, (4, 2)), (16, (4, 4)), (32, (8, 4)),
@@ -146,9 +147,9 @@ def _initial(env, learner, **kwargs):
   return loop, jax.jit(loop.init)(jax.random.PRNGKey(0), weights)
 
 
-# One NN kernel in the fast suite; the other three (each compiles its own loop) with the slow.
-LEARNER_KERNELS = [("gp", 0), ("nn", 0)] + [pytest.param("nn", k, marks=pytest.mark.slow)
-                                            for k in (1, 2, 3)]
+# The GP in the fast suite; the NN kernels (each compiles its own loop, 15 s) with the slow.
+LEARNER_KERNELS = [("gp", 0)] + [pytest.param("nn", k, marks=pytest.mark.slow)
+                                 for k in (0, 1, 2, 3)]
 
 
 @pytest.mark.parametrize("learner,kernel", LEARNER_KERNELS)
@@ -169,6 +170,7 @@ def test_gradient_of_alpha_in_the_task_equals_finite_differences(learner, kernel
     np.testing.assert_allclose(grad, numeric, rtol=0.05, atol=1e-4)
 
 
+@pytest.mark.slow  # 4 s of compilation; test_ascent_climbs_a_smooth_score... is its fast counterpart
 def test_continuous_search_reaches_the_maximum_of_alpha_on_a_dense_grid():
   env = Integrator(horizon=8)
   loop, carry = _initial(env, gp_learner(env))
@@ -209,6 +211,7 @@ def continuous_run():
   return env, out
 
 
+@pytest.mark.slow  # 7 s: their fixture runs a continuous sweep
 def test_continuous_runs_evaluate_targets_drawn_from_mu_shared_by_every_method(continuous_run):
   env, runs = continuous_run
   targets = np.asarray(runs["amf"].targets)
@@ -220,6 +223,7 @@ def test_continuous_runs_evaluate_targets_drawn_from_mu_shared_by_every_method(c
   assert runs["amf"].returns.shape == (2, 3, 6)
 
 
+@pytest.mark.slow  # 7 s: their fixture runs a continuous sweep
 def test_continuous_runs_ask_for_tasks_off_the_finite_set(continuous_run):
   env, runs = continuous_run
   for name, final in runs.items():
@@ -237,6 +241,7 @@ def test_continuous_runs_ask_for_tasks_off_the_finite_set(continuous_run):
   np.testing.assert_allclose(runs["coverage"].data.task[:, 4, 0], targets.max(-1))
 
 
+@pytest.mark.slow  # 11-15 s a case (its own loop each); test_acquisition checks factorised = query_set fast
 @pytest.mark.parametrize("learner,kernel", LEARNER_KERNELS)
 def test_the_factorised_score_equals_the_joint_covariance_score(learner, kernel):
   """`Loop.alpha` and the continuous search score task sets against one factorisation of the
