@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -58,12 +59,15 @@ EXECUTORS = ("local", "slurm", "submitit_local", "debug")
 
 class Job(NamedTuple):
   """One process: `name` (its workdir below the root), the study or figure it belongs to;
-  a study's process also carries its resolved config (JSON), what `done` compares."""
+  a study's process also carries its resolved config (JSON), what `done` compares, and the
+  workdir of an earlier process of the plan with the same config (`twin`), whose outputs it
+  copies instead of computing them again."""
   name: str
   group: str
   argv: list
   workdir: str
   config: str = ""
+  twin: str = ""
 
 
 def selected(names) -> list[str]:
@@ -104,7 +108,20 @@ def plan(names, scale: str, root: str, overwrite: bool = False, envs=()) -> list
       jobs.append(Job(name, name, command(name, scale, workdir, overwrite), workdir))
     else:
       jobs.extend(study_jobs(study_configs.get(name, scale), root, overwrite, envs))
-  return jobs
+  return with_twins(jobs)
+
+
+def with_twins(jobs: list[Job]) -> list[Job]:
+  """Each study process whose resolved config an earlier one has gets that one as its twin
+  (e.g. `batch_size/reacher/b1` and `forgetting/reacher/adaptive_prior`): run once per plan."""
+  first = {}
+  out = []
+  for job in jobs:
+    key = json.dumps(json.loads(job.config), sort_keys=True) if job.config else None
+    out.append(job._replace(twin=first[key]) if key in first else job)
+    if key is not None:
+      first.setdefault(key, job.workdir)
+  return out
 
 
 def study_jobs(study, root: str, overwrite: bool = False, envs=()) -> list[Job]:
@@ -161,6 +178,8 @@ def execute(job: Job, label: str = "") -> dict:
   if done(job):
     logging.info("%s %s: done before (%.1f s), skipped", label, job.name, status(job)["seconds"])
     return status(job)
+  if job.twin and done(job._replace(workdir=job.twin, twin="")):
+    return copy_twin(job, label)
   os.makedirs(job.workdir, exist_ok=True)
   logging.info("%s %s: started", label, job.name)
   start = time.time()
@@ -179,6 +198,20 @@ def execute(job: Job, label: str = "") -> dict:
     json.dump(record, f, indent=2)
   logging.info("%s %s: %s in %.1f s (log: %s)", label, job.name, record["status"],
                record["seconds"], os.path.join(job.workdir, "log.txt"))
+  return record
+
+
+def copy_twin(job: Job, label: str = "") -> dict:
+  """The finished twin's outputs (not its checkpoints or log) as `job`'s, recorded as done in
+  no time, with where they came from."""
+  shutil.copytree(job.twin, job.workdir, dirs_exist_ok=True,
+                  ignore=shutil.ignore_patterns("checkpoints", "launch.json", "log.txt"))
+  record = {"argv": job.argv[1:], "status": "done", "seconds": 0.0, "returncode": 0,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "copied_from": os.path.relpath(job.twin, job.workdir)}
+  with open(os.path.join(job.workdir, "launch.json"), "w") as f:
+    json.dump(record, f, indent=2)
+  logging.info("%s %s: the same config as %s, its outputs copied", label, job.name, job.twin)
   return record
 
 

@@ -1,6 +1,7 @@
 """The launcher (`launch/reproduce.py`): figure selection, commands per scale, Slurm scripts."""
 import importlib
 import json
+import os
 import sys
 
 import jax
@@ -98,6 +99,33 @@ def test_a_study_process_is_done_when_its_config_matches_not_its_wording(tmp_pat
   assert not reproduce.done(job._replace(config=config.to_json()))
   (tmp_path / "launch.json").write_text(json.dumps({"status": "failed", "argv": []}))
   assert not reproduce.done(job)
+
+
+def test_a_process_whose_twin_finished_copies_its_outputs_instead_of_running(tmp_path):
+  config = ml_collections.ConfigDict({"budget": 16}).to_json()
+  first = reproduce.Job("a/reacher/b1", "a", ["python", "-c", "raise SystemExit(1)"],
+                        str(tmp_path / "a"), config)
+  second = reproduce.Job("b/reacher/x", "b", ["python", "-c", "raise SystemExit(1)"],
+                         str(tmp_path / "b"), config)
+  other = first._replace(name="c", workdir=str(tmp_path / "c"), config=config.replace("16", "8"))
+  jobs = reproduce.with_twins([first, other, second])
+  assert [j.twin for j in jobs] == ["", "", first.workdir]
+  (tmp_path / "a" / "checkpoints").mkdir(parents=True)
+  (tmp_path / "a" / "config.json").write_text(config)
+  (tmp_path / "a" / "metrics.csv").write_text("seed,success\n0,1.0\n")
+  (tmp_path / "a" / "launch.json").write_text(json.dumps({"status": "done", "seconds": 9.0}))
+  record = reproduce.execute(jobs[2])  # its own command would fail: it is not run
+  assert record["status"] == "done" and record["seconds"] == 0.0
+  assert record["copied_from"] == "../a" and reproduce.done(jobs[2])
+  assert (tmp_path / "b" / "metrics.csv").read_text() == "seed,success\n0,1.0\n"
+  assert not (tmp_path / "b" / "checkpoints").exists()
+
+
+@pytest.mark.slow  # validates 24 processes' configs (builds their environments)
+def test_the_paper_plan_computes_each_config_once(tmp_path):
+  jobs = reproduce.plan(["batch_size", "forgetting"], "paper", str(tmp_path))
+  twins = {j.name: os.path.relpath(j.twin, tmp_path) for j in jobs if j.twin}
+  assert twins == {"forgetting/reacher/adaptive_prior": "batch_size/reacher/b1"}
 
 
 @pytest.mark.slow  # submitit starts a process per job
