@@ -162,11 +162,20 @@ def done(job: Job) -> bool:
     return False
   if not job.config:
     return _command(status(job).get("argv", [])) == _command(job.argv[1:])
+  return _config(job.workdir) == _parsed(job.config)
+
+
+def _config(workdir: str):
+  """The `config.json` a process wrote in `workdir` (None if there is none to read)."""
   try:
-    with open(os.path.join(job.workdir, "config.json")) as f:
-      return json.load(f) == json.loads(job.config)
+    with open(os.path.join(workdir, "config.json")) as f:
+      return json.load(f)
   except (OSError, ValueError):
-    return False
+    return None
+
+
+def _parsed(config: str):
+  return json.loads(config) if config else None
 
 
 _ABSL_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ")
@@ -180,6 +189,12 @@ def execute(job: Job, label: str = "") -> dict:
     return status(job)
   if job.twin and done(job._replace(workdir=job.twin, twin="")):
     return copy_twin(job, label)
+  if job.config and "--overwrite" in job.argv and _config(job.workdir) not in (
+      None, _parsed(job.config)):
+    # Another config's outputs: deleted here, not by the process, which would take the log
+    # this function is writing with them.
+    logging.info("%s %s: --overwrite: deleting another config's outputs", label, job.name)
+    shutil.rmtree(job.workdir)
   os.makedirs(job.workdir, exist_ok=True)
   logging.info("%s %s: started", label, job.name)
   start = time.time()

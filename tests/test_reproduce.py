@@ -121,6 +121,16 @@ def test_a_process_whose_twin_finished_copies_its_outputs_instead_of_running(tmp
   assert not (tmp_path / "b" / "checkpoints").exists()
 
 
+def test_overwrite_deletes_another_configs_outputs_but_keeps_this_runs_log(tmp_path):
+  (tmp_path / "config.json").write_text('{"budget": 8}')
+  (tmp_path / "metrics.csv").write_text("stale")
+  job = reproduce.Job("s/e", "s", [sys.executable, "-c", "print('fresh')", "--overwrite"],
+                      str(tmp_path), '{"budget": 16}')
+  assert reproduce.execute(job)["status"] == "done"
+  assert not (tmp_path / "metrics.csv").exists()
+  assert "fresh" in (tmp_path / "log.txt").read_text()
+
+
 @pytest.mark.slow  # validates 24 processes' configs (builds their environments)
 def test_the_paper_plan_computes_each_config_once(tmp_path):
   jobs = reproduce.plan(["batch_size", "forgetting"], "paper", str(tmp_path))
