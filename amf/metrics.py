@@ -175,6 +175,18 @@ def minimal_detectable_difference(diffs, level: float = 0.9, power: float = 0.8)
   return float(quantiles * diffs.std(ddof=1) / np.sqrt(n))
 
 
+def seeds_for(diffs, target: float, level: float = 0.9, power: float = 0.8,
+              most: int = 1000) -> int:
+  """The fewest seeds whose `minimal_detectable_difference` is at most `target`, at the spread
+  of these paired differences (a pilot's); `most` + 1 when even `most` seeds are not enough."""
+  sd = np.asarray(diffs, float).std(ddof=1)
+  for n in range(2, most + 1):
+    if (stats.t.ppf((1 + level) / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / np.sqrt(n) \
+        <= target:
+      return n
+  return most + 1
+
+
 def paired_stats(diffs, level: float = 0.9) -> dict:
   """Seed-paired differences `a - b` (one per seed) as `mean`, `low`, `high` (bootstrap CI),
   `mdd` (the minimal detectable difference) and `p_better` (the fraction of seeds on which

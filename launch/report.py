@@ -25,6 +25,7 @@ from launch import studies
 
 LEVEL = 0.9
 STATS = ("final", "auc")
+MDD_GOAL, SEEDS_MOST = 0.05, 40  # the plan's power goal and the most seeds a study may use
 
 
 class Arm(NamedTuple):
@@ -149,9 +150,30 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   for metric in names:
     lines += [f"**{metric}** (reference: {_reference(study)})", ""]
     lines += table(env_arms, study, metric, estimates) + [""]
+  lines += power_line(env_arms, study)
   lines += diversity_table(allocs)
   lines += _figures(root, study, env, env_arms, rows_by_run, allocs, config)
   return lines
+
+
+def power_line(env_arms: list, study: dict) -> list[str]:
+  """How many seeds each comparison with the reference needs for an MDD of at most `MDD_GOAL`
+  in success AUC, from this run's paired spread (`metrics.seeds_for`)."""
+  if "success" not in study["metrics"]:
+    return []
+  needs = []
+  several = len({a.variant for a in env_arms}) > 1
+  for arm in env_arms:
+    ref = reference_of(arm, env_arms, study["reference"])
+    if ref is not None:
+      n = metrics.seeds_for(arm.values["success"]["auc"] - ref.values["success"]["auc"],
+                            MDD_GOAL, LEVEL, most=SEEDS_MOST)
+      needs.append(f"{arm.key}{f' · {arm.variant}' if several else ''} "
+                   f"{n if n <= SEEDS_MOST else f'> {SEEDS_MOST}'}")
+  if not needs:
+    return []
+  return [f"Seeds for an MDD ≤ {MDD_GOAL} in success AUC against the reference (from these "
+          f"seeds' paired spread; at most {SEEDS_MOST} a study): " + ", ".join(needs) + ".", ""]
 
 
 def diversity_table(allocs) -> list[str]:

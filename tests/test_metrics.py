@@ -222,3 +222,15 @@ def test_evaluation_swing_is_the_swing_of_an_unchanged_policy_under_binomial_eva
   floor = metrics.evaluation_swing(per_task, episodes)[("m", "v")]
   assert floor == pytest.approx(observed, rel=0.05)
   assert np.isnan(metrics.evaluation_swing(per_task, 1)[("m", "v")])  # no estimate
+
+
+def test_seeds_for_is_the_fewest_seeds_whose_mdd_meets_the_target():
+  diffs = np.random.default_rng(0).normal(0.1, 0.2, size=20)
+  n = metrics.seeds_for(diffs, 0.05)
+  # The MDD of m seeds at this spread, as minimal_detectable_difference computes it.
+  mdd = lambda m: ((stats.t.ppf(0.95, m - 1) + stats.t.ppf(0.8, m - 1))
+                   * diffs.std(ddof=1) / np.sqrt(m))
+  assert mdd(20) == pytest.approx(metrics.minimal_detectable_difference(diffs))
+  assert mdd(n) <= 0.05 < mdd(n - 1)
+  assert metrics.seeds_for(diffs, 0.05, most=10) == 11  # not enough within 10
+  assert metrics.seeds_for(np.zeros(5), 0.05) == 2
