@@ -158,6 +158,7 @@ def test_demonstrate_refuses_task_ids_out_of_range():
     data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([3, 12]))
 
 
+@pytest.mark.slow  # 3 s: brax rollouts compile
 def test_dart_demonstrations_label_the_perturbed_states_with_the_expert(env):
   ids = jnp.array([0, 5])
   clean = data.demonstrate(env, jax.random.PRNGKey(4), ids)

@@ -126,6 +126,7 @@ def test_rbf_lengthscale(setup):
       np.exp(-dist2 / 8.0), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # 3 s of compilation
 def test_random_walk_on_a_chain():
   # Inputs on a line with k = 1: the graph is a path, whose random-walk kernel is explicit.
   x = jnp.arange(4.0)[:, None]
@@ -171,7 +172,10 @@ def _correlation(K):
   return K / d[:, None] / d[None]
 
 
-@pytest.mark.parametrize("name", sorted(set(nn_kernels.KERNELS) - {"random_walk"}))
+# The kernels that compile for seconds run with the slow suite.
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.slow) if name in SLOW_KERNELS + ("ntk", "nngp_inf")
+    else name for name in sorted(set(nn_kernels.KERNELS) - {"random_walk"})])
 def test_nearby_inputs_are_correlated(setup, name):
   """A smooth kernel tells the GP about an input from a slightly moved one."""
   spec, _, params, x1, _ = setup

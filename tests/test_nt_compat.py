@@ -25,6 +25,7 @@ def test_imports_without_tensorflow():
     nt.experimental.empirical_ntk_fn_tf  # pylint: disable=pointless-statement
 
 
+@pytest.mark.slow  # a fresh interpreter imports JAX and neural-tangents (3 s)
 def test_importing_amf_is_enough_for_neural_tangents():
   """In a fresh interpreter: `import amf`, then neural-tangents itself, directly."""
   code = ("import amf, sys; assert 'neural_tangents' not in sys.modules; "

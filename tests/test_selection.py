@@ -105,6 +105,7 @@ def test_rebalancing_counts_its_own_picks_within_a_batch():
   assert final.max() - final.min() <= 1
 
 
+@pytest.mark.slow  # 2-3 s of compilation
 def test_rebalancing_breaks_ties_at_random():
   firsts = {int(selection.rebalancing(_problem(counts=(1, 1, 1, 1)),
                                     jax.random.PRNGKey(s)).ids[0])
@@ -120,6 +121,7 @@ def test_rebalancing_never_asks_outside_the_target_support():
   assert ids[0] == 1 and sorted(ids[1:]) == [1, 2]
 
 
+@pytest.mark.slow  # 3 s of compilation
 def test_scored_strategies_run_their_rule_on_the_problems_scores():
   problem = _problem(counts=(0,) * 6, batch_size=3)
   cov, _, targets, candidates, _ = problem.scoring(None)
@@ -145,6 +147,7 @@ def test_baselines_never_build_the_scores():
     selection.amf(problem, jax.random.PRNGKey(0))
 
 
+@pytest.mark.slow  # 3 s of compilation
 def test_coverage_asks_for_the_target_farthest_from_every_demonstration():
   # Targets at 0, 10, ..., 50; demos at 0 and 20: 50 is farthest (30 away). Counting it, the
   # nearest distances are 0, 10, 0, 10, 10, 0, and the first maximum (task 1) comes next.
@@ -156,6 +159,7 @@ def test_coverage_asks_for_the_target_farthest_from_every_demonstration():
   np.testing.assert_array_equal(ask.ids, [1])
 
 
+@pytest.mark.slow  # 2 s of compilation
 def test_coverage_picks_among_continuous_targets_and_returns_their_parameters():
   problem = _problem(counts=(0,) * 3, targets=(1.5, 7.0, 33.0), demos=(30.0,), batch_size=2)
   ask = selection.coverage(problem, None)
