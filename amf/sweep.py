@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from amf import checkpoint, selection
+from amf import arms, checkpoint, selection
 from amf.active import Carry, LoopConfig, choose, make_loop
 
 
@@ -222,8 +222,21 @@ def pretrained(init: Callable, runs: Runs, workdir: str) -> Carry:
   return initial
 
 
+def program_arms(config, kernels: Sequence[str]):
+  """Per `programs` entry of `config`: `(program, variants, arms)`, its method variants
+  `(label, strategy, estimator, kernel)` and each label's arm `(key, identity)` (`amf.arms`)."""
+  out = []
+  for group, proposal, suffix in programs(config.methods, config.proposals):
+    variants = [(label + suffix, *rest) for label, *rest in
+                variants_of(group, config.estimators, kernels)]
+    ids = {label: arms.key(config, group[s], config.estimators[e], kernels[k], proposal)
+           for label, s, e, k in variants}
+    out.append((Program(group, proposal, suffix), variants, ids))
+  return out
+
+
 def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
-            check: Optional[Callable[[Carry], None]] = None) -> dict:
+            check: Optional[Callable[[Carry], None]] = None, store: str = "") -> dict:
   """Every method variant of `config.methods` on every run: tables `{name: rows}` of
   `metrics`, `per_task` and `allocations`.
 
@@ -231,31 +244,44 @@ def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
   (`run`) under `workdir/checkpoints/`. `config` is an experiment's config (the loop's fields
   by name, `LoopConfig.from_config`, and `methods`, `proposals`, `env`, `checkpoint_every`,
   `max_runs_per_call`). `check(initial)` may refuse the pre-trained runs (e.g. a kernel with
-  NaNs) before the sweep.
+  NaNs) before the sweep. With a `store` (`amf.arms`), an arm that a finished process of the
+  plan computed is read from its tables, and the arms computed here are indexed.
   """
   cfg = LoopConfig.from_config(config, config.methods)
   initial = pretrained(make_loop(env, learner, cfg).init, runs, workdir)
   if check is not None:
     check(initial)
   n = len(runs.keys)
-  tables = {"metrics": [], "per_task": [], "allocations": []}
-  for group, proposal, suffix in programs(config.methods, config.proposals):
+  tables = {name: [] for name in arms.TABLES}
+  for (group, proposal, suffix), variants, ids in program_arms(config, learner.kernels):
     start, name = time.time(), "+".join(group) + suffix
-    chosen = [(label + suffix, *rest) for label, *rest in
-              variants_of(group, cfg.estimators, learner.kernels)]
-    # One program per group: the runs of all its method variants are batched together.
-    batch = jax.tree.map(lambda *x: jnp.concatenate(x),
-                         *[choose(initial, s, e, k) for _, s, e, k in chosen])
-    loop = make_loop(env, learner, LoopConfig.from_config(config, group, proposal))
-    labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
-              for v, s in zip(runs.variants, runs.seeds)]
-    carry = run(name.replace("/", "_"), loop.advance, batch, cfg.num_rounds,
-                os.path.join(workdir, "checkpoints", name.replace("/", "_")),
-                config.checkpoint_every, labels, config.max_runs_per_call)
-    for i, (label, *_) in enumerate(chosen):
-      part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
-      for table, new in zip(tables.values(),
-                            rows(part, config.env, label, runs.variants, runs.seeds, target)):
-        table.extend(new)
-    logging.info("%s: %d runs in %.1fs", name, len(chosen) * n, time.time() - start)
+    found = {label: arms.find(store, ids[label][0], label) for label, *_ in variants} \
+        if store else {}
+    chosen = [v for v in variants if found.get(v[0]) is None]
+    computed = {}
+    if chosen:
+      # One program per group: the runs of all its method variants are batched together. A
+      # subset of them (the rest read from the store) checkpoints under its own name.
+      tag = name.replace("/", "_") + ("" if len(chosen) == len(variants) else "-" + "-".join(
+          label.replace("/", "_") for label, *_ in chosen))
+      batch = jax.tree.map(lambda *x: jnp.concatenate(x),
+                           *[choose(initial, s, e, k) for _, s, e, k in chosen])
+      loop = make_loop(env, learner, LoopConfig.from_config(config, group, proposal))
+      labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
+                for v, s in zip(runs.variants, runs.seeds)]
+      carry = run(tag, loop.advance, batch, cfg.num_rounds,
+                  os.path.join(workdir, "checkpoints", tag), config.checkpoint_every, labels,
+                  config.max_runs_per_call)
+      for i, (label, *_) in enumerate(chosen):
+        part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
+        computed[label] = dict(zip(arms.TABLES, rows(part, config.env, label, runs.variants,
+                                                      runs.seeds, target)))
+        if store:
+          arms.record(store, *ids[label], workdir, label)
+    for label, *_ in variants:
+      for table, new in (found.get(label) or computed[label]).items():
+        tables[table].extend(new)
+    logging.info("%s: %d runs in %.1fs%s", name, len(chosen) * n, time.time() - start,
+                 f"; {len(variants) - len(chosen)} arm(s) read from {store}"
+                 if len(chosen) < len(variants) else "")
   return tables

@@ -96,7 +96,8 @@ def runs(config: ml_collections.ConfigDict, env) -> sweep.Runs:
                      [m.label for m in mixes for _ in range(config.num_seeds)], seeds)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False) -> list[dict]:
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False,
+        arms: str = "") -> list[dict]:
   """Runs every method variant on every (mix, seed); writes the outputs; returns metric rows."""
   env, target = validate(config)
   common.prepare_workdir(config, workdir, overwrite)
@@ -105,7 +106,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   check = lambda initial: nn.check_kernels(jax.tree.map(lambda x: x[0], initial.learner),
                                            jax.tree.map(lambda x: x[0], initial.data),
                                            jax.random.PRNGKey(config.seed))
-  tables = sweep.methods(config, env, nn, batch, workdir, target, check=check)
+  tables = sweep.methods(config, env, nn, batch, workdir, target, check=check, store=arms)
   common.write_tables(workdir, tables, config.eval_episodes)
   figures(config, workdir, tables, env)
   return tables["metrics"]

@@ -6,6 +6,7 @@ with orbax, so a rerun or another method re-uses it) and runs one compiled progr
 of methods; `write_tables` then writes `metrics.csv`, `per_task.csv`, `allocations.csv`,
 `summary.csv`, `stability.csv` and `paired.csv`.
 """
+import inspect
 import json
 import os
 import shutil
@@ -153,8 +154,8 @@ def enable_compilation_cache() -> str:
 
 
 def main(run: Callable[..., object], default_config: str, default_workdir: str) -> None:
-  """Runs `run(config, workdir, overwrite)` as an absl app with `--config`, `--workdir` and
-  `--overwrite`.
+  """Runs `run(config, workdir, overwrite, arms)` as an absl app with `--config`, `--workdir`,
+  `--overwrite` and `--arms`.
 
   The flags are defined here, when a module runs as a script, not on import, so experiments
   can be imported side by side (tests, benchmarks, the launcher).
@@ -163,10 +164,16 @@ def main(run: Callable[..., object], default_config: str, default_workdir: str) 
   flags.DEFINE_string("workdir", default_workdir, "Where all outputs go.")
   flags.DEFINE_bool("overwrite", False, "Delete a workdir holding another config's outputs "
                     "instead of refusing it.")
+  sweeps = "arms" in inspect.signature(run).parameters  # a method sweep (`amf.sweep.methods`)
+  if sweeps:
+    flags.DEFINE_string("arms", "", "A folder shared by a plan's processes (`amf.arms`): arms "
+                        "that a finished process computed with the same settings are read "
+                        "from its tables instead of run again; `launch.reproduce` sets it.")
   def main_(argv):
     del argv
     logging.info("Compiled programs cached in %s", enable_compilation_cache())
     # Not returned: absl exits with the return value as the status.
-    run(flags.FLAGS.config, flags.FLAGS.workdir, overwrite=flags.FLAGS.overwrite)
+    run(flags.FLAGS.config, flags.FLAGS.workdir, overwrite=flags.FLAGS.overwrite,
+        **({"arms": flags.FLAGS.arms} if sweeps else {}))
 
   cli.run(main_)

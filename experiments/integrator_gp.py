@@ -45,13 +45,14 @@ def setup(config: ml_collections.ConfigDict):
                         seeds)
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False) -> list[dict]:
+def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False,
+        arms: str = "") -> list[dict]:
   """Runs every method on every (k, seed); writes the outputs; returns the metric rows."""
   target = validate(config)
   common.prepare_workdir(config, workdir, overwrite)
   env, learner, (keys, weights, variants, seeds) = setup(config)
   tables = sweep.methods(config, env, learner, sweep.Runs(keys, weights, variants, seeds),
-                         workdir, target)
+                         workdir, target, store=arms)
   common.write_tables(workdir, tables, config.eval_episodes)
   figures(config, workdir, tables["metrics"], tables["allocations"], env)
   return tables["metrics"]

@@ -23,9 +23,11 @@ import sys
 import time
 from typing import NamedTuple
 
+import ml_collections
 from absl import flags, logging
 
-from amf import cli
+from amf import arms, cli, sweep
+from amf.gp_policy import GPPolicy
 from configs import studies as study_configs
 from launch import studies
 
@@ -151,7 +153,7 @@ def status(job: Job) -> dict:
 def _command(argv) -> list:
   """A process's command without its `--workdir`: the record lives in the workdir, so outputs
   moved or committed elsewhere (e.g. `docs/ablations_paper/`) still match their command."""
-  return [a for a in argv if not a.startswith("--workdir=")]
+  return [a for a in argv if not a.startswith(("--workdir=", "--arms="))]
 
 
 def done(job: Job) -> bool:
@@ -163,6 +165,11 @@ def done(job: Job) -> bool:
   if not job.config:
     return _command(status(job).get("argv", [])) == _command(job.argv[1:])
   return _config(job.workdir) == _parsed(job.config)
+
+
+def _arms_store(job: Job) -> str:
+  """The `--arms` folder of a study process's command ("" for a figure)."""
+  return next((a.removeprefix("--arms=") for a in job.argv if a.startswith("--arms=")), "")
 
 
 def _config(workdir: str):
@@ -186,6 +193,7 @@ def execute(job: Job, label: str = "") -> dict:
   name in front and kept in `log.txt`; records its status and wall time in `launch.json`."""
   if done(job):
     logging.info("%s %s: done before (%.1f s), skipped", label, job.name, status(job)["seconds"])
+    index_arms(job, _arms_store(job))
     return status(job)
   if job.twin and done(job._replace(workdir=job.twin, twin="")):
     return copy_twin(job, label)
@@ -214,6 +222,29 @@ def execute(job: Job, label: str = "") -> dict:
   logging.info("%s %s: %s in %.1f s (log: %s)", label, job.name, record["status"],
                record["seconds"], os.path.join(job.workdir, "log.txt"))
   return record
+
+
+def job_arms(job: Job) -> dict:
+  """A study process's arms: `{label: (key, identity)}` (`amf.sweep.program_arms`)."""
+  if not job.config:
+    return {}
+  config = ml_collections.ConfigDict(json.loads(job.config))
+  return {label: arm for _, _, ids in sweep.program_arms(
+      config, config.get("kernels", GPPolicy.kernels)) for label, arm in ids.items()}
+
+
+def arm_count(jobs: list[Job]) -> tuple[int, int]:
+  """`(arms, distinct arms)` of the studies' processes among `jobs`."""
+  keys = [key for job in jobs for key, _ in job_arms(job).values()]
+  return len(keys), len(set(keys))
+
+
+def index_arms(job: Job, store: str) -> None:
+  """Indexes a finished process's arms in `store`, e.g. one that ran before the plan had an
+  index, so later processes read them (`amf.arms`)."""
+  for label, (key, identity) in job_arms(job).items():
+    if arms.find(store, key, label) is None:
+      arms.record(store, key, identity, job.workdir, label)
 
 
 def copy_twin(job: Job, label: str = "") -> dict:
@@ -321,8 +352,10 @@ def main(argv):
   names = selected(args.figures)
   parameters = cluster_parameters(args.cluster_args)
   jobs = plan(names, args.scale, args.workdir, args.overwrite, args.envs)
-  logging.info("%d processes for %s at the %s scale in %s", len(jobs), ", ".join(names),
-               args.scale, os.path.abspath(args.workdir))
+  total, distinct = arm_count(jobs)
+  logging.info("%d processes for %s at the %s scale in %s: %d method arms, %d distinct (each "
+               "computed once, amf.arms)", len(jobs), ", ".join(names), args.scale,
+               os.path.abspath(args.workdir), total, distinct)
   if args.dry_run:
     print("\n".join(f"{job.name}: {shlex.join(job.argv)}" for job in jobs))
     return

@@ -62,9 +62,12 @@ def flag_value(value) -> str:
 
 
 def command(run: Run, root: str, overwrite: bool = False) -> list[str]:
+  """The process's command; its arms are indexed in (and read from) `<root>/arms/`, shared by
+  every study of the plan (`amf.arms`)."""
   return ([sys.executable, "-m", run.module, f"--config={run.config}"]
           + [f"--config.{k}={flag_value(v)}" for k, v in run.overrides.items()]
-          + [f"--workdir={os.path.join(root, run.path)}"] + (["--overwrite"] if overwrite else []))
+          + [f"--workdir={os.path.join(root, run.path)}", f"--arms={os.path.join(root, 'arms')}"]
+          + (["--overwrite"] if overwrite else []))
 
 
 def experiment_config(run: Run) -> ml_collections.ConfigDict:

@@ -48,7 +48,8 @@ def test_a_study_plan_has_a_process_per_env_and_run_and_writes_the_study(tmp_pat
       "integrator_gp"]
   assert {j.group for j in jobs} == {"batch_size", "integrator_gp"}
   assert "--config.batch_size=4" in jobs[2].argv
-  assert jobs[2].argv[-1] == f"--workdir={tmp_path}/batch_size/integrator_gp/b4"
+  assert jobs[2].argv[-2:] == [f"--workdir={tmp_path}/batch_size/integrator_gp/b4",
+                              f"--arms={tmp_path}/arms"]
   assert (tmp_path / "batch_size" / "study.json").exists()
 
 
@@ -129,6 +130,26 @@ def test_overwrite_deletes_another_configs_outputs_but_keeps_this_runs_log(tmp_p
   assert reproduce.execute(job)["status"] == "done"
   assert not (tmp_path / "metrics.csv").exists()
   assert "fresh" in (tmp_path / "log.txt").read_text()
+
+
+def test_arms_shared_by_processes_are_counted_and_a_finished_ones_indexed(tmp_path):
+  from configs import integrator_gp
+  jobs = []
+  for name, methods in (("a", ("amf", "uniform")), ("b", ("uniform", "rebalancing"))):
+    config = integrator_gp.get_config("quick")
+    config.methods = methods
+    jobs.append(reproduce.Job(name, "s", ["x", f"--arms={tmp_path / 'arms'}"],
+                              str(tmp_path / name), config.to_json()))
+  assert reproduce.arm_count(jobs) == (4, 3)  # uniform is one arm of both
+  done = jobs[0]
+  os.makedirs(done.workdir)
+  (tmp_path / "a" / "config.json").write_text(done.config)
+  (tmp_path / "a" / "launch.json").write_text(json.dumps({"status": "done", "seconds": 1.0}))
+  for table in ("metrics", "per_task", "allocations"):
+    (tmp_path / "a" / f"{table}.csv").write_text("method,seed\namf,0\nuniform,0\n")
+  reproduce.execute(done)  # skipped, and its arms indexed for the processes after it
+  assert sorted(os.listdir(tmp_path / "arms")) == sorted(
+      f"{key}.json" for key, _ in reproduce.job_arms(done).values())
 
 
 @pytest.mark.slow  # validates 24 processes' configs (builds their environments)

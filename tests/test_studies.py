@@ -37,9 +37,10 @@ def test_the_command_line_parses_back_to_the_checked_config(name, scale):
     argv = [argv[0], *argv[3:]]
     config_flags.DEFINE_config_file("config", flag_values=values, sys_argv=argv)
     flags.DEFINE_string("workdir", "", "", flag_values=values)
+    flags.DEFINE_string("arms", "", "", flag_values=values)
     values(argv)
     assert values.config.to_dict() == studies.experiment_config(run).to_dict(), run.path
-    assert values.workdir == f"/tmp/root/{run.path}"
+    assert values.workdir == f"/tmp/root/{run.path}" and values.arms == "/tmp/root/arms"
 
 
 def test_static_variants_are_processes_and_value_variants_are_not():

@@ -1,0 +1,66 @@
+"""No arm run twice in a plan: an index of the method arms its processes computed.
+
+An *arm* is one method variant of one process on all its runs (mixes x seeds): its strategy,
+the estimator, kernel and proposal it scores with (scored strategies only), and every other
+config value. Many studies share arms (`uniform` under `subset`, AMF with the reference kernel
+and estimator), and each arm's result depends on nothing else of its process: its runs are
+advanced as their own vmapped call with their own keys (`sweep.batched_advance`). The index,
+`<store>/<key>.json`, points at the process whose tables hold the arm's rows; a later process
+with the same arm reads them (relabelled with its own method label) instead of running it.
+"""
+import hashlib
+import json
+import os
+from typing import Optional
+
+from amf import metrics, selection
+
+# Config values that choose which arms a process runs, or how it is checkpointed, rather than
+# what an arm computes.
+ARM_SET = ("methods", "kernels", "estimators", "proposals", "checkpoint_every",
+           "max_runs_per_call")
+TABLES = ("metrics", "per_task", "allocations")
+
+
+def key(config, strategy: str, estimator: str, kernel: str, proposal: str) -> tuple[str, dict]:
+  """`(key, identity)` of one arm of `config`'s process."""
+  identity = {k: v for k, v in config.to_dict().items() if k not in ARM_SET}
+  scored = strategy in selection.SCORED
+  identity["arm"] = {"strategy": strategy, "estimator": estimator if scored else None,
+                     "kernel": kernel if scored else None,
+                     "proposal": proposal if scored else None}
+  text = json.dumps(identity, sort_keys=True, default=list)
+  return hashlib.sha256(text.encode()).hexdigest()[:20], identity
+
+
+def find(store: str, arm_key: str, label: str) -> Optional[dict]:
+  """The arm's tables `{name: rows}` with `method` set to `label`, if a finished process of the
+  plan holds them (its tables written); None otherwise."""
+  try:
+    with open(os.path.join(store, f"{arm_key}.json")) as f:
+      entry = json.load(f)
+  except (OSError, ValueError):
+    return None
+  workdir = os.path.join(store, entry["workdir"])
+  try:  # the process must still hold this arm's settings (not a later config's outputs)
+    with open(os.path.join(workdir, "config.json")) as f:
+      settings = {k: v for k, v in json.load(f).items() if k not in ARM_SET}
+  except (OSError, ValueError):
+    return None
+  same = json.dumps(settings, sort_keys=True) == json.dumps(
+      {k: v for k, v in entry["identity"].items() if k != "arm"}, sort_keys=True)
+  if not same or not all(os.path.exists(os.path.join(workdir, f"{t}.csv")) for t in TABLES):
+    return None
+  tables = {t: [dict(r, method=label) for r in metrics.read_csv(
+      os.path.join(workdir, f"{t}.csv")) if r["method"] == entry["method"]] for t in TABLES}
+  return tables if tables["metrics"] else None
+
+
+def record(store: str, arm_key: str, identity: dict, workdir: str, label: str) -> None:
+  """Indexes the arm as computed by the process in `workdir` under `label`."""
+  os.makedirs(store, exist_ok=True)
+  entry = {"workdir": os.path.relpath(workdir, store), "method": label, "identity": identity}
+  path = os.path.join(store, f"{arm_key}.json")
+  with open(path + ".tmp", "w") as f:
+    json.dump(entry, f, indent=1, sort_keys=True, default=list)
+  os.replace(path + ".tmp", path)

@@ -1,0 +1,43 @@
+"""Tests of the plan's arm index (`amf/arms.py`): an arm a finished process computed is read,
+not run again, and reads the same rows the computation gives."""
+import os
+
+import pytest
+
+from amf import arms, metrics
+from configs import integrator_gp as gp_config
+from experiments import integrator_gp
+
+
+def _config(**overrides):
+  config = gp_config.get_config("quick")
+  config.update({**dict(num_seeds=2, ks=(1, 3), budget=3, eval_episodes=2), **overrides})
+  return config
+
+
+def test_an_arm_key_ignores_which_arms_run_beside_it_but_not_what_it_computes():
+  key = lambda config, *arm: arms.key(config, *arm)[0]
+  base = key(_config(), "amf", "importance", "rbf", "finite")
+  assert key(_config(methods=("amf",)), "amf", "importance", "rbf", "finite") == base
+  assert key(_config(budget=6), "amf", "importance", "rbf", "finite") != base
+  assert key(_config(), "amf", "uniform", "rbf", "finite") != base
+  # A cheap strategy scores nothing: its estimator, kernel and proposal do not matter.
+  assert key(_config(), "uniform", "a", "b", "c") == key(_config(), "uniform", "x", "y", "z")
+  assert key(_config(), "uniform", "a", "b", "c") != key(_config(), "rebalancing", "a", "b", "c")
+
+
+@pytest.mark.slow  # three small sweeps
+def test_a_second_process_reads_the_shared_arm_with_the_rows_it_would_compute(tmp_path):
+  store = str(tmp_path / "arms")
+  integrator_gp.run(_config(methods=("amf", "uniform")), str(tmp_path / "a"), arms=store)
+  assert len(os.listdir(store)) == 2  # amf and uniform indexed
+  shared = integrator_gp.run(_config(methods=("uniform", "rebalancing")), str(tmp_path / "b"),
+                             arms=store)
+  alone = integrator_gp.run(_config(methods=("uniform", "rebalancing")), str(tmp_path / "c"))
+  # b ran only rebalancing (its checkpoints name the subset), and reads uniform's rows.
+  assert sorted(os.listdir(tmp_path / "b" / "checkpoints")) == [
+      "pretrained", "uniform+rebalancing-rebalancing"]
+  assert shared == alone
+  first = [r for r in metrics.read_csv(tmp_path / "a" / "metrics.csv") if r["method"] == "uniform"]
+  assert [r for r in shared if r["method"] == "uniform"] == first
+  assert len(os.listdir(store)) == 3  # rebalancing indexed too
