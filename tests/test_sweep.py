@@ -225,7 +225,9 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_one_before(tmp_path):
     finished = sorted(glob.glob(os.path.join(killed, "checkpoints", "*", "*",
                                              "commit_success.txt")))
     by_sweep = {}
-    for path in finished:
+    for path in finished:  # a step folder still named `<step>.orbax-checkpoint-tmp` is unfinished
+      if not os.path.basename(os.path.dirname(path)).isdigit():
+        continue
       by_sweep.setdefault(os.path.dirname(os.path.dirname(path)), []).append(path)
     ready = [paths for paths in by_sweep.values() if len(paths) >= 2]
     if ready:
