@@ -22,9 +22,14 @@ ARM_SET = ("methods", "kernels", "estimators", "proposals", "checkpoint_every",
 TABLES = ("metrics", "per_task", "allocations")
 
 
+def settings(config: dict) -> dict:
+  """The config values an arm's result depends on besides its own (all but `ARM_SET`)."""
+  return {k: v for k, v in config.items() if k not in ARM_SET}
+
+
 def key(config, strategy: str, estimator: str, kernel: str, proposal: str) -> tuple[str, dict]:
   """`(key, identity)` of one arm of `config`'s process."""
-  identity = {k: v for k, v in config.to_dict().items() if k not in ARM_SET}
+  identity = settings(config.to_dict())
   scored = strategy in selection.SCORED
   identity["arm"] = {"strategy": strategy, "estimator": estimator if scored else None,
                      "kernel": kernel if scored else None,
@@ -33,26 +38,34 @@ def key(config, strategy: str, estimator: str, kernel: str, proposal: str) -> tu
   return hashlib.sha256(text.encode()).hexdigest()[:20], identity
 
 
-def find(store: str, arm_key: str, label: str) -> Optional[dict]:
-  """The arm's tables `{name: rows}` with `method` set to `label`, if a finished process of the
-  plan holds them (its tables written); None otherwise."""
+def locate(store: str, arm_key: str) -> Optional[tuple[str, str]]:
+  """`(workdir, method label)` of the finished process of the plan whose tables hold the arm, if
+  the index names one that still holds this arm's settings (not a later config's outputs) and
+  has written its tables; None otherwise."""
   try:
     with open(os.path.join(store, f"{arm_key}.json")) as f:
       entry = json.load(f)
-  except (OSError, ValueError):
-    return None
-  workdir = os.path.join(store, entry["workdir"])
-  try:  # the process must still hold this arm's settings (not a later config's outputs)
+    workdir = os.path.normpath(os.path.join(store, entry["workdir"]))
     with open(os.path.join(workdir, "config.json")) as f:
-      settings = {k: v for k, v in json.load(f).items() if k not in ARM_SET}
+      held = settings(json.load(f))
   except (OSError, ValueError):
     return None
-  same = json.dumps(settings, sort_keys=True) == json.dumps(
-      {k: v for k, v in entry["identity"].items() if k != "arm"}, sort_keys=True)
-  if not same or not all(os.path.exists(os.path.join(workdir, f"{t}.csv")) for t in TABLES):
+  wanted = {k: v for k, v in entry["identity"].items() if k != "arm"}
+  if json.dumps(held, sort_keys=True) != json.dumps(wanted, sort_keys=True) or not all(
+      os.path.exists(os.path.join(workdir, f"{t}.csv")) for t in TABLES):
     return None
+  return workdir, entry["method"]
+
+
+def find(store: str, arm_key: str, label: str) -> Optional[dict]:
+  """The arm's tables `{name: rows}` with `method` set to `label`, if `locate` finds them
+  (and they hold its rows); None otherwise."""
+  found = locate(store, arm_key)
+  if found is None:
+    return None
+  workdir, method = found
   tables = {t: [dict(r, method=label) for r in metrics.read_csv(
-      os.path.join(workdir, f"{t}.csv")) if r["method"] == entry["method"]] for t in TABLES}
+      os.path.join(workdir, f"{t}.csv")) if r["method"] == method] for t in TABLES}
   return tables if tables["metrics"] else None
 
 

@@ -17,6 +17,7 @@ from absl import logging
 
 from amf import arms, checkpoint, selection
 from amf.active import Carry, LoopConfig, choose, make_loop
+from amf.gp_policy import GPPolicy
 
 
 class Runs(NamedTuple):
@@ -222,10 +223,16 @@ def pretrained(init: Callable, runs: Runs, workdir: str) -> Carry:
   return initial
 
 
-def program_arms(config, kernels: Sequence[str]):
+def kernel_names(config) -> tuple[str, ...]:
+  """The kernels a config's learner scores with: an NN learner's `config.kernels`, else the GP
+  learner's own."""
+  return tuple(config.kernels) if "kernels" in config else GPPolicy.kernels
+
+
+def program_arms(config):
   """Per `programs` entry of `config`: `(program, variants, arms)`, its method variants
   `(label, strategy, estimator, kernel)` and each label's arm `(key, identity)` (`amf.arms`)."""
-  out = []
+  kernels, out = kernel_names(config), []
   for group, proposal, suffix in programs(config.methods, config.proposals):
     variants = [(label + suffix, *rest) for label, *rest in
                 variants_of(group, config.estimators, kernels)]
@@ -247,13 +254,16 @@ def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
   NaNs) before the sweep. With a `store` (`amf.arms`), an arm that a finished process of the
   plan computed is read from its tables, and the arms computed here are indexed.
   """
+  if tuple(learner.kernels) != kernel_names(config):
+    raise ValueError(f"the learner scores with kernels {learner.kernels}, the config names "
+                     f"{kernel_names(config)}")
   cfg = LoopConfig.from_config(config, config.methods)
   initial = pretrained(make_loop(env, learner, cfg).init, runs, workdir)
   if check is not None:
     check(initial)
   n = len(runs.keys)
   tables = {name: [] for name in arms.TABLES}
-  for (group, proposal, suffix), variants, ids in program_arms(config, learner.kernels):
+  for (group, proposal, suffix), variants, ids in program_arms(config):
     start, name = time.time(), "+".join(group) + suffix
     found = {label: arms.find(store, ids[label][0], label) for label, *_ in variants} \
         if store else {}

@@ -27,7 +27,6 @@ import ml_collections
 from absl import flags, logging
 
 from amf import arms, cli, sweep
-from amf.gp_policy import GPPolicy
 from configs import studies as study_configs
 from launch import studies
 
@@ -229,8 +228,7 @@ def job_arms(job: Job) -> dict:
   if not job.config:
     return {}
   config = ml_collections.ConfigDict(json.loads(job.config))
-  return {label: arm for _, _, ids in sweep.program_arms(
-      config, config.get("kernels", GPPolicy.kernels)) for label, arm in ids.items()}
+  return {label: arm for _, _, ids in sweep.program_arms(config) for label, arm in ids.items()}
 
 
 def arm_count(jobs: list[Job]) -> tuple[int, int]:
@@ -243,7 +241,7 @@ def index_arms(job: Job, store: str) -> None:
   """Indexes a finished process's arms in `store`, e.g. one that ran before the plan had an
   index, so later processes read them (`amf.arms`)."""
   for label, (key, identity) in job_arms(job).items():
-    if arms.find(store, key, label) is None:
+    if arms.locate(store, key) is None:
       arms.record(store, key, identity, job.workdir, label)
 
 

@@ -41,3 +41,20 @@ def test_a_second_process_reads_the_shared_arm_with_the_rows_it_would_compute(tm
   first = [r for r in metrics.read_csv(tmp_path / "a" / "metrics.csv") if r["method"] == "uniform"]
   assert [r for r in shared if r["method"] == "uniform"] == first
   assert len(os.listdir(store)) == 3  # rebalancing indexed too
+
+
+def test_an_index_entry_is_found_only_while_its_process_holds_the_arms_settings(tmp_path):
+  config, store = _config(), str(tmp_path / "arms")
+  arm_key, identity = arms.key(config, "uniform", "", "", "")
+  workdir = tmp_path / "p"
+  workdir.mkdir()
+  (workdir / "config.json").write_text(config.to_json())
+  arms.record(store, arm_key, identity, str(workdir), "uniform")
+  assert arms.locate(store, arm_key) is None  # its tables are not written yet
+  for table in arms.TABLES:
+    (workdir / f"{table}.csv").write_text("method,seed\nuniform,0\nuniform,1\n")
+  assert arms.locate(store, arm_key) == (str(workdir), "uniform")
+  assert [r["method"] for r in arms.find(store, arm_key, "base")["metrics"]] == ["base", "base"]
+  config.budget += 1  # a later config's outputs in the same workdir
+  (workdir / "config.json").write_text(config.to_json())
+  assert arms.locate(store, arm_key) is None and arms.find(store, arm_key, "base") is None
