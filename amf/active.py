@@ -7,8 +7,8 @@ task space (`amf.task_spaces`: `finite` or `continuous`) gives the target tasks,
 evaluation and AMF's targets use, and mu. Scored strategies choose among the candidates of a
 proposal (`amf.proposals`), by AMF's score over the query set `amf.acquisition` builds.
 All are shape-static, so a sweep is
-`jax.jit(jax.vmap(...))` over seeds and value-variants (the pre-training mix, and the strategy,
-estimator and kernel indices in the carry, which `lax.switch` reads), and a long run advances
+`jax.jit(jax.vmap(...))` over seeds, pre-training mixes (a run's `variant`) and arms (the
+strategy, estimator and kernel indices in the carry, which `lax.switch` reads), and a long run advances
 in chunks with a checkpoint of the carry in between. The learner's state (a GP fit, or a
 network's weights and optimiser state) and every round's metrics live in the carry, so a
 restored carry has lost nothing.
@@ -251,7 +251,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
   propose = proposals.get(cfg.proposal)
   space = task_spaces.get(cfg.task_space)(env, cfg)
   grid = task_spaces.candidates(env, cfg.num_candidates)
-  k, b, stride = env.num_tasks, cfg.batch_size, cfg.stride
+  num_tasks, b, stride = env.num_tasks, cfg.batch_size, cfg.stride
   phi = jax.vmap(env.task_features)
 
   def evaluation(state, key, tasks):
@@ -305,7 +305,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
       return selection.Scored(*acquisition.query_set(covariance, space.mu, estimate(env.tasks)),
                               grid)
     score, joint, k_prop = scorer(c, key, once=cfg.proposal == "continuous")
-    ctx = proposals.Context(env.task_space, grid, cfg.num_candidates or k, space.draw, score,
+    ctx = proposals.Context(env.task_space, grid, cfg.num_candidates or num_tasks, space.draw, score,
                             cfg.ascent)
     batch = propose(ctx, k_prop)
     return selection.Scored(*joint(batch.tasks), batch)
@@ -331,7 +331,7 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
                       diverged=_diverged(c.diverged, jnp.int32(0), state, ev))
 
   def select(c: Carry, key: jax.Array) -> TaskBatch:
-    problem = selection.Problem(c.round, data_lib.task_counts(c.data, k), space.mu, b,
+    problem = selection.Problem(c.round, data_lib.task_counts(c.data, num_tasks), space.mu, b,
                                 lambda key: scoring(c, key), env.tasks,
                                 TaskBatch(c.targets, space.ids), space.draw, env.task_features,
                                 TaskBatch(c.data.task, c.data.task_id), c.data.mask)

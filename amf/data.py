@@ -65,7 +65,7 @@ def demonstrate_tasks(env: MultiTaskEnv, key: jax.Array, tasks: jax.Array, task_
   are the expert's labels.
   """
   keys = jax.random.split(key, tasks.shape[0])
-  trajs = jax.vmap(lambda k, c: rollout(env, expert_actor(env), k, c, noise))(keys, tasks)
+  trajs = jax.vmap(lambda key, c: rollout(env, expert_actor(env), key, c, noise))(keys, tasks)
   return Dataset(trajs.obs, trajs.actions, tasks, task_ids.astype(jnp.int32),
                  jnp.ones(task_ids.shape, bool))
 

@@ -193,8 +193,8 @@ class Isolation(NamedTuple):
     trainer = bc.Trainer(bc.policy_loss(self.policy), self.optimizer, self.batch_size, self.decay)
     demo_cell = self.cell(jax.vmap(self.features_fn)(new_data.task))
 
-    def one(k, params, opt_state, key):
-      mask = new_data.mask & (demo_cell == k)
+    def one(cell, params, opt_state, key):
+      mask = new_data.mask & (demo_cell == cell)
       new_params, new_opt, _ = trainer.train(params, opt_state, new_data._replace(mask=mask),
                                              self.features_fn, key, num_steps)
       # A cell without data keeps its weights and optimiser state exactly (no momentum drift).

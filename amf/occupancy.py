@@ -120,7 +120,7 @@ def uniform(ctx: Context, key: jax.Array) -> OccupancyFn:
   favouring the first slots), keyed by the task (`amf.keys.by_value`), not by its row.
   """
   def occupancy(tasks):
-    draws = jax.vmap(lambda k: jax.random.uniform(k, (ctx.data.size,)))(
+    draws = jax.vmap(lambda key: jax.random.uniform(key, (ctx.data.size,)))(
         keys.by_value(key, tasks))
     top, index = jax.lax.top_k(jnp.where(ctx.data.mask, draws, -jnp.inf),
                                min(ctx.num_samples, ctx.data.size))
@@ -145,8 +145,8 @@ def _rollouts(ctx: Context, actor, key: jax.Array) -> OccupancyFn:
   m = ctx.num_samples
 
   def occupancy(tasks):
-    episodes = lambda k, c: jax.vmap(lambda k: episode(ctx.env, actor, k, c))(
-        jax.random.split(k, m))
+    episodes = lambda key, c: jax.vmap(lambda one: episode(ctx.env, actor, one, c))(
+        jax.random.split(key, m))
     trajs = jax.vmap(episodes)(keys.by_value(key, tasks), tasks)
     # Simulated states count as fixed in a search over tasks: differentiating the physics
     # is costly and, with contacts, unreliable.

@@ -61,7 +61,7 @@ def rollouts(env: MultiTaskEnv, actor: Actor, key: jax.Array, tasks: jax.Array,
   vmapped seeds), so chunking the tasks keeps a sweep's cost linear in its number of runs.
   """
   keys = jax.random.split(key, (tasks.shape[0], episodes))
-  per_task = jax.vmap(lambda k, c: rollout(env, actor, k, c), in_axes=(0, None))
+  per_task = jax.vmap(lambda key, c: rollout(env, actor, key, c), in_axes=(0, None))
   if not task_batch:
     return jax.vmap(per_task)(keys, tasks)
   return jax.lax.map(lambda kc: per_task(*kc), (keys, tasks), batch_size=task_batch)

@@ -76,9 +76,9 @@ def uniform(problem: Problem, key: jax.Array) -> TaskBatch:
 
 def round_robin(problem: Problem, key: jax.Array) -> TaskBatch:
   del key
-  k = problem.tasks.shape[0]
+  num_tasks = problem.tasks.shape[0]
   return _finite(problem, (problem.round * problem.batch_size
-                           + jnp.arange(problem.batch_size)) % k)
+                           + jnp.arange(problem.batch_size)) % num_tasks)
 
 
 def coverage(problem: Problem, key: jax.Array) -> TaskBatch:

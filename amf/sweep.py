@@ -1,6 +1,7 @@
-"""Runs one compiled active loop over a batch of runs (seeds x value-variants), checkpointed.
+"""Runs one compiled active loop over a batch of runs, checkpointed.
 
-A run is one `(key, variant value)` pair; all runs of a method share one `jit(vmap(...))`
+A run is one seed under one `variant`, the run's pre-training mix (or the integrator's `k`);
+all runs of a method share one `jit(vmap(...))`
 program, and with several devices the runs axis is sharded over them. The carry is saved with
 orbax every `checkpoint_every` rounds, and a restarted sweep resumes from the newest
 checkpoint, so a killed run loses no finished round.
@@ -66,7 +67,7 @@ def check_finite(carry: Carry, labels: Sequence[str]) -> None:
 
 
 # The carry's indices of a run's strategy, estimator and kernel (`amf.active.choose`).
-VARIANT_FIELDS = ("strategy", "estimator", "kernel")
+ARM_FIELDS = ("strategy", "estimator", "kernel")
 
 
 class Program(NamedTuple):
@@ -79,7 +80,7 @@ class Program(NamedTuple):
 def programs(methods: Sequence[str], proposals: Sequence[str]) -> list[Program]:
   """Which strategies share a compiled program: each scored strategy (`selection.SCORED`) has
   one per candidate proposal (their shapes differ), the cheap ones share one. Within a
-  program, runs with equal variant indices are then advanced together (`variant_groups`)."""
+  program, runs with equal arm indices are then advanced together (`arm_groups`)."""
   scored = [n for n in methods if n in selection.SCORED]
   cheap = tuple(n for n in methods if n not in selection.SCORED)
   out = [Program((name,), spec, "/" + spec.replace(":", "") if len(proposals) > 1 else "")
@@ -87,8 +88,8 @@ def programs(methods: Sequence[str], proposals: Sequence[str]) -> list[Program]:
   return out + ([Program(cheap, proposals[0], "")] if cheap else [])
 
 
-def variants_of(group: Sequence[str], estimators: Sequence[str], kernels: Sequence[str]):
-  """`(method label, strategy, estimator, kernel)` of every method variant a program runs.
+def arms_of(group: Sequence[str], estimators: Sequence[str], kernels: Sequence[str]):
+  """`(method label, strategy, estimator, kernel)` of every arm a program runs.
 
   AMF and `uncertainty` run once per (kernel, estimator) pair, labelled e.g.
   `amf/last_layer/learned` with only the axes that vary; cheap baselines run once.
@@ -102,10 +103,10 @@ def variants_of(group: Sequence[str], estimators: Sequence[str], kernels: Sequen
   return out
 
 
-def variant_groups(carry: Carry) -> list[tuple[tuple[int, ...], np.ndarray]]:
+def arm_groups(carry: Carry) -> list[tuple[tuple[int, ...], np.ndarray]]:
   """`(indices, runs)`: the runs of the batch that share their strategy, estimator and kernel
-  indices (`VARIANT_FIELDS`), in order of first appearance."""
-  ids = np.stack([np.asarray(getattr(carry, f)) for f in VARIANT_FIELDS], -1)
+  indices (`ARM_FIELDS`), in order of first appearance."""
+  ids = np.stack([np.asarray(getattr(carry, f)) for f in ARM_FIELDS], -1)
   _, first, inverse = np.unique(ids, axis=0, return_index=True, return_inverse=True)
   return [(tuple(int(i) for i in ids[f]), np.flatnonzero(inverse.ravel() == g))
           for g, f in sorted(enumerate(first), key=lambda gf: gf[1])]
@@ -118,24 +119,24 @@ def chunks(runs: np.ndarray, max_runs: int) -> list[np.ndarray]:
 
 
 def batched_advance(advance: Callable, max_runs: int = 0) -> Callable:
-  """`advance_all(carry, num_rounds)` over a batch of runs: one call per variant group.
+  """`advance_all(carry, num_rounds)` over a batch of runs: one call per arm group.
 
-  Within a group the variant indices are passed unbatched, so the loop's `lax.switch` over
+  Within a group the arm indices are passed unbatched, so the loop's `lax.switch` over
   strategies, estimators and kernels runs only the chosen branch. (With a batched index, vmap
   turns the switch into a select that computes every branch for every run.) A group of more
   than `max_runs` runs (if > 0) is advanced in chunks, one after another, so memory is bounded
   by `max_runs` runs (e.g. the empirical NTK on pusher). Calls of equal size share one
   compiled program; with several devices each call's runs are sharded over them.
   """
-  axes = Carry(*[None if f in VARIANT_FIELDS else 0 for f in Carry._fields])
+  axes = Carry(*[None if f in ARM_FIELDS else 0 for f in Carry._fields])
   one = jax.jit(jax.vmap(advance, in_axes=(axes, None)))
 
   def advance_all(carry: Carry, num_rounds: int) -> Carry:
     parts, order = [], []
-    for indices, group in variant_groups(carry):
+    for indices, group in arm_groups(carry):
       for runs in chunks(group, max_runs):
         part = shard(jax.tree.map(lambda x: x[runs], carry))._replace(
-            **{f: jnp.int32(i) for f, i in zip(VARIANT_FIELDS, indices)})
+            **{f: jnp.int32(i) for f, i in zip(ARM_FIELDS, indices)})
         parts.append(one(part, num_rounds))
         order.append(runs)
     if len(parts) == 1:
@@ -230,21 +231,21 @@ def kernel_names(config) -> tuple[str, ...]:
 
 
 def program_arms(config):
-  """Per `programs` entry of `config`: `(program, variants, arms)`, its method variants
-  `(label, strategy, estimator, kernel)` and each label's arm `(key, identity)` (`amf.arms`)."""
+  """Per `programs` entry of `config`: `(program, arms, ids)`, its arms
+  `(label, strategy, estimator, kernel)` and each label's `(key, identity)` (`amf.arms`)."""
   kernels, out = kernel_names(config), []
   for group, proposal, suffix in programs(config.methods, config.proposals):
-    variants = [(label + suffix, *rest) for label, *rest in
-                variants_of(group, config.estimators, kernels)]
-    ids = {label: arms.key(config, group[s], config.estimators[e], kernels[k], proposal)
-           for label, s, e, k in variants}
-    out.append((Program(group, proposal, suffix), variants, ids))
+    members = [(label + suffix, *rest) for label, *rest in
+                arms_of(group, config.estimators, kernels)]
+    ids = {label: arms.key(config, group[s], config.estimators[e], kernels[j], proposal)
+           for label, s, e, j in members}
+    out.append((Program(group, proposal, suffix), members, ids))
   return out
 
 
 def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
             check: Optional[Callable[[Carry], None]] = None, store: str = "") -> dict:
-  """Every method variant of `config.methods` on every run: tables `{name: rows}` of
+  """Every arm of `config.methods` on every run: tables `{name: rows}` of
   `metrics`, `per_task` and `allocations`.
 
   Pre-trains once (`pretrained`), then runs each `programs` entry as one checkpointed sweep
@@ -263,19 +264,19 @@ def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
     check(initial)
   n = len(runs.keys)
   tables = {name: [] for name in arms.TABLES}
-  for (group, proposal, suffix), variants, ids in program_arms(config):
+  for (group, proposal, suffix), members, ids in program_arms(config):
     start, name = time.time(), "+".join(group) + suffix
-    found = {label: arms.find(store, ids[label][0], label) for label, *_ in variants} \
+    found = {label: arms.find(store, ids[label][0], label) for label, *_ in members} \
         if store else {}
-    chosen = [v for v in variants if found.get(v[0]) is None]
+    chosen = [v for v in members if found.get(v[0]) is None]
     computed = {}
     if chosen:
-      # One program per group: the runs of all its method variants are batched together. A
+      # One program per group: the runs of all its arms are batched together. A
       # subset of them (the rest read from the store) checkpoints under its own name.
-      tag = name.replace("/", "_") + ("" if len(chosen) == len(variants) else "-" + "-".join(
+      tag = name.replace("/", "_") + ("" if len(chosen) == len(members) else "-" + "-".join(
           label.replace("/", "_") for label, *_ in chosen))
       batch = jax.tree.map(lambda *x: jnp.concatenate(x),
-                           *[choose(initial, s, e, k) for _, s, e, k in chosen])
+                           *[choose(initial, s, e, j) for _, s, e, j in chosen])
       loop = make_loop(env, learner, LoopConfig.from_config(config, group, proposal))
       labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
                 for v, s in zip(runs.variants, runs.seeds)]
@@ -288,10 +289,10 @@ def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
                                                       runs.seeds, target)))
         if store:
           arms.record(store, *ids[label], workdir, label)
-    for label, *_ in variants:
+    for label, *_ in members:
       for table, new in (found.get(label) or computed[label]).items():
         tables[table].extend(new)
     logging.info("%s: %d runs in %.1fs%s", name, len(chosen) * n, time.time() - start,
-                 f"; {len(variants) - len(chosen)} arm(s) read from {store}"
-                 if len(chosen) < len(variants) else "")
+                 f"; {len(members) - len(chosen)} arm(s) read from {store}"
+                 if len(chosen) < len(members) else "")
   return tables

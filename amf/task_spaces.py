@@ -54,14 +54,14 @@ def _off_the_set(n: int) -> jax.Array:
 
 
 def finite(env: MultiTaskEnv, cfg) -> TaskSpace:
-  k = env.num_tasks
-  mu = target_weights(k, cfg.target_tasks, cfg.target_mass)
+  num_tasks = env.num_tasks
+  mu = target_weights(num_tasks, cfg.target_tasks, cfg.target_mass)
 
   def draw(key: jax.Array, n: int) -> TaskBatch:
-    ids = jax.random.choice(key, k, (n,), p=mu)
+    ids = jax.random.choice(key, num_tasks, (n,), p=mu)
     return TaskBatch(env.tasks[ids], ids.astype(jnp.int32))
 
-  return TaskSpace(mu, jnp.arange(k, dtype=jnp.int32), draw, lambda key: env.tasks,
+  return TaskSpace(mu, jnp.arange(num_tasks, dtype=jnp.int32), draw, lambda key: env.tasks,
                    shared=cfg.proposal == "grid" and not cfg.num_candidates)
 
 

@@ -98,7 +98,7 @@ def runs(config: ml_collections.ConfigDict, env) -> sweep.Runs:
 
 def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False,
         arms: str = "") -> list[dict]:
-  """Runs every method variant on every (mix, seed); writes the outputs; returns metric rows."""
+  """Runs every arm on every (mix, seed); writes the outputs; returns metric rows."""
   env, target = validate(config)
   common.prepare_workdir(config, workdir, overwrite)
   nn = learner(config, env)

@@ -55,9 +55,9 @@ def run(config, workdir: str, overwrite: bool = False) -> list[dict]:
       return s.noise, chosen, alpha[first], after[first], best(alpha), best(after)
 
     program = jax.jit(jax.vmap(first_batch))
-    for k, kernel in enumerate(config.kernels):
+    for j, kernel in enumerate(config.kernels):
       noise, chosen, before, after, other, other_after = (
-          np.asarray(x) for x in program(choose(initial, kernel=k)))
+          np.asarray(x) for x in program(choose(initial, kernel=j)))
       for j, seed in enumerate(batch.seeds):
         rows.append(dict(kernel=kernel, fit_noise=fit, seed=int(seed), variant=batch.variants[j],
                          noise=float(noise[j]), distinct=len(set(chosen[j].tolist())),

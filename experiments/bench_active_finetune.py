@@ -66,14 +66,14 @@ def part_selection(config):
   print("1. Selection latency per round (ms), AMF with "
         f"{config.kernels[0]} / {config.estimators[0]}")
   print(f"{'K':>4} {'m':>3} {'target pts':>10} {'1 seed':>9} {'10 seeds':>9} {'ratio':>6}")
-  settings = [(int(k), config.occupancy_samples) for k in _TASKS.value]
+  settings = [(int(n), config.occupancy_samples) for n in _TASKS.value]
   settings += [(config.env_kwargs.get("num_tasks", 8), int(m)) for m in _SAMPLES.value
                if int(m) != config.occupancy_samples]
-  for k, m in settings:
-    overrides = dict(occupancy_samples=m, env_kwargs=dict(config.env_kwargs, num_tasks=k))
+  for num_tasks, m in settings:
+    overrides = dict(occupancy_samples=m, env_kwargs=dict(config.env_kwargs, num_tasks=num_tasks))
     one, points = selection_latency(config, 1, **overrides)
     ten, _ = selection_latency(config, 10, **overrides)
-    print(f"{k:>4} {m:>3} {points:>10} {one * 1e3:>9.1f} {ten * 1e3:>9.1f} {ten / one:>6.2f}",
+    print(f"{num_tasks:>4} {m:>3} {points:>10} {one * 1e3:>9.1f} {ten * 1e3:>9.1f} {ten / one:>6.2f}",
           flush=True)
 
 
@@ -132,12 +132,12 @@ def part_profile(config):
         f"episodes x {initial.targets.shape[1]} targets; ms per run-round", flush=True)
   keys = jax.random.split(jax.random.PRNGKey(1), n)
   asked = jax.vmap(loop.select)(initial, keys)
-  new = jax.vmap(lambda k, t, i: data_lib.demonstrate_tasks(env, k, t, i, c.demo_noise))(
+  new = jax.vmap(lambda key, t, i: data_lib.demonstrate_tasks(env, key, t, i, c.demo_noise))(
       keys, asked.tasks, asked.ids)
   data = jax.vmap(lambda d, x: data_lib.write(d, c.pretrain_size + jnp.arange(b), x))(
       initial.data, new)
   def fit(l):
-    return jax.vmap(lambda s, d, k: l.update(s, *split(d, c.pretrain_size), k))
+    return jax.vmap(lambda s, d, key: l.update(s, *split(d, c.pretrain_size), key))
 
   def occupancy_of(state, d, key):
     ctx = occupancy.Context(env, d, lambda *x: learner.log_prob(state, *x), c.occupancy_samples,
@@ -151,8 +151,8 @@ def part_profile(config):
   parts = {
       "fine-tuning": (fit(learner), initial.learner, data, keys),
       "evaluation physics": (jax.vmap(evaluation), initial.learner, keys, initial.targets),
-      "demonstrations": (jax.vmap(lambda k, t, i: data_lib.demonstrate_tasks(
-          env, k, t, i, c.demo_noise)), keys, asked.tasks, asked.ids),
+      "demonstrations": (jax.vmap(lambda key, t, i: data_lib.demonstrate_tasks(
+          env, key, t, i, c.demo_noise)), keys, asked.tasks, asked.ids),
       "occupancy": (jax.vmap(occupancy_of), initial.learner, initial.data, keys),
       "occupancy + kernel + GP": (jax.vmap(loop.scoring), initial, keys),
       "selection (all of it)": (jax.vmap(loop.select), initial, keys),
@@ -162,7 +162,7 @@ def part_profile(config):
     plain = c.copy_and_resolve_references()
     plain.forgetting = "none"
     bare = active_finetune.learner(plain, env)
-    start = jax.vmap(lambda s, k: bare.mitigation.init(learner.mitigation.kernel_params(s), k))
+    start = jax.vmap(lambda s, key: bare.mitigation.init(learner.mitigation.kernel_params(s), key))
     parts[f"fine-tuning without {c.forgetting}"] = (fit(bare), start(initial.learner, keys),
                                                    data, keys)
   results = {}

@@ -14,10 +14,10 @@ from launch import studies
 def study_config(name: str, seeds: int):
   """The experiment module and config of the study's environment `name` (paper scale), with
   `seeds` runs of AMF alone."""
-  run = next(r for r in studies.runs(discretisation.get_config("paper")) if r.env == name)
-  c = studies.experiment_config(run)
+  process = next(p for p in studies.processes(discretisation.get_config("paper")) if p.env == name)
+  c = studies.experiment_config(process)
   c.num_seeds, c.methods = seeds, ("amf",)
-  return importlib.import_module(run.module), c
+  return importlib.import_module(process.module), c
 
 
 def setup(module, c, short_pretraining: bool = True):

@@ -30,7 +30,7 @@ MDD_GOAL, SEEDS_MOST = 0.05, 40  # the plan's power goal and the most seeds a st
 
 class Arm(NamedTuple):
   """One method under one mix in one process, and its per-seed final value and AUC."""
-  run: str
+  process: str
   method: str
   variant: str
   seeds: list
@@ -38,20 +38,20 @@ class Arm(NamedTuple):
 
   @property
   def key(self) -> str:
-    return f"{self.run} {self.method}" if self.run else self.method
+    return f"{self.process} {self.method}" if self.process else self.method
 
 
-def arms(rows_by_run: dict, metric_names) -> list[Arm]:
-  """The arms of one environment's processes (`run tag -> metric rows`), in row order."""
+def arms(rows_by_process: dict, metric_names) -> list[Arm]:
+  """The arms of one environment's processes (`process tag -> metric rows`), in row order."""
   out = []
-  for run, rows in rows_by_run.items():
+  for process, rows in rows_by_process.items():
     grids = {value: metrics.grids(rows, value) for value in metric_names}
     for method, variant in grids[metric_names[0]]:
       values = {}
       for value in metric_names:
         grid = grids[value][method, variant]
         values[value] = {"final": grid.values[:, -1], "auc": metrics.auc(grid.values)}
-      out.append(Arm(run, method, variant, grids[metric_names[0]][method, variant].seeds,
+      out.append(Arm(process, method, variant, grids[metric_names[0]][method, variant].seeds,
                      values))
   return out
 
@@ -59,7 +59,7 @@ def arms(rows_by_run: dict, metric_names) -> list[Arm]:
 def reference_of(arm: Arm, others: list[Arm], reference: dict):
   """The arm with the study's reference coordinates in place of `arm`'s, or None (also for the
   reference itself)."""
-  want = {"run": arm.run, "method": arm.method, "variant": arm.variant, **reference}
+  want = {"process": arm.process, "method": arm.method, "variant": arm.variant, **reference}
   for other in others:
     if other is not arm and all(getattr(other, k) == v for k, v in want.items()):
       return other
@@ -125,15 +125,15 @@ def table(env_arms: list[Arm], study, metric: str, estimates: dict) -> list[str]
 
 def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   """The tables and figures of one environment of a study (or what is missing)."""
-  tags = list(spec["runs"]) or [""]
-  rows_by_run, allocs, missing, config = {}, [], [], None
+  tags = list(spec["processes"]) or [""]
+  rows_by_process, allocs, missing, config = {}, [], [], None
   for tag in tags:
     workdir = os.path.join(root, study["name"], env, tag)
     path = os.path.join(workdir, "metrics.csv")
     if not os.path.exists(path):
       missing.append(os.path.join(env, tag) if tag else env)
       continue
-    rows_by_run[tag] = metrics.read_csv(path)
+    rows_by_process[tag] = metrics.read_csv(path)
     prefix = f"{tag} " if tag else ""
     allocs += [{**r, "method": prefix + r["method"]}
                for r in metrics.read_csv(os.path.join(workdir, "allocations.csv"))]
@@ -142,17 +142,17 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   lines = [f"### {env}", ""]
   if missing:
     lines += [f"Not run yet: {', '.join(missing)}.", ""]
-  if not rows_by_run:
+  if not rows_by_process:
     return lines
   names = tuple(study["metrics"])
-  env_arms = arms(rows_by_run, names)
+  env_arms = arms(rows_by_process, names)
   estimates = {(a.key, a.variant): interval_estimates(a, names) for a in env_arms}
   for metric in names:
     lines += [f"**{metric}** (reference: {_reference(study)})", ""]
     lines += table(env_arms, study, metric, estimates) + [""]
   lines += power_line(env_arms, study)
   lines += diversity_table(allocs)
-  lines += _figures(root, study, env, env_arms, rows_by_run, allocs, config)
+  lines += _figures(root, study, env, env_arms, rows_by_process, allocs, config)
   return lines
 
 
@@ -196,11 +196,11 @@ def _reference(study: dict) -> str:
   return ", ".join(f"{k} {v}" for k, v in study["reference"].items())
 
 
-def _figures(root, study, env, env_arms, rows_by_run, allocs, config) -> list[str]:
+def _figures(root, study, env, env_arms, rows_by_process, allocs, config) -> list[str]:
   folder = os.path.join(root, study["name"], "figures")
   rel = lambda path: os.path.relpath(path, root)
   merged = [{**r, "method": f"{tag} {r['method']}" if tag else r["method"]}
-            for tag, rows in rows_by_run.items() for r in rows]
+            for tag, rows in rows_by_process.items() for r in rows]
   out = []
   for metric in study["metrics"]:
     path = plotting.curves(merged, os.path.join(folder, f"{env}_curves_{metric}.png"), metric,
@@ -222,7 +222,7 @@ def _figures(root, study, env, env_arms, rows_by_run, allocs, config) -> list[st
     out.append(f"![{env} paired differences]({rel(path)})")
   a, b = study["gap"] or (None, None)
   variants = list(dict.fromkeys(arm.variant for arm in env_arms))
-  if a and len(rows_by_run) == 1 and len(variants) > 1 and {a, b} <= {x.method for x in env_arms}:
+  if a and len(rows_by_process) == 1 and len(variants) > 1 and {a, b} <= {x.method for x in env_arms}:
     path = plotting.gap_vs_variant(merged, os.path.join(folder, f"{env}_gap.png"), "success", a,
                                    b, variant_order=variants, xlabel="pre-training mix")
     out.append(f"![{env} {a} - {b} against the mix]({rel(path)})")
@@ -239,10 +239,10 @@ def _figures(root, study, env, env_arms, rows_by_run, allocs, config) -> list[st
 def times(root: str, study: dict) -> dict:
   """Processes, finished ones and wall seconds of a study (its `launch.json` files)."""
   out = {"processes": 0, "done": 0, "seconds": 0.0}
-  for run in studies.runs(ml_collections.ConfigDict(study)):
+  for process in studies.processes(ml_collections.ConfigDict(study)):
     out["processes"] += 1
     try:
-      with open(os.path.join(root, run.path, "launch.json")) as f:
+      with open(os.path.join(root, process.path, "launch.json")) as f:
         record = json.load(f)
     except (OSError, ValueError):
       continue

@@ -96,8 +96,8 @@ def plan(names, scale: str, root: str, overwrite: bool = False, envs=()) -> list
   """Every process of `names` (figures and studies), checked before any of them runs; with
   `envs`, only the studies' processes on those environments (e.g. the integrator's, which a
   laptop runs at the paper's scale, leaving reacher and pusher to a cluster)."""
-  study_envs = {run.env for name in names if name not in FIGURES
-                for run in studies.runs(study_configs.get(name, scale))}
+  study_envs = {process.env for name in names if name not in FIGURES
+                for process in studies.processes(study_configs.get(name, scale))}
   unknown = sorted(set(envs) - study_envs)
   if unknown:
     raise ValueError(f"--envs names {unknown}, which none of {list(names)} runs at the {scale} "
@@ -126,16 +126,17 @@ def with_twins(jobs: list[Job]) -> list[Job]:
 
 
 def study_jobs(study, root: str, overwrite: bool = False, envs=()) -> list[Job]:
-  """A study's processes (those on `envs`, if given); a bad study or run is refused here.
+  """A study's processes (those on `envs`, if given); a bad study or process is refused here.
   Writes its `study.json` (what the report reads)."""
   studies.check(study)
   jobs = []
-  for run in studies.runs(study):
-    if envs and run.env not in envs:
+  for process in studies.processes(study):
+    if envs and process.env not in envs:
       continue
-    studies.validate(run)
-    jobs.append(Job(run.path, study.name, studies.command(run, root, overwrite),
-                    os.path.join(root, run.path), studies.experiment_config(run).to_json()))
+    studies.validate(process)
+    jobs.append(Job(process.path, study.name, studies.command(process, root, overwrite),
+                    os.path.join(root, process.path),
+                    studies.experiment_config(process).to_json()))
   studies.write(study, root)
   return jobs
 

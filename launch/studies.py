@@ -1,8 +1,8 @@
 """A study's processes: where each writes, the command that makes it, and its checked config.
 
 A study (`configs/studies/`) lists environments; each is one process of an experiment script,
-or one per entry of its `runs` (static variants). Every process writes into
-`<workdir>/<study>/<env>[/<run>]/`, and the study's resolved config goes to
+or one per entry of its `processes`. Every process writes into
+`<workdir>/<study>/<env>[/<process>]/`, and the study's resolved config goes to
 `<workdir>/<study>/study.json`, from which the report is rebuilt without the code that ran it.
 """
 import importlib
@@ -14,11 +14,11 @@ from typing import NamedTuple
 import ml_collections
 
 
-class Run(NamedTuple):
+class Process(NamedTuple):
   """One process of a study."""
   study: str
   env: str
-  tag: str           # the entry of the environment's `runs`, or "" for a single process
+  tag: str           # the entry of the environment's `processes`, or "" for a single process
   module: str        # the experiment, e.g. experiments.active_finetune
   config: str        # its --config argument, e.g. configs/active_finetune.py:reacher,quick
   overrides: dict    # dotted config key -> value
@@ -41,13 +41,13 @@ def flatten(tree, prefix: str = "") -> dict:
   return out
 
 
-def runs(study: ml_collections.ConfigDict) -> list[Run]:
+def processes(study: ml_collections.ConfigDict) -> list[Process]:
   """Every process of `study`, environment by environment."""
   out = []
   for env, spec in study.envs.items():
     base = flatten(spec.overrides)
-    for tag, extra in (spec.runs.items() if spec.runs else [("", {})]):
-      out.append(Run(study.name, env, tag, spec.module, spec.config,
+    for tag, extra in (spec.processes.items() if spec.processes else [("", {})]):
+      out.append(Process(study.name, env, tag, spec.module, spec.config,
                      {**base, **flatten(extra)}))
   return out
 
@@ -61,48 +61,48 @@ def flag_value(value) -> str:
   return str(value)
 
 
-def command(run: Run, root: str, overwrite: bool = False) -> list[str]:
+def command(process: Process, root: str, overwrite: bool = False) -> list[str]:
   """The process's command; its arms are indexed in (and read from) `<root>/arms/`, shared by
   every study of the plan (`amf.arms`)."""
-  return ([sys.executable, "-m", run.module, f"--config={run.config}"]
-          + [f"--config.{k}={flag_value(v)}" for k, v in run.overrides.items()]
-          + [f"--workdir={os.path.join(root, run.path)}", f"--arms={os.path.join(root, 'arms')}"]
+  return ([sys.executable, "-m", process.module, f"--config={process.config}"]
+          + [f"--config.{k}={flag_value(v)}" for k, v in process.overrides.items()]
+          + [f"--workdir={os.path.join(root, process.path)}", f"--arms={os.path.join(root, 'arms')}"]
           + (["--overwrite"] if overwrite else []))
 
 
-def experiment_config(run: Run) -> ml_collections.ConfigDict:
+def experiment_config(process: Process) -> ml_collections.ConfigDict:
   """The experiment's config as the process will see it: its config file, then the overrides
   (an unknown key or a value of the wrong type is refused here)."""
-  path, _, arg = run.config.partition(":")
+  path, _, arg = process.config.partition(":")
   module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
   config = module.get_config(arg) if arg else module.get_config()
   config.lock()  # as config_flags does: an override cannot add a key
   try:
-    config.update_from_flattened_dict(dict(run.overrides))
+    config.update_from_flattened_dict(dict(process.overrides))
   except (KeyError, TypeError, AttributeError) as e:
-    raise ValueError(f"{run.path}: bad override of {run.config}: {e}") from e
+    raise ValueError(f"{process.path}: bad override of {process.config}: {e}") from e
   return config
 
 
-def validate(run: Run) -> None:
-  """Refuses a bad run before any of the plan starts: its config goes through the
+def validate(process: Process) -> None:
+  """Refuses a bad process before any of the plan starts: its config goes through the
   experiment's own `validate` (names of estimators, kernels, mixes, budgets...)."""
-  config = experiment_config(run)
+  config = experiment_config(process)
   try:
-    importlib.import_module(run.module).validate(config)
+    importlib.import_module(process.module).validate(config)
   except ValueError as e:
-    raise ValueError(f"{run.path}: {e}") from e
+    raise ValueError(f"{process.path}: {e}") from e
 
 
 def check(study: ml_collections.ConfigDict) -> None:
   """Refuses a study whose reference or gap names no arm it runs."""
-  unknown = set(study.reference) - {"method", "variant", "run"}
+  unknown = set(study.reference) - {"method", "variant", "process"}
   if not study.reference or unknown:
-    raise ValueError(f"{study.name}: the reference must set some of method, variant, run; "
+    raise ValueError(f"{study.name}: the reference must set some of method, variant, process; "
                      f"got {dict(study.reference)}.")
-  tags = {tag for spec in study.envs.values() for tag in (spec.runs or {})}
-  if "run" in study.reference and study.reference["run"] not in tags:
-    raise ValueError(f"{study.name}: reference run {study.reference['run']!r} is none of "
+  tags = {tag for spec in study.envs.values() for tag in (spec.processes or {})}
+  if "process" in study.reference and study.reference["process"] not in tags:
+    raise ValueError(f"{study.name}: reference process {study.reference['process']!r} is none of "
                      f"{sorted(tags)}.")
   if study.gap and len(study.gap) != 2:
     raise ValueError(f"{study.name}: gap must name two methods, got {study.gap}.")

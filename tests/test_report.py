@@ -37,9 +37,9 @@ def _write(workdir, rows):
 
 @pytest.fixture
 def workdir(tmp_path):
-  """A two-process study (runs b1, b2) with AMF ahead of uniform under b1 only; b2 has fewer
+  """A two-process study (processes b1, b2) with AMF ahead of uniform under b1 only; b2 has fewer
   rounds (a larger batch at the same budget)."""
-  demo = study("batch_size", "Does it work?", {"run": "b1"},
+  demo = study("batch_size", "Does it work?", {"process": "b1"},
                {"integrator_gp": integrator_gp("quick", {"b1": {}, "b2": {}}),
                 "integrator_nn": integrator_gp("quick")}, "quick")
   studies.write(demo, str(tmp_path))

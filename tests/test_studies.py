@@ -17,37 +17,37 @@ def test_every_study_names_its_reference_and_its_overrides_exist(name, scale):
   study = study_configs.get(name, scale)
   studies.check(study)
   assert study.scale == scale and study.reference and study.metrics
-  runs = studies.runs(study)
-  assert runs and len({r.path for r in runs}) == len(runs)
-  for run in runs:
-    config = studies.experiment_config(run)
+  processes = studies.processes(study)
+  assert processes and len({r.path for r in processes}) == len(processes)
+  for process in processes:
+    config = studies.experiment_config(process)
     assert config.scale == scale
-    for key, value in run.overrides.items():
+    for key, value in process.overrides.items():
       got = config
       for part in key.split("."):
         got = got[part]
-      assert got == value, (run.path, key)
+      assert got == value, (process.path, key)
 
 
 @pytest.mark.parametrize("name,scale", ALL)
 def test_the_command_line_parses_back_to_the_checked_config(name, scale):
-  for run in studies.runs(study_configs.get(name, scale)):
-    argv = studies.command(run, "/tmp/root")
+  for process in studies.processes(study_configs.get(name, scale)):
+    argv = studies.command(process, "/tmp/root")
     values = flags.FlagValues()
     argv = [argv[0], *argv[3:]]
     config_flags.DEFINE_config_file("config", flag_values=values, sys_argv=argv)
     flags.DEFINE_string("workdir", "", "", flag_values=values)
     flags.DEFINE_string("arms", "", "", flag_values=values)
     values(argv)
-    assert values.config.to_dict() == studies.experiment_config(run).to_dict(), run.path
-    assert values.workdir == f"/tmp/root/{run.path}" and values.arms == "/tmp/root/arms"
+    assert values.config.to_dict() == studies.experiment_config(process).to_dict(), process.path
+    assert values.workdir == f"/tmp/root/{process.path}" and values.arms == "/tmp/root/arms"
 
 
-def test_static_variants_are_processes_and_value_variants_are_not():
-  batch = studies.runs(study_configs.get("batch_size", "quick"))
+def test_a_studys_processes_are_separate_and_its_mixes_and_arms_are_not():
+  batch = studies.processes(study_configs.get("batch_size", "quick"))
   assert [(r.tag, r.overrides["batch_size"]) for r in batch] == [
       (f"b{b}", b) for b in (1, 2, 4, 8)]
-  (kernels,) = studies.runs(study_configs.get("kernels", "quick"))
+  (kernels,) = studies.processes(study_configs.get("kernels", "quick"))
   assert len(kernels.overrides["kernels"]) == 8 and kernels.path == "kernels/integrator_nn"
 
 
@@ -62,8 +62,8 @@ def test_unknown_and_misnamed_studies_are_refused():
   with pytest.raises(ValueError, match="Unknown scale"):
     study_configs.get("kernels", "huge")
   study = study_configs.get("batch_size", "quick")
-  study.reference = {"run": "b3"}
-  with pytest.raises(ValueError, match="reference run 'b3'"):
+  study.reference = {"process": "b3"}
+  with pytest.raises(ValueError, match="reference process 'b3'"):
     studies.check(study)
   study.reference = {"seed": 0}
   with pytest.raises(ValueError, match="reference must set"):
@@ -73,10 +73,10 @@ def test_unknown_and_misnamed_studies_are_refused():
 def test_a_bad_override_is_refused_naming_the_process():
   study = study_configs.get("kernels", "quick")
   study.envs.integrator_nn.overrides.kernels = ("loss_gradient", "gradient")
-  (run,) = studies.runs(study)
+  (process,) = studies.processes(study)
   with pytest.raises(ValueError, match="kernels/integrator_nn: .*network kernel 'gradient'"):
-    studies.validate(run)
+    studies.validate(process)
   study.envs.integrator_nn.overrides.nonsense = 1
-  (run,) = studies.runs(study)
+  (process,) = studies.processes(study)
   with pytest.raises(ValueError, match="bad override"):
-    studies.experiment_config(run)
+    studies.experiment_config(process)

@@ -75,16 +75,16 @@ def test_programs_give_each_scored_strategy_its_own_per_proposal():
   assert sweep.programs(("amf", "uniform"), ("grid:8", "random")) == [
       (("amf",), "grid:8", "/grid8"), (("amf",), "random", "/random"),
       (("uniform",), "grid:8", "")]
-  assert sweep.variants_of(("amf",), ("importance", "learned"), ("ntk",)) == [
+  assert sweep.arms_of(("amf",), ("importance", "learned"), ("ntk",)) == [
       ("amf/importance", 0, 0, 0), ("amf/learned", 0, 1, 0)]
-  assert sweep.variants_of(("uniform", "coverage"), ("importance",), ("ntk", "rbf")) == [
+  assert sweep.arms_of(("uniform", "coverage"), ("importance",), ("ntk", "rbf")) == [
       ("uniform", 0, 0, 0), ("coverage", 1, 0, 0)]
 
 
-def test_variant_groups_in_order_of_first_appearance(gp_loop):
+def test_arm_groups_in_order_of_first_appearance(gp_loop):
   runs = jax.tree.map(lambda *x: jnp.concatenate(x),
                       *[choose(gp_loop["initial"], s, 0, k) for s, k in [(1, 0), (0, 2), (1, 0)]])
-  groups = sweep.variant_groups(runs)
+  groups = sweep.arm_groups(runs)
   assert [g for g, _ in groups] == [(1, 0, 0), (0, 0, 2)]
   np.testing.assert_array_equal(groups[0][1], [0, 1, 4, 5])
   np.testing.assert_array_equal(groups[1][1], [2, 3])

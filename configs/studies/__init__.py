@@ -4,7 +4,7 @@ A study's `get_config(scale)` names its question, its reference arm, its metrics
 environments: per environment, the experiment module, its config argument and the study's
 overrides. Value variants (estimators, kernels, pre-training mixes) are overrides of one
 process, so they share its compiled programs; a variant that changes a static shape (the batch
-size) or the learner's code (the forgetting mode) lists `runs`, one process each.
+size) or the learner's code (the forgetting mode) lists `processes`, one each.
 `python -m launch.reproduce --figures=ablations` runs them all and writes `REPORT.md`.
 """
 import importlib
@@ -59,18 +59,18 @@ def study(name: str, question: str, reference: dict, envs: dict, scale: str,
   return c
 
 
-def integrator_gp(scale: str, runs=None, **overrides) -> dict:
+def integrator_gp(scale: str, processes=None, **overrides) -> dict:
   """AMF-GP on the integrator (`experiments.integrator_gp`) with `overrides` of its config;
-  `runs` maps a process name to its own further overrides."""
+  `processes` maps a process name to its own further overrides."""
   return dict(module="experiments.integrator_gp", config=f"configs/integrator_gp.py:{scale}",
-              overrides=overrides, runs=runs or {})
+              overrides=overrides, processes=processes or {})
 
 
-def active_finetune(env: str, scale: str, runs=None, **overrides) -> dict:
-  """AMF-NN on `env` (`experiments.active_finetune`) with `overrides`; `runs` as above."""
+def active_finetune(env: str, scale: str, processes=None, **overrides) -> dict:
+  """AMF-NN on `env` (`experiments.active_finetune`) with `overrides`; `processes` as above."""
   arg = f"{env},quick" if scale == "quick" else env
   return dict(module="experiments.active_finetune", config=f"configs/active_finetune.py:{arg}",
-              overrides=overrides, runs=runs or {})
+              overrides=overrides, processes=processes or {})
 
 
 def num_tasks(env: str) -> int:

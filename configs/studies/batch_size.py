@@ -10,14 +10,14 @@ SIZES = (1, 2, 4, 8)
 
 
 def get_config(scale: str = "paper"):
-  runs = {f"b{b}": dict(batch_size=b) for b in SIZES}
+  processes = {f"b{b}": dict(batch_size=b) for b in SIZES}
   budget = 8 if scale == "quick" else 16
-  envs = {"integrator_gp": integrator_gp(scale, runs, methods=("amf", "uniform"), ks=(6,),
+  envs = {"integrator_gp": integrator_gp(scale, processes, methods=("amf", "uniform"), ks=(6,),
                                          plot_ks=(6,), budget=budget)}
   # Pusher's B = 1 runs 16 rounds of its costly physics; it is left out.
-  envs.update({name: active_finetune(env, scale, runs, methods=("amf", "uniform"),
+  envs.update({name: active_finetune(env, scale, processes, methods=("amf", "uniform"),
                                      mixes=("subset",), budget=budget)
                for name, env in nn_envs(scale, quick=()) if env != "pusher"})
   return study("batch_size", "How much does asking for B demonstrations per round (greedy "
                "batches) cost AMF against B = 1 at the same budget?",
-               reference={"run": "b1"}, envs=envs, scale=scale)
+               reference={"process": "b1"}, envs=envs, scale=scale)

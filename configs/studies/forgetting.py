@@ -9,8 +9,8 @@ MODES = ("adaptive_prior", "isolation", "replay", "none")
 
 
 def get_config(scale: str = "paper"):
-  runs = {mode: dict(forgetting=mode) for mode in MODES}
-  envs = {name: active_finetune(env, scale, runs, methods=("amf", "uniform"),
+  processes = {mode: dict(forgetting=mode) for mode in MODES}
+  envs = {name: active_finetune(env, scale, processes, methods=("amf", "uniform"),
                                mixes=("subset",))
           for name, env in nn_envs(scale)}
   return study("forgetting", "Does AMF's lead over uniform selection need a forgetting "
