@@ -152,11 +152,17 @@ def test_arms_shared_by_processes_are_counted_and_a_finished_ones_indexed(tmp_pa
       f"{key}.json" for key, _ in reproduce.job_arms(done).values())
 
 
-@pytest.mark.slow  # validates 24 processes' configs (builds their environments)
-def test_the_paper_plan_computes_each_config_once(tmp_path):
-  jobs = reproduce.plan(["batch_size", "forgetting"], "paper", str(tmp_path))
-  twins = {j.name: os.path.relpath(j.twin, tmp_path) for j in jobs if j.twin}
-  assert twins == {"forgetting/reacher/adaptive_prior": "batch_size/reacher/b1"}
+@pytest.mark.slow  # validates the plan's processes (builds their environments)
+def test_the_paper_plan_runs_the_seeds_power_needs_and_keeps_the_pilots(tmp_path):
+  jobs = reproduce.plan(["batch_size", "forgetting", "rebalancing"], "paper", str(tmp_path),
+                        envs=("reacher", "pusher"))
+  seeds = {j.name: json.loads(j.config)["num_seeds"] for j in jobs}
+  assert {seeds[f"batch_size/reacher/b{b}"] for b in (1, 2, 4, 8)} == {40}  # the pilot's
+  assert seeds["forgetting/reacher/replay"] == seeds["rebalancing/reacher"] == (
+      study_configs.POWER_SEEDS["reacher"])
+  assert seeds["forgetting/pusher/none"] == seeds["rebalancing/pusher"] == study_configs.POWER_SEEDS["pusher"]
+  # b1 ran 40 seeds, so forgetting's adaptive_prior (the same settings at 20) is no twin of it.
+  assert not any(j.twin for j in jobs)
 
 
 @pytest.mark.slow  # submitit starts a process per job

@@ -18,6 +18,13 @@ from configs import testbed
 STUDIES = ("importance_weights", "kernels", "pretraining_mix", "discretisation", "batch_size",
            "forgetting", "rebalancing", "matched_vs_mismatched", "integrator_k_sweep")
 SCALES = ("quick", "paper")
+# Seeds by power: at the paper scale an NN study on reacher or pusher runs the seeds its
+# comparisons with the reference need for a minimal detectable difference of at most 0.05
+# success AUC (80% power, at most 40), from the pilots' seed-paired spreads (the report's
+# "Seeds for an MDD" lines). Reacher: at most 17 in importance_weights and batch_size (40 seeds
+# each); pusher: 27 (amf) and 33 (uniform) against rebalancing (20 seeds). A process that ran
+# with more before this rule keeps them (its study says so): more seeds only narrow its CIs.
+POWER_SEEDS = {"reacher": 20, "pusher": 34}
 
 
 def get(name: str, scale: str) -> ml_collections.ConfigDict:
@@ -40,8 +47,8 @@ def study(name: str, question: str, reference: dict, envs: dict, scale: str,
     name: its module's name.
     question: what it asks, one sentence for the report.
     reference: the arm every arm is compared with, as the coordinates it changes: `method`
-      (the `method` column), `variant` (the `variant` column) and/or `run` (a process of a
-      multi-run environment); e.g. `{"method": "uniform"}` compares each arm with `uniform`
+      (the `method` column), `variant` (the `variant` column) and/or `process` (a process of
+      a multi-process environment); e.g. `{"method": "uniform"}` compares each arm with `uniform`
       under the same pre-training mix.
     envs: environment name -> `integrator_gp(...)` or `active_finetune(...)`.
     scale: `quick` or `paper`.
@@ -67,10 +74,19 @@ def integrator_gp(scale: str, processes=None, **overrides) -> dict:
 
 
 def active_finetune(env: str, scale: str, processes=None, **overrides) -> dict:
-  """AMF-NN on `env` (`experiments.active_finetune`) with `overrides`; `processes` as above."""
+  """AMF-NN on `env` (`experiments.active_finetune`) with `overrides`; `processes` as above.
+  At the paper scale the seeds are `POWER_SEEDS[env]` unless `overrides` set them."""
   arg = f"{env},quick" if scale == "quick" else env
+  if scale == "paper" and env in POWER_SEEDS:
+    overrides = {"num_seeds": POWER_SEEDS[env], **overrides}
   return dict(module="experiments.active_finetune", config=f"configs/active_finetune.py:{arg}",
               overrides=overrides, processes=processes or {})
+
+
+def pilot_seeds(env: str, scale: str) -> dict:
+  """The seed override of a study that ran on reacher with its 40 seeds as a pilot of
+  `POWER_SEEDS`, before that rule: it keeps them."""
+  return dict(num_seeds=40) if scale == "paper" and env == "reacher" else {}
 
 
 def num_tasks(env: str) -> int:

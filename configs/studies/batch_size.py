@@ -4,7 +4,7 @@ B is a static shape (the greedy batch), so each B is a process of its own; the c
 with B = 1 at the same budget (fewer, larger rounds: does greedy batch selection lose much?).
 The budget is a multiple of 8 so every B divides it.
 """
-from configs.studies import active_finetune, integrator_gp, nn_envs, study
+from configs.studies import active_finetune, integrator_gp, nn_envs, pilot_seeds, study
 
 SIZES = (1, 2, 4, 8)
 
@@ -16,7 +16,7 @@ def get_config(scale: str = "paper"):
                                          plot_ks=(6,), budget=budget)}
   # Pusher's B = 1 runs 16 rounds of its costly physics; it is left out.
   envs.update({name: active_finetune(env, scale, processes, methods=("amf", "uniform"),
-                                     mixes=("subset",), budget=budget)
+                                     mixes=("subset",), budget=budget, **pilot_seeds(env, scale))
                for name, env in nn_envs(scale, quick=()) if env != "pusher"})
   return study("batch_size", "How much does asking for B demonstrations per round (greedy "
                "batches) cost AMF against B = 1 at the same budget?",

@@ -6,7 +6,7 @@ policy's own states, simulated) and `oracle` (the expert's, privileged) are outs
 All estimators are variants of one AMF program (`lax.switch`); `subset` pre-training on half of
 the tasks, where the target occupancy is furthest from the pre-training data.
 """
-from configs.studies import active_finetune, integrator_gp, nn_envs, study
+from configs.studies import active_finetune, integrator_gp, nn_envs, pilot_seeds, study
 
 ESTIMATORS = ("importance", "uniform", "learned", "rollout", "oracle")
 
@@ -18,7 +18,8 @@ def get_config(scale: str = "paper"):
   envs = {"integrator_gp": integrator_gp(scale, methods=("amf", "uniform"), estimators=ESTIMATORS,
                                          ks=(6,), plot_ks=(6,), **quick)}
   envs.update({name: active_finetune(env, scale, methods=("amf", "uniform"),
-                                     estimators=ESTIMATORS, mixes=("subset",))
+                                     estimators=ESTIMATORS, mixes=("subset",),
+                                     **pilot_seeds(env, scale))
                for name, env in nn_envs(scale)})
   return study("importance_weights", "Do importance weights on the pre-training data beat "
                "uniform weights and a learned density ratio as AMF's target occupancy?",
