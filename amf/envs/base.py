@@ -16,6 +16,12 @@ from brax.envs.base import State
 __all__ = ["MultiTaskEnv", "State", "TaskBox", "polar"]
 
 
+def brax_sizes(env) -> tuple[int, int]:
+  """`(observation size, action size)` of a brax environment. Brax's `observation_size` runs
+  `reset` op by op (hundreds of small compilations, ~10 s on a CPU); its shape is all we need."""
+  return jax.eval_shape(env.reset, jax.random.PRNGKey(0)).obs.shape[-1], env.action_size
+
+
 def polar(task: jax.Array) -> jax.Array:
   """The point at (angle, radius) = `task[..., :2]`, for goals placed around a centre."""
   return task[..., 1:2] * jnp.stack([jnp.cos(task[..., 0]), jnp.sin(task[..., 0])], -1)

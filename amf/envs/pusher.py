@@ -5,7 +5,7 @@ from brax import math
 import jax
 import jax.numpy as jnp
 
-from amf.envs.base import MultiTaskEnv, State, TaskBox, polar
+from amf.envs.base import MultiTaskEnv, State, TaskBox, brax_sizes, polar
 
 _ARM = 7                # arm joints; q[7:9] slide the object (y, x), q[9:11] the goal (y, x)
 _OBJECT_RADIUS = 0.05
@@ -52,8 +52,7 @@ class Pusher(MultiTaskEnv):
     # The object's and the goal's slide joints are offsets from their bodies' positions.
     self._origin = jnp.array([0.45, -0.05])
     self.horizon = horizon
-    self.observation_size = self._env.observation_size
-    self.action_size = self._env.action_size
+    self.observation_size, self.action_size = brax_sizes(self._env)
     self.task_feature_size = 2
     self.start, self.start_noise = jnp.array(start), start_noise
     self.distance_range, self.angle_range = distance_range, angle_range

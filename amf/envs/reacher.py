@@ -3,7 +3,7 @@ import brax.envs
 import jax
 import jax.numpy as jnp
 
-from amf.envs.base import MultiTaskEnv, State, TaskBox, polar
+from amf.envs.base import MultiTaskEnv, State, TaskBox, brax_sizes, polar
 
 # Link lengths of brax's reacher: shoulder to elbow, elbow to fingertip.
 _L0, _L1 = 0.1, 0.11
@@ -46,8 +46,7 @@ class Reacher(MultiTaskEnv):
                        f"got radius={radius}, radius_range={radius_range}.")
     self._env = brax.envs.get_environment("reacher", backend=backend)
     self.horizon = horizon
-    self.observation_size = self._env.observation_size
-    self.action_size = self._env.action_size
+    self.observation_size, self.action_size = brax_sizes(self._env)
     self.task_feature_size = 2
     self.radius_range, self.success_threshold = (lo, hi), success_threshold
     self.kp, self.kd, self.elbow, self.shoulder_cut = kp, kd, elbow, shoulder_cut
