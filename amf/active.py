@@ -74,6 +74,7 @@ class LoopConfig:
   target_mass: tuple[float, ...] = ()  # mu's weights on target_tasks; () = uniform
   stride: int = 1
   eval_task_batch: int = 0  # tasks evaluated side by side (`rollout.rollouts`); 0 = all
+  eval_episode_batch: int = 0  # if > 0, episodes evaluated side by side instead (per run)
   demo_noise: float = 0.0  # DART: std of the noise on the expert's executed actions
   critic: occupancy.Critic = occupancy.Critic()  # the `learned` estimator's classifier
   task_space: str = "finite"  # or "continuous": targets drawn from mu, tasks off the set
@@ -147,9 +148,9 @@ class LoopConfig:
       raise ValueError(f"occupancy_samples={self.occupancy_samples} exceeds the "
                        f"{self.pretrain_size + self.budget} demonstrations that {sorted(reusing)} "
                        "can re-use, so the estimators' outputs would differ in shape.")
-    if self.eval_task_batch < 0:
-      raise ValueError(f"eval_task_batch must be >= 0 (0: all tasks), "
-                       f"got {self.eval_task_batch}.")
+    if min(self.eval_task_batch, self.eval_episode_batch) < 0:
+      raise ValueError(f"eval_task_batch and eval_episode_batch must be >= 0 (0: all), got "
+                       f"{self.eval_task_batch} and {self.eval_episode_batch}.")
     if self.demo_noise < 0:
       raise ValueError(f"demo_noise must be >= 0, got {self.demo_noise}.")
     if min(self.occupancy_samples, self.eval_episodes, self.stride) < 1:
@@ -256,7 +257,8 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
 
   def evaluation(state, key, tasks):
     actor = lambda s: learner.act(state, s.obs, env.task_features(s.info["task"]))
-    return evaluate(env, actor, key, tasks, cfg.eval_episodes, cfg.eval_task_batch)
+    return evaluate(env, actor, key, tasks, cfg.eval_episodes, cfg.eval_task_batch,
+                    cfg.eval_episode_batch)
 
   def model(c: Carry, key):
     """This round's GP view: `(estimate, covariance, factorised, proposal key)`.

@@ -20,11 +20,20 @@ from amf import metrics, selection
 ARM_SET = ("methods", "kernels", "estimators", "proposals", "checkpoint_every",
            "max_runs_per_call")
 TABLES = ("metrics", "per_task", "allocations")
+# Config keys added after processes ran, with the value that computes what those processes
+# computed: a config holding that value is the same config as one without the key, so adding a
+# setting neither reruns a finished process nor re-keys its arms.
+NEUTRAL = {"eval_episode_batch": 0}
+
+
+def canonical(config: dict) -> dict:
+  """`config` without the `NEUTRAL` keys that hold their neutral value."""
+  return {k: v for k, v in config.items() if k not in NEUTRAL or v != NEUTRAL[k]}
 
 
 def settings(config: dict) -> dict:
   """The config values an arm's result depends on besides its own (all but `ARM_SET`)."""
-  return {k: v for k, v in config.items() if k not in ARM_SET}
+  return {k: v for k, v in canonical(config).items() if k not in ARM_SET}
 
 
 def key(config, strategy: str, estimator: str, kernel: str, proposal: str) -> tuple[str, dict]:

@@ -28,13 +28,15 @@ from configs import task_space, testbed
 # with 3,000 the accumulated steps overfit and no round improved on round 0 under `uniform`
 # pre-training (docs/results.md, "Pusher fine-tuning"). Pusher evaluates 32 episodes per goal:
 # at 8, binomial evaluation noise alone made a seed's success move by about 0.05 a round.
+# Pusher's round is evaluation physics, which brax's generalized pipeline steps fastest on this
+# CPU with few episodes side by side: 2 per run (40 under 20 vmapped runs; docs/speed.md).
 ENVS = {
     "reacher": dict(pretrain_size=16, budget=16, batch_size=1, stride=5, num_seeds=40,
-                    eval_episodes=10, finetune_steps=3000),
+                    eval_episodes=10, finetune_steps=3000, eval_episode_batch=0),
     "pusher": dict(pretrain_size=32, budget=16, batch_size=4, stride=10, num_seeds=20,
-                   eval_episodes=32, finetune_steps=1000),
+                   eval_episodes=32, finetune_steps=1000, eval_episode_batch=2),
     "integrator": dict(pretrain_size=12, budget=12, batch_size=1, stride=1, num_seeds=10,
-                       eval_episodes=10, finetune_steps=3000),
+                       eval_episodes=10, finetune_steps=3000, eval_episode_batch=0),
 }
 
 
@@ -80,6 +82,8 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   # Tasks evaluated side by side: 1 keeps brax's CPU cost linear in the vmapped runs (10 seeds
   # x 8 tasks x 10 episodes at once run 2-3x slower per step); 0 (all) suits accelerators.
   c.eval_task_batch = 1
+  # Or, if > 0, that many of a run's episodes side by side (pusher; `rollout.rollouts`).
+  c.eval_episode_batch = defaults["eval_episode_batch"]
   c.checkpoint_every = 5           # rounds between orbax checkpoints
   # Runs advanced at once (0: all of a variant group); bounds memory, e.g. for the empirical
   # NTK on pusher (docs/studies.md, "Memory").

@@ -14,6 +14,9 @@
    evaluation physics, demonstrations, occupancy, network kernel + GP, the selection rule,
    the whole round, its compilation and a checkpoint; and fine-tuning's achieved FLOP/s
    against a plain float32 matmul's on this machine (the floor a run cannot beat).
+5. `evaluation`: a round's evaluation of the config's vmapped runs with a task's episodes side
+   by side against `eval_episode_batch` episodes per run side by side (default 2), and how far
+   their numbers differ.
 """
 import tempfile
 import time
@@ -33,7 +36,7 @@ _SAMPLES = flags.DEFINE_list("samples", ["1", "2", "4"], "Estimated trajectories
                              "(part 1, at K = the config's).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed repetitions (the best is reported).")
 _PARTS = flags.DEFINE_list("parts", ["selection", "seeds", "full"], "Parts to run "
-                           "(selection, seeds, full, profile).")
+                           "(selection, seeds, full, profile, evaluation).")
 
 
 def prepared(config, num_seeds: int, with_parts: bool = False, **overrides):
@@ -123,6 +126,40 @@ def matmul_flops(n: int = 1024) -> float:
   return 2 * n ** 3 / seconds
 
 
+def evaluation(c, env, learner):
+  """A round's evaluation of vmapped runs: `(states, keys, targets) -> Evaluation`."""
+  def one(state, key, targets):
+    actor = lambda s: learner.act(state, s.obs, env.task_features(s.info["task"]))
+    return evaluate(env, actor, key, targets, c.eval_episodes, c.eval_task_batch,
+                    c.eval_episode_batch)
+  return jax.vmap(one)
+
+
+def part_evaluation(config):
+  """A round's evaluation of the config's vmapped runs with every episode of a task side by
+  side (`eval_task_batch=1`) against `eval_episode_batch` episodes per run side by side."""
+  n = config.num_seeds
+  c, _, initial, env, learner = prepared(config, n, with_parts=True)
+  keys = jax.random.split(jax.random.PRNGKey(1), n)
+  args = (initial.learner, keys, initial.targets)
+  chunk = c.eval_episode_batch or 2
+  print(f"5. Evaluation: {c.env}, {n} vmapped runs, {c.eval_episodes} episodes x "
+        f"{initial.targets.shape[1]} targets; ms per run-round", flush=True)
+  runs = {}
+  for label, episode_batch in (("a task's episodes side by side", 0),
+                               (f"{chunk} episodes per run side by side", chunk)):
+    variant = c.copy_and_resolve_references()
+    variant.eval_episode_batch = episode_batch
+    fn = jax.jit(evaluation(variant, env, learner))
+    result = jax.block_until_ready(fn(*args))  # compiles
+    runs[label] = (common.best_time(_REPEATS.value, fn, *args), result)
+    print(f"  {label:<40}{runs[label][0] / n * 1e3:>10.1f}", flush=True)
+  (whole, a), (chunked, b) = runs.values()
+  print(f"  ratio {whole / chunked:.2f}x; largest difference of a run's per-target mean "
+        f"success {float(jnp.abs(a.success - b.success).max()):.3f}, return "
+        f"{float(jnp.abs(a.ret - b.ret).max()):.3f} (contact physics, floats reassociated)")
+
+
 def part_profile(config):
   n = config.num_seeds
   c, loop, initial, env, learner = prepared(config, n, with_parts=True)
@@ -144,13 +181,10 @@ def part_profile(config):
                             lambda *x: learner.act(state, *x), c.critic)
     return occupancy.get(c.estimators[0])(ctx, key)(env.tasks)
 
-  def evaluation(state, key, targets):
-    actor = lambda s: learner.act(state, s.obs, env.task_features(s.info["task"]))
-    return evaluate(env, actor, key, targets, c.eval_episodes, c.eval_task_batch)
-
   parts = {
       "fine-tuning": (fit(learner), initial.learner, data, keys),
-      "evaluation physics": (jax.vmap(evaluation), initial.learner, keys, initial.targets),
+      "evaluation physics": (evaluation(c, env, learner), initial.learner, keys,
+                             initial.targets),
       "demonstrations": (jax.vmap(lambda key, t, i: data_lib.demonstrate_tasks(
           env, key, t, i, c.demo_noise)), keys, asked.tasks, asked.ids),
       "occupancy": (jax.vmap(occupancy_of), initial.learner, initial.data, keys),
@@ -187,7 +221,7 @@ def main(argv):
   config = flags.FLAGS.config
   print(f"AMF-NN on {config.env}: {jax.device_count()} {jax.devices()[0].platform} device(s)")
   parts = {"selection": part_selection, "seeds": part_seeds, "full": part_full,
-           "profile": part_profile}
+           "profile": part_profile, "evaluation": part_evaluation}
   for name in _PARTS.value:
     parts[name](config)
 

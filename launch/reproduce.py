@@ -164,7 +164,8 @@ def done(job: Job) -> bool:
     return False
   if not job.config:
     return _command(status(job).get("argv", [])) == _command(job.argv[1:])
-  return _config(job.workdir) == _parsed(job.config)
+  stored = _config(job.workdir)
+  return stored is not None and arms.canonical(stored) == arms.canonical(_parsed(job.config))
 
 
 def _arms_store(job: Job) -> str:

@@ -24,6 +24,10 @@ def test_an_arm_key_ignores_which_arms_run_beside_it_but_not_what_it_computes():
   # A cheap strategy scores nothing: its estimator, kernel and proposal do not matter.
   assert key(_config(), "uniform", "a", "b", "c") == key(_config(), "uniform", "x", "y", "z")
   assert key(_config(), "uniform", "a", "b", "c") != key(_config(), "rebalancing", "a", "b", "c")
+  # A setting added later keys no arm anew at the value that computes what it did before.
+  later = lambda value: key(_config(eval_episode_batch=value), "amf", "importance", "rbf",
+                            "finite")
+  assert later(0) == base and later(2) != base
 
 
 @pytest.mark.slow  # three small sweeps

@@ -21,7 +21,7 @@ ASCENT = dict(starts=4, steps=20, learning_rate=0.05)
 MIXES = {"integrator": ("subset:3",), "reacher": ("subset:4",), "pusher": ("subset:2",)}
 # Pusher's 16 targets x 8 episodes are the 128 evaluation episodes a round that its finite
 # set's 4 goals x 32 are.
-EVAL = {"pusher": dict(eval_episodes=8)}
+EVAL = {"pusher": dict(eval_episodes=8, eval_episode_batch=0)}
 
 
 def _settings(scale: str) -> dict:
