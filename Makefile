@@ -18,13 +18,14 @@ $(STAMP): setup.py requirements.txt
 
 install: $(STAMP)
 
-# Two pytest workers (pytest-xdist): most of the suite's time is single-threaded compilation.
+# Two pytest workers (pytest-xdist; an idle one takes queued tests from the other): most of the
+# suite's time is single-threaded compilation.
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n 2 --dist worksteal tests
 
 # Skips the tests marked slow (brax environments, subprocesses, end-to-end experiment runs).
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not slow" tests
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow" tests
 
 demo: $(STAMP)
 	$(PY) -m launch.reproduce --figures=integrator_gp --scale=quick --workdir=$(WORKDIR)

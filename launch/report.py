@@ -20,6 +20,7 @@ from absl import flags
 from rliable import metrics as rl_metrics
 
 from amf import cli, envs, metrics, plotting
+from amf.arms import canonical
 from configs import studies as study_configs
 from launch import studies
 
@@ -236,18 +237,42 @@ def _figures(root, study, env, env_arms, rows_by_process, allocs, config) -> lis
   return out + [""]
 
 
+def _current(workdir: str, overrides: dict) -> bool:
+  """Whether the process's `config.json` holds every value the study sets now (a process that
+  ran with other settings, e.g. fewer seeds, is stale: the launcher runs it again)."""
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      config = json.load(f)
+  except (OSError, ValueError):
+    return False
+  for key, value in canonical(overrides).items():
+    held = config
+    for part in key.split("."):
+      held = held.get(part) if isinstance(held, dict) else None
+    if json.dumps(held) != json.dumps(value):
+      return False
+  return True
+
+
 def times(root: str, study: dict) -> dict:
-  """Processes, finished ones and wall seconds of a study (its `launch.json` files)."""
-  out = {"processes": 0, "done": 0, "seconds": 0.0}
+  """Processes, finished ones with the study's current settings, finished ones with older
+  settings (stale), and the wall seconds of the current ones (their `launch.json` files)."""
+  out = {"processes": 0, "done": 0, "stale": 0, "seconds": 0.0}
   for process in studies.processes(ml_collections.ConfigDict(study)):
     out["processes"] += 1
+    workdir = os.path.join(root, process.path)
     try:
-      with open(os.path.join(root, process.path, "launch.json")) as f:
+      with open(os.path.join(workdir, "launch.json")) as f:
         record = json.load(f)
     except (OSError, ValueError):
       continue
-    out["done"] += record["status"] == "done"
-    out["seconds"] += record["seconds"]
+    if record["status"] != "done":
+      continue
+    if _current(workdir, process.overrides):
+      out["done"] += 1
+      out["seconds"] += record["seconds"]
+    else:
+      out["stale"] += 1
   return out
 
 
@@ -268,14 +293,18 @@ def build(root: str) -> str:
            "reference arm [bootstrap CI], **bold** where the CI excludes 0; P(>ref.): "
            "rliable's probability of improvement; MDD: the minimal detectable difference of "
            "that comparison (80% power). AUC is the mean level over the budget.", "",
-           "| study | processes | done | wall time |", "|---|---|---|---|"]
-  total = 0.0
+           "Done: finished with the study's current settings (its wall time is theirs); "
+           "stale: finished with older ones (e.g. fewer seeds), shown below until the "
+           "launcher reruns it.", "",
+           "| study | processes | done | stale | wall time |", "|---|---|---|---|---|"]
+  total = {"processes": 0, "done": 0, "stale": 0, "seconds": 0.0}
   for name, study in loaded.items():
     t = times(root, study)
-    total += t["seconds"]
-    lines.append(f"| [{name}](#{name}) | {t['processes']} | {t['done']} | "
+    total = {k: total[k] + t[k] for k in total}
+    lines.append(f"| [{name}](#{name}) | {t['processes']} | {t['done']} | {t['stale']} | "
                  f"{t['seconds'] / 60:.1f} min |")
-  lines += [f"| total | | | {total / 60:.1f} min |", ""]
+  lines += [f"| total | {total['processes']} | {total['done']} | {total['stale']} | "
+            f"{total['seconds'] / 60:.1f} min |", ""]
   missing = [n for n in study_configs.STUDIES if n not in found]
   if missing:
     lines += ["Not run in this workdir: " + ", ".join(f"`{n}`" for n in missing) + ".", ""]

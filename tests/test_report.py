@@ -104,3 +104,16 @@ def test_a_rebuilt_report_equals_the_first_and_its_intervals_are_summary_csvs(wo
   line = next(l for l in first.splitlines() if l.startswith("| b1 amf"))
   assert (f"{expected['final_mean']:.3f} [{expected['final_low']:.3f}, "
           f"{expected['final_high']:.3f}]") in line
+
+
+def test_a_process_that_ran_with_older_settings_counts_as_stale(tmp_path):
+  demo = study("batch_size", "Does it work?", {"process": "b1"},
+               {"integrator_gp": integrator_gp("quick", {"b1": {}, "b2": {}}, num_seeds=4)},
+               "quick")
+  for tag, seeds in (("b1", 4), ("b2", 2)):  # b2 ran before the study asked for 4 seeds
+    path = tmp_path / "batch_size" / "integrator_gp" / tag
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps({"num_seeds": seeds, "budget": 8}))
+    (path / "launch.json").write_text(json.dumps({"status": "done", "seconds": 60.0}))
+  assert report.times(str(tmp_path), demo.to_dict()) == {
+      "processes": 2, "done": 1, "stale": 1, "seconds": 60.0}
