@@ -18,7 +18,7 @@ __all__ = ["MultiTaskEnv", "State", "TaskBox", "polar"]
 
 def brax_sizes(env) -> tuple[int, int]:
   """`(observation size, action size)` of a brax environment. Brax's `observation_size` runs
-  `reset` op by op (hundreds of small compilations, ~10 s on a CPU); its shape is all we need."""
+  `reset` op by op (hundreds of small compilations: docs/speed.md); its shape is all we need."""
   return jax.eval_shape(env.reset, jax.random.PRNGKey(0)).obs.shape[-1], env.action_size
 
 

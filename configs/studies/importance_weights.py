@@ -12,8 +12,8 @@ ESTIMATORS = ("importance", "uniform", "learned", "rollout", "oracle")
 
 
 def get_config(scale: str = "paper"):
-  # Under vmap every estimator branch runs for every run (`learned` trains a classifier,
-  # `rollout` and `oracle` simulate); the quick scale asks for 8 demonstrations.
+  # Five estimators are five AMF arms (`learned` trains a classifier, `rollout` and `oracle`
+  # simulate); the quick scale asks for 8 demonstrations.
   quick = dict(budget=8) if scale == "quick" else {}
   envs = {"integrator_gp": integrator_gp(scale, methods=("amf", "uniform"), estimators=ESTIMATORS,
                                          ks=(6,), plot_ks=(6,), **quick)}
