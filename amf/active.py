@@ -8,8 +8,8 @@ evaluation and AMF's targets use, and mu. Scored strategies choose among the can
 proposal (`amf.proposals`), by AMF's score over the query set `amf.acquisition` builds.
 All are shape-static, so a sweep is
 `jax.jit(jax.vmap(...))` over seeds, pre-training mixes (a run's `variant`) and arms (the
-strategy, estimator and kernel indices in the carry, which `lax.switch` reads), and a long run advances
-in chunks with a checkpoint of the carry in between. The learner's state (a GP fit, or a
+strategy, estimator and kernel indices in the carry, which `lax.switch` reads), and a long run
+advances in chunks with a checkpoint of the carry in between. The learner's state (a GP fit, or a
 network's weights and optimiser state) and every round's metrics live in the carry, so a
 restored carry has lost nothing.
 """
@@ -307,8 +307,8 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
       return selection.Scored(*acquisition.query_set(covariance, space.mu, estimate(env.tasks)),
                               grid)
     score, joint, k_prop = scorer(c, key, once=cfg.proposal == "continuous")
-    ctx = proposals.Context(env.task_space, grid, cfg.num_candidates or num_tasks, space.draw, score,
-                            cfg.ascent)
+    ctx = proposals.Context(env.task_space, grid, cfg.num_candidates or num_tasks, space.draw,
+                            score, cfg.ascent)
     batch = propose(ctx, k_prop)
     return selection.Scored(*joint(batch.tasks), batch)
 

@@ -1,7 +1,7 @@
 """No arm run twice in a plan: an index of the method arms its processes computed.
 
-An *arm* is one method (a strategy with its estimator, kernel and proposal) of one process on all its runs (mixes x seeds): its strategy,
-the estimator, kernel and proposal it scores with (scored strategies only), and every other
+An *arm* is one method of one process on all its runs (mixes x seeds): its strategy, the
+estimator, kernel and proposal it scores with (scored strategies only), and every other
 config value. Many studies share arms (`uniform` under `subset`, AMF with the reference kernel
 and estimator), and each arm's result depends on nothing else of its process: its runs are
 advanced as their own vmapped call with their own keys (`sweep.batched_advance`). The index,

@@ -76,7 +76,8 @@ def part_selection(config):
     overrides = dict(occupancy_samples=m, env_kwargs=dict(config.env_kwargs, num_tasks=num_tasks))
     one, points = selection_latency(config, 1, **overrides)
     ten, _ = selection_latency(config, 10, **overrides)
-    print(f"{num_tasks:>4} {m:>3} {points:>10} {one * 1e3:>9.1f} {ten * 1e3:>9.1f} {ten / one:>6.2f}",
+    print(f"{num_tasks:>4} {m:>3} {points:>10} {one * 1e3:>9.1f} {ten * 1e3:>9.1f} "
+          f"{ten / one:>6.2f}",
           flush=True)
 
 

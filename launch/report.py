@@ -223,7 +223,8 @@ def _figures(root, study, env, env_arms, rows_by_process, allocs, config) -> lis
     out.append(f"![{env} paired differences]({rel(path)})")
   a, b = study["gap"] or (None, None)
   variants = list(dict.fromkeys(arm.variant for arm in env_arms))
-  if a and len(rows_by_process) == 1 and len(variants) > 1 and {a, b} <= {x.method for x in env_arms}:
+  if (a and len(rows_by_process) == 1 and len(variants) > 1
+      and {a, b} <= {x.method for x in env_arms}):
     path = plotting.gap_vs_variant(merged, os.path.join(folder, f"{env}_gap.png"), "success", a,
                                    b, variant_order=variants, xlabel="pre-training mix")
     out.append(f"![{env} {a} - {b} against the mix]({rel(path)})")
@@ -289,7 +290,8 @@ def build(root: str) -> str:
            f"Scale: {', '.join(scales)}. Built {time.strftime('%Y-%m-%d %H:%M')} from the "
            f"tables under this folder (`python -m launch.report --workdir={root}` rebuilds it). "
            f"Statistics over seeds at {LEVEL:.0%}: mean [bootstrap CI] (2000 resamples, "
-           "seeded: the intervals of `summary.csv`) and IQM (rliable); Δ: the seed-paired difference against the study's "
+           "seeded: the intervals of `summary.csv`) and IQM (rliable); Δ: the seed-paired "
+           "difference against the study's "
            "reference arm [bootstrap CI], **bold** where the CI excludes 0; P(>ref.): "
            "rliable's probability of improvement; MDD: the minimal detectable difference of "
            "that comparison (80% power). AUC is the mean level over the budget.", "",

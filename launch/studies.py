@@ -66,7 +66,8 @@ def command(process: Process, root: str, overwrite: bool = False) -> list[str]:
   every study of the plan (`amf.arms`)."""
   return ([sys.executable, "-m", process.module, f"--config={process.config}"]
           + [f"--config.{k}={flag_value(v)}" for k, v in process.overrides.items()]
-          + [f"--workdir={os.path.join(root, process.path)}", f"--arms={os.path.join(root, 'arms')}"]
+          + [f"--workdir={os.path.join(root, process.path)}",
+             f"--arms={os.path.join(root, 'arms')}"]
           + (["--overwrite"] if overwrite else []))
 
 

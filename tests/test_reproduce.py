@@ -165,7 +165,8 @@ def test_the_paper_plan_runs_the_seeds_power_needs_and_keeps_the_pilots(tmp_path
   assert {seeds[f"batch_size/reacher/b{b}"] for b in (1, 2, 4, 8)} == {40}  # the pilot's
   assert seeds["forgetting/reacher/replay"] == seeds["rebalancing/reacher"] == (
       study_configs.POWER_SEEDS["reacher"])
-  assert seeds["forgetting/pusher/none"] == seeds["rebalancing/pusher"] == study_configs.POWER_SEEDS["pusher"]
+  assert seeds["forgetting/pusher/none"] == seeds["rebalancing/pusher"] == (
+      study_configs.POWER_SEEDS["pusher"])
   # b1 ran 40 seeds, so forgetting's adaptive_prior (the same settings at 20) is no twin of it.
   assert not any(j.twin for j in jobs)
 

@@ -4,7 +4,8 @@ A task is a vector of task parameters `c` (e.g. a goal angle) in a task space `C
 parameters (`TaskBox`). An environment turns `c` into task features `phi(c)` the policy sees,
 resets with a given task, steps, scores success, and ships an expert. Its finite task set is
 one grid over `C` (`grid`). Everything is a pure function of arrays so rollouts `vmap` over
-tasks and episodes and `jit` as one program. States are brax's `State`, so brax environments fit as is.
+tasks and episodes and `jit` as one program. States are brax's `State`, so brax environments
+fit as is.
 """
 import abc
 from typing import NamedTuple
