@@ -20,7 +20,6 @@ from absl import flags
 from rliable import metrics as rl_metrics
 
 from amf import cli, envs, metrics, plotting
-from amf.arms import canonical
 from configs import studies as study_configs
 from launch import studies
 
@@ -238,26 +237,10 @@ def _figures(root, study, env, env_arms, rows_by_process, allocs, config) -> lis
   return out + [""]
 
 
-def _current(workdir: str, overrides: dict) -> bool:
-  """Whether the process's `config.json` holds every value the study sets now (a process that
-  ran with other settings, e.g. fewer seeds, is stale: the launcher runs it again)."""
-  try:
-    with open(os.path.join(workdir, "config.json")) as f:
-      config = json.load(f)
-  except (OSError, ValueError):
-    return False
-  for key, value in canonical(overrides).items():
-    held = config
-    for part in key.split("."):
-      held = held.get(part) if isinstance(held, dict) else None
-    if json.dumps(held) != json.dumps(value):
-      return False
-  return True
-
-
 def times(root: str, study: dict) -> dict:
   """Processes, finished ones with the study's current settings, finished ones with older
-  settings (stale), and the wall seconds of the current ones (their `launch.json` files)."""
+  settings (stale: the launcher runs them again, `studies.holds`), and the wall seconds of the
+  current ones (their `launch.json` files)."""
   out = {"processes": 0, "done": 0, "stale": 0, "seconds": 0.0}
   for process in studies.processes(ml_collections.ConfigDict(study)):
     out["processes"] += 1
@@ -269,7 +252,7 @@ def times(root: str, study: dict) -> dict:
       continue
     if record["status"] != "done":
       continue
-    if _current(workdir, process.overrides):
+    if studies.holds(workdir, json.loads(studies.experiment_config(process).to_json())):
       out["done"] += 1
       out["seconds"] += record["seconds"]
     else:

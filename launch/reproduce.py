@@ -164,22 +164,12 @@ def done(job: Job) -> bool:
     return False
   if not job.config:
     return _command(status(job).get("argv", [])) == _command(job.argv[1:])
-  stored = _config(job.workdir)
-  return stored is not None and arms.canonical(stored) == arms.canonical(_parsed(job.config))
+  return studies.holds(job.workdir, _parsed(job.config))
 
 
 def _arms_store(job: Job) -> str:
   """The `--arms` folder of a study process's command ("" for a figure)."""
   return next((a.removeprefix("--arms=") for a in job.argv if a.startswith("--arms=")), "")
-
-
-def _config(workdir: str):
-  """The `config.json` a process wrote in `workdir` (None if there is none to read)."""
-  try:
-    with open(os.path.join(workdir, "config.json")) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return None
 
 
 def _parsed(config: str):
@@ -198,7 +188,7 @@ def execute(job: Job, label: str = "") -> dict:
     return status(job)
   if job.twin and done(job._replace(workdir=job.twin, twin="")):
     return copy_twin(job, label)
-  if job.config and "--overwrite" in job.argv and _config(job.workdir) not in (
+  if job.config and "--overwrite" in job.argv and studies.stored_config(job.workdir) not in (
       None, _parsed(job.config)):
     # Another config's outputs: deleted here, not by the process, which would take the log
     # this function is writing with them.

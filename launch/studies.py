@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import ml_collections
 
+from amf.arms import canonical
+
 
 class Process(NamedTuple):
   """One process of a study."""
@@ -107,6 +109,22 @@ def check(study: ml_collections.ConfigDict) -> None:
                      f"{sorted(tags)}.")
   if study.gap and len(study.gap) != 2:
     raise ValueError(f"{study.name}: gap must name two methods, got {study.gap}.")
+
+
+def stored_config(workdir: str):
+  """The `config.json` a process wrote in `workdir` (None if there is none to read)."""
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+def holds(workdir: str, config: dict) -> bool:
+  """Whether the process in `workdir` ran with `config` (its resolved config, as JSON): equal
+  but for settings added since at their neutral values (`amf.arms.canonical`)."""
+  stored = stored_config(workdir)
+  return stored is not None and canonical(stored) == canonical(config)
 
 
 def write(study: ml_collections.ConfigDict, root: str) -> str:

@@ -110,10 +110,12 @@ def test_a_process_that_ran_with_older_settings_counts_as_stale(tmp_path):
   demo = study("batch_size", "Does it work?", {"process": "b1"},
                {"integrator_gp": integrator_gp("quick", {"b1": {}, "b2": {}}, num_seeds=4)},
                "quick")
-  for tag, seeds in (("b1", 4), ("b2", 2)):  # b2 ran before the study asked for 4 seeds
-    path = tmp_path / "batch_size" / "integrator_gp" / tag
+  for process, seeds in zip(studies.processes(demo), (4, 2)):  # b2 ran before the study
+    config = studies.experiment_config(process)                 # asked for 4 seeds
+    config.num_seeds = seeds
+    path = tmp_path / process.path
     path.mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps({"num_seeds": seeds, "budget": 8}))
+    (path / "config.json").write_text(config.to_json())
     (path / "launch.json").write_text(json.dumps({"status": "done", "seconds": 60.0}))
   assert report.times(str(tmp_path), demo.to_dict()) == {
       "processes": 2, "done": 1, "stale": 1, "seconds": 60.0}
