@@ -239,9 +239,9 @@ def _figures(root, study, env, env_arms, rows_by_process, allocs, config) -> lis
 
 def times(root: str, study: dict) -> dict:
   """Processes, finished ones with the study's current settings, finished ones with older
-  settings (stale: the launcher runs them again, `studies.holds`), and the wall seconds of the
-  current ones (their `launch.json` files)."""
-  out = {"processes": 0, "done": 0, "stale": 0, "seconds": 0.0}
+  settings (stale: the launcher runs them again, `studies.holds`), and the wall and CPU
+  seconds of the current ones (their `launch.json` files; CPU time where it was recorded)."""
+  out = {"processes": 0, "done": 0, "stale": 0, "seconds": 0.0, "cpu_seconds": 0.0, "cpu_of": 0}
   for process in studies.processes(ml_collections.ConfigDict(study)):
     out["processes"] += 1
     workdir = os.path.join(root, process.path)
@@ -255,6 +255,9 @@ def times(root: str, study: dict) -> dict:
     if studies.holds(workdir, json.loads(studies.experiment_config(process).to_json())):
       out["done"] += 1
       out["seconds"] += record["seconds"]
+      if "cpu_seconds" in record:
+        out["cpu_seconds"] += record["cpu_seconds"]
+        out["cpu_of"] += 1
     else:
       out["stale"] += 1
   return out
@@ -280,16 +283,19 @@ def build(root: str) -> str:
            "that comparison (80% power). AUC is the mean level over the budget.", "",
            "Done: finished with the study's current settings (its wall time is theirs); "
            "stale: finished with older ones (e.g. fewer seeds), shown below until the "
-           "launcher reruns it.", "",
-           "| study | processes | done | stale | wall time |", "|---|---|---|---|---|"]
-  total = {"processes": 0, "done": 0, "stale": 0, "seconds": 0.0}
-  for name, study in loaded.items():
-    t = times(root, study)
-    total = {k: total[k] + t[k] for k in total}
-    lines.append(f"| [{name}](#{name}) | {t['processes']} | {t['done']} | {t['stale']} | "
-                 f"{t['seconds'] / 60:.1f} min |")
-  lines += [f"| total | {total['processes']} | {total['done']} | {total['stale']} | "
-            f"{total['seconds'] / 60:.1f} min |", ""]
+           "launcher reruns it. CPU time: user + system time of the done processes that "
+           "recorded it (of n), which unlike wall time does not grow when processes share "
+           "the cores.", "",
+           "| study | processes | done | stale | wall time | CPU time (of n) |",
+           "|---|---|---|---|---|---|"]
+  rows = {name: times(root, study) for name, study in loaded.items()}
+  rows["total"] = {k: sum(t[k] for t in rows.values()) for k in next(iter(rows.values()))}
+  for name, t in rows.items():
+    label = name if name == "total" else f"[{name}](#{name})"
+    lines.append(f"| {label} | {t['processes']} | {t['done']} | {t['stale']} | "
+                 f"{t['seconds'] / 60:.1f} min | "
+                 + (f"{t['cpu_seconds'] / 60:.1f} min ({t['cpu_of']}) |" if t["cpu_of"] else "– |"))
+  lines.append("")
   missing = [n for n in study_configs.STUDIES if n not in found]
   if missing:
     lines += ["Not run in this workdir: " + ", ".join(f"`{n}`" for n in missing) + ".", ""]

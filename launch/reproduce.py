@@ -16,6 +16,7 @@ import ast
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import subprocess
@@ -179,9 +180,16 @@ def _parsed(config: str):
 _ABSL_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ")
 
 
+def _children_cpu() -> float:
+  """User + system seconds of this launcher's finished processes."""
+  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return usage.ru_utime + usage.ru_stime
+
+
 def execute(job: Job, label: str = "") -> dict:
   """Runs `job` (unless it finished with the same command), its output streamed with its
-  name in front and kept in `log.txt`; records its status and wall time in `launch.json`."""
+  name in front and kept in `log.txt`; records its status, wall time and CPU time (which,
+  unlike wall time, does not grow when other work shares the cores) in `launch.json`."""
   if done(job):
     logging.info("%s %s: done before (%.1f s), skipped", label, job.name, status(job)["seconds"])
     index_arms(job, _arms_store(job))
@@ -196,7 +204,7 @@ def execute(job: Job, label: str = "") -> dict:
     shutil.rmtree(job.workdir)
   os.makedirs(job.workdir, exist_ok=True)
   logging.info("%s %s: started", label, job.name)
-  start = time.time()
+  start, cpu_start = time.time(), _children_cpu()
   # Line-buffered, so `tail -f log.txt` follows a running process.
   with open(os.path.join(job.workdir, "log.txt"), "a", buffering=1) as log, subprocess.Popen(
       job.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
@@ -206,7 +214,8 @@ def execute(job: Job, label: str = "") -> dict:
               or "Warning: " in line):  # kept in the log, not on the console
         print(f"  {job.name} | {_ABSL_PREFIX.sub('', line)}", end="", flush=True)
   record = {"argv": job.argv[1:], "status": "done" if proc.returncode == 0 else "failed",
-            "seconds": round(time.time() - start, 1), "returncode": proc.returncode,
+            "seconds": round(time.time() - start, 1),
+            "cpu_seconds": round(_children_cpu() - cpu_start, 1), "returncode": proc.returncode,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
   with open(os.path.join(job.workdir, "launch.json"), "w") as f:
     json.dump(record, f, indent=2)

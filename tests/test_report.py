@@ -116,6 +116,7 @@ def test_a_process_that_ran_with_older_settings_counts_as_stale(tmp_path):
     path = tmp_path / process.path
     path.mkdir(parents=True)
     (path / "config.json").write_text(config.to_json())
-    (path / "launch.json").write_text(json.dumps({"status": "done", "seconds": 60.0}))
+    (path / "launch.json").write_text(json.dumps({"status": "done", "seconds": 60.0,
+                                                  "cpu_seconds": 90.0}))
   assert report.times(str(tmp_path), demo.to_dict()) == {
-      "processes": 2, "done": 1, "stale": 1, "seconds": 60.0}
+      "processes": 2, "done": 1, "stale": 1, "seconds": 60.0, "cpu_seconds": 90.0, "cpu_of": 1}

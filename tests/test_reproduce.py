@@ -75,9 +75,11 @@ def _job(tmp_path, name, code):
 
 @pytest.mark.slow  # subprocesses
 def test_a_finished_process_is_skipped_and_a_failed_one_is_recorded(tmp_path, capsys):
-  ok = _job(tmp_path, "ok", "print('round 1/1')")
+  ok = _job(tmp_path, "ok", "import time\nt = time.process_time()\n"
+             "while time.process_time() - t < 0.5: pass\nprint('round 1/1')")
   first = reproduce.execute(ok)
   assert first["status"] == "done" and "round 1/1" in (tmp_path / "ok" / "log.txt").read_text()
+  assert 0.5 <= first["cpu_seconds"] <= first["seconds"] * os.cpu_count() + 0.1  # its CPU time
   assert "ok | round 1/1" in capsys.readouterr().out
   assert reproduce.execute(ok) == first  # skipped: the same command finished before
   bad = _job(tmp_path, "bad", "raise SystemExit(3)")
