@@ -126,12 +126,15 @@ def table(env_arms: list[Arm], study, metric: str, estimates: dict) -> list[str]
 def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   """The tables and figures of one environment of a study (or what is missing)."""
   tags = list(spec["processes"]) or [""]
-  rows_by_process, allocs, missing, config = {}, [], [], None
+  rows_by_process, allocs, missing, unfinished, config = {}, [], [], [], None
   for tag in tags:
     workdir = os.path.join(root, study["name"], env, tag)
     path = os.path.join(workdir, "metrics.csv")
     if not os.path.exists(path):
       missing.append(os.path.join(env, tag) if tag else env)
+      continue
+    if studies.launch_record(workdir).get("status", "done") != "done":  # running, failed
+      unfinished.append(os.path.join(env, tag) if tag else env)
       continue
     rows_by_process[tag] = metrics.read_csv(path)
     prefix = f"{tag} " if tag else ""
@@ -142,6 +145,9 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   lines = [f"### {env}", ""]
   if missing:
     lines += [f"Not run yet: {', '.join(missing)}.", ""]
+  if unfinished:
+    lines += [f"Running or unfinished (its partial tables left out): {', '.join(unfinished)}.",
+              ""]
   if not rows_by_process:
     return lines
   names = tuple(study["metrics"])
@@ -245,12 +251,8 @@ def times(root: str, study: dict) -> dict:
   for process in studies.processes(ml_collections.ConfigDict(study)):
     out["processes"] += 1
     workdir = os.path.join(root, process.path)
-    try:
-      with open(os.path.join(workdir, "launch.json")) as f:
-        record = json.load(f)
-    except (OSError, ValueError):
-      continue
-    if record["status"] != "done":
+    record = studies.launch_record(workdir)
+    if record.get("status") != "done":
       continue
     if studies.holds(workdir, json.loads(studies.experiment_config(process).to_json())):
       out["done"] += 1

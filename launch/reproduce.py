@@ -144,11 +144,7 @@ def study_jobs(study, root: str, overwrite: bool = False, envs=()) -> list[Job]:
 
 def status(job: Job) -> dict:
   """The job's `launch.json` ({} if it never ran here)."""
-  try:
-    with open(os.path.join(job.workdir, "launch.json")) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return {}
+  return studies.launch_record(job.workdir)
 
 
 def _command(argv) -> list:
@@ -204,6 +200,10 @@ def execute(job: Job, label: str = "") -> dict:
     shutil.rmtree(job.workdir)
   os.makedirs(job.workdir, exist_ok=True)
   logging.info("%s %s: started", label, job.name)
+  # Until it finishes, the report leaves out the tables it is writing.
+  with open(os.path.join(job.workdir, "launch.json"), "w") as f:
+    json.dump({"argv": job.argv[1:], "status": "running",
+               "started": time.strftime("%Y-%m-%d %H:%M:%S")}, f, indent=2)
   start, cpu_start = time.time(), _children_cpu()
   # Line-buffered, so `tail -f log.txt` follows a running process.
   with open(os.path.join(job.workdir, "log.txt"), "a", buffering=1) as log, subprocess.Popen(

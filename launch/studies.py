@@ -111,13 +111,23 @@ def check(study: ml_collections.ConfigDict) -> None:
     raise ValueError(f"{study.name}: gap must name two methods, got {study.gap}.")
 
 
-def stored_config(workdir: str):
-  """The `config.json` a process wrote in `workdir` (None if there is none to read)."""
+def _stored(workdir: str, name: str):
   try:
-    with open(os.path.join(workdir, "config.json")) as f:
+    with open(os.path.join(workdir, name)) as f:
       return json.load(f)
   except (OSError, ValueError):
     return None
+
+
+def stored_config(workdir: str):
+  """The `config.json` a process wrote in `workdir` (None if there is none to read)."""
+  return _stored(workdir, "config.json")
+
+
+def launch_record(workdir: str) -> dict:
+  """The launcher's `launch.json` in `workdir`: its status (running, done, failed), wall and
+  CPU seconds ({} where the launcher never ran it)."""
+  return _stored(workdir, "launch.json") or {}
 
 
 def holds(workdir: str, config: dict) -> bool:

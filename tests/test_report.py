@@ -66,6 +66,14 @@ def test_arms_are_compared_with_their_reference_arm(workdir):
   assert "`discretisation`" in text  # the pending study is named
 
 
+def test_a_running_process_is_named_and_its_partial_tables_left_out(workdir):
+  (workdir / "batch_size" / "integrator_gp" / "b2" / "launch.json").write_text(
+      json.dumps({"status": "running"}))
+  text = report.build(str(workdir))
+  assert "Running or unfinished (its partial tables left out): integrator_gp/b2." in text
+  assert "| b1 amf |" in text and "| b2 amf |" not in text
+
+
 def test_figures_are_written_and_linked(workdir):
   report.write(str(workdir))
   text = (workdir / "REPORT.md").read_text()

@@ -90,6 +90,14 @@ def test_a_finished_process_is_skipped_and_a_failed_one_is_recorded(tmp_path, ca
   assert "demo" in reproduce.format_table(rows)
 
 
+@pytest.mark.slow  # a subprocess
+def test_a_running_process_is_recorded_as_running_until_it_ends(tmp_path):
+  record = tmp_path / "p" / "launch.json"
+  job = _job(tmp_path, "p", f"import json; print(json.load(open({str(record)!r}))['status'])")
+  assert reproduce.execute(job)["status"] == "done"
+  assert (tmp_path / "p" / "log.txt").read_text() == "running\n"
+
+
 def test_a_study_process_is_done_when_its_config_matches_not_its_wording(tmp_path):
   config = ml_collections.ConfigDict({"eval_episodes": 32, "methods": ("amf",)})
   job = reproduce.Job("s/pusher", "s", ["python", "-m", "x", "--config.eval_episodes=32"],
