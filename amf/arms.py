@@ -15,10 +15,11 @@ from typing import Optional
 
 from amf import metrics, selection
 
-# Config values that choose which arms a process runs, or how it is checkpointed, rather than
-# what an arm computes.
-ARM_SET = ("methods", "kernels", "estimators", "proposals", "checkpoint_every",
-           "max_runs_per_call")
+# Config values that choose which arms a process runs rather than what an arm computes.
+ARM_SET = ("methods", "kernels", "estimators", "proposals")
+# Config values that change how a process is checkpointed or chunked, and no number: a process
+# resumed or skipped under other values of them is the same process.
+UNCOMPUTED = ("checkpoint_every", "max_runs_per_call")
 TABLES = ("metrics", "per_task", "allocations")
 # Config keys added after processes ran, with the value that computes what those processes
 # computed: a config holding that value is the same config as one without the key, so adding a
@@ -27,8 +28,10 @@ NEUTRAL = {"eval_episode_batch": 0}
 
 
 def canonical(config: dict) -> dict:
-  """`config` without the `NEUTRAL` keys that hold their neutral value."""
-  return {k: v for k, v in config.items() if k not in NEUTRAL or v != NEUTRAL[k]}
+  """`config` without its `UNCOMPUTED` keys and the `NEUTRAL` keys that hold their neutral
+  value: two configs that compute the same numbers have the same canonical form."""
+  return {k: v for k, v in config.items()
+          if k not in UNCOMPUTED and (k not in NEUTRAL or v != NEUTRAL[k])}
 
 
 def settings(config: dict) -> dict:

@@ -32,11 +32,14 @@ from configs import task_space, testbed
 # CPU with few episodes side by side: 2 per run (40 under 20 vmapped runs; docs/speed.md).
 ENVS = {
     "reacher": dict(pretrain_size=16, budget=16, batch_size=1, stride=5, num_seeds=40,
-                    eval_episodes=10, finetune_steps=3000, eval_episode_batch=0),
+                    eval_episodes=10, finetune_steps=3000, eval_episode_batch=0,
+                    checkpoint_every=5),
     "pusher": dict(pretrain_size=32, budget=16, batch_size=4, stride=10, num_seeds=20,
-                   eval_episodes=32, finetune_steps=1000, eval_episode_batch=2),
+                   eval_episodes=32, finetune_steps=1000, eval_episode_batch=2,
+                   checkpoint_every=1),
     "integrator": dict(pretrain_size=12, budget=12, batch_size=1, stride=1, num_seeds=10,
-                       eval_episodes=10, finetune_steps=3000, eval_episode_batch=0),
+                       eval_episodes=10, finetune_steps=3000, eval_episode_batch=0,
+                       checkpoint_every=5),
 }
 
 
@@ -84,7 +87,9 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   c.eval_task_batch = 1
   # Or, if > 0, that many of a run's episodes side by side (pusher; `rollout.rollouts`).
   c.eval_episode_batch = defaults["eval_episode_batch"]
-  c.checkpoint_every = 5           # rounds between orbax checkpoints
+  # Rounds between orbax checkpoints and progress lines: 1 on pusher, whose 4 rounds take
+  # minutes each, so a killed process loses at most one.
+  c.checkpoint_every = defaults["checkpoint_every"]
   # Runs advanced at once (0: all of a variant group); bounds memory, e.g. for the empirical
   # NTK on pusher (docs/studies.md, "Memory").
   c.max_runs_per_call = 0

@@ -21,6 +21,7 @@ from ml_collections import config_flags
 
 from amf import bc, cli, metrics
 from amf.active import LoopConfig
+from amf.arms import canonical
 from amf.task_spaces import target_weights
 
 METRIC_COLUMNS = ("env", "method", "variant", "seed", "round", "num_demos", "return", "success")
@@ -65,16 +66,17 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
   """Makes `workdir` ready for `config`'s outputs and writes `config.json`; call it before
   anything compiles.
 
-  A workdir holding the outputs of the same config is resumed. One that holds another
-  config's (its `config.json` differs) is refused, naming the settings that differ, unless
-  `overwrite`, which deletes it first; one that cannot be written is refused.
+  A workdir holding the outputs of the same config (equal but for settings that change no
+  number, `amf.arms.canonical`) is resumed. One that holds another config's is refused, naming
+  the settings that differ, unless `overwrite`, which deletes it first; one that cannot be
+  written is refused.
   """
   path = os.path.join(workdir, "config.json")
   text = config.to_json(indent=2)
   if os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
-    new = json.loads(text)
+    old, new = canonical(old), canonical(json.loads(text))
     differ = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if differ and not overwrite:
       raise ValueError(f"{workdir} holds the outputs of another config (it differs in "

@@ -30,6 +30,13 @@ def test_an_arm_key_ignores_which_arms_run_beside_it_but_not_what_it_computes():
   assert later(0) == base and later(2) != base
 
 
+def test_settings_that_change_no_number_leave_a_config_the_same():
+  config = _config().to_dict()
+  for changed in ({"checkpoint_every": 1}, {"max_runs_per_call": 8}, {"eval_episode_batch": 0}):
+    assert arms.canonical({**config, **changed}) == arms.canonical(config)
+  assert arms.canonical({**config, "eval_episode_batch": 2}) != arms.canonical(config)
+
+
 @pytest.mark.slow  # three small sweeps
 def test_a_second_process_reads_the_shared_arm_with_the_rows_it_would_compute(tmp_path):
   store = str(tmp_path / "arms")

@@ -21,6 +21,8 @@ def test_a_workdir_of_the_same_config_is_reused_and_of_another_refused(tmp_path)
   (workdir / "metrics.csv").write_text("kept")
   common.prepare_workdir(_config(), str(workdir))  # the same config resumes: nothing deleted
   assert (workdir / "metrics.csv").read_text() == "kept"
+  common.prepare_workdir(_config(checkpoint_every=1), str(workdir))  # no number changes
+  assert (workdir / "metrics.csv").read_text() == "kept"
   with pytest.raises(ValueError, match=r"another config \(it differs in \['budget', 'mix'\]\)"):
     common.prepare_workdir(_config(budget=8, mix="subset"), str(workdir))
   assert (workdir / "metrics.csv").exists()
