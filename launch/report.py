@@ -130,11 +130,12 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   for tag in tags:
     workdir = os.path.join(root, study["name"], env, tag)
     path = os.path.join(workdir, "metrics.csv")
+    status = studies.launch_record(workdir).get("status")
+    if status in ("running", "failed"):  # its tables, if any, are partial
+      unfinished.append(os.path.join(env, tag) if tag else env)
+      continue
     if not os.path.exists(path):
       missing.append(os.path.join(env, tag) if tag else env)
-      continue
-    if studies.launch_record(workdir).get("status", "done") != "done":  # running, failed
-      unfinished.append(os.path.join(env, tag) if tag else env)
       continue
     rows_by_process[tag] = metrics.read_csv(path)
     prefix = f"{tag} " if tag else ""

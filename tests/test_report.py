@@ -72,6 +72,9 @@ def test_a_running_process_is_named_and_its_partial_tables_left_out(workdir):
   text = report.build(str(workdir))
   assert "Running or unfinished (its partial tables left out): integrator_gp/b2." in text
   assert "| b1 amf |" in text and "| b2 amf |" not in text
+  (workdir / "batch_size" / "integrator_gp" / "b2" / "metrics.csv").unlink()  # none written yet
+  assert "Running or unfinished (its partial tables left out): integrator_gp/b2." in (
+      report.build(str(workdir)))
 
 
 def test_figures_are_written_and_linked(workdir):
