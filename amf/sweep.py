@@ -259,15 +259,19 @@ def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
     raise ValueError(f"the learner scores with kernels {learner.kernels}, the config names "
                      f"{kernel_names(config)}")
   cfg = LoopConfig.from_config(config, config.methods)
-  initial = pretrained(make_loop(env, learner, cfg).init, runs, workdir)
-  if check is not None:
-    check(initial)
+  programs_found = [(program, members, ids, {label: arms.find(store, ids[label][0], label)
+                                            for label, *_ in members} if store else {})
+                    for program, members, ids in program_arms(config)]
+  initial = None
+  if any(found.get(label) is None for _, members, _, found in programs_found
+         for label, *_ in members):  # pre-training only when an arm is computed here
+    initial = pretrained(make_loop(env, learner, cfg).init, runs, workdir)
+    if check is not None:
+      check(initial)
   n = len(runs.keys)
   tables = {name: [] for name in arms.TABLES}
-  for (group, proposal, suffix), members, ids in program_arms(config):
+  for (group, proposal, suffix), members, ids, found in programs_found:
     start, name = time.time(), "+".join(group) + suffix
-    found = {label: arms.find(store, ids[label][0], label) for label, *_ in members} \
-        if store else {}
     chosen = [v for v in members if found.get(v[0]) is None]
     computed = {}
     if chosen:

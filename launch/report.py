@@ -137,8 +137,10 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
     if not os.path.exists(path):
       missing.append(os.path.join(env, tag) if tag else env)
       continue
-    rows_by_process[tag] = metrics.read_csv(path)
-    prefix = f"{tag} " if tag else ""
+    # Shards of one process (`configs.studies.active_finetune`) read as that process.
+    process = "" if spec.get("shards") else tag
+    rows_by_process.setdefault(process, []).extend(metrics.read_csv(path))
+    prefix = f"{process} " if process else ""
     allocs += [{**r, "method": prefix + r["method"]}
                for r in metrics.read_csv(os.path.join(workdir, "allocations.csv"))]
     with open(os.path.join(workdir, "config.json")) as f:

@@ -52,6 +52,14 @@ def test_a_second_process_reads_the_shared_arm_with_the_rows_it_would_compute(tm
   first = [r for r in metrics.read_csv(tmp_path / "a" / "metrics.csv") if r["method"] == "uniform"]
   assert [r for r in shared if r["method"] == "uniform"] == first
   assert len(os.listdir(store)) == 3  # rebalancing indexed too
+  # A process whose every arm is indexed computes nothing, not even the pre-training.
+  read = integrator_gp.run(_config(methods=("rebalancing", "amf")), str(tmp_path / "d"),
+                           arms=store)
+  assert not os.path.exists(tmp_path / "d" / "checkpoints")
+  assert sorted(read, key=str) == sorted(
+      [r for r in shared if r["method"] == "rebalancing"]
+      + [r for r in metrics.read_csv(tmp_path / "a" / "metrics.csv") if r["method"] == "amf"],
+      key=str)
 
 
 def test_an_index_entry_is_found_only_while_its_process_holds_the_arms_settings(tmp_path):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from amf import metrics
-from configs.studies import integrator_gp, study
+from configs.studies import active_finetune, integrator_gp, study
 from experiments import common
 from launch import report, studies
 
@@ -75,6 +75,26 @@ def test_a_running_process_is_named_and_its_partial_tables_left_out(workdir):
   (workdir / "batch_size" / "integrator_gp" / "b2" / "metrics.csv").unlink()  # none written yet
   assert "Running or unfinished (its partial tables left out): integrator_gp/b2." in (
       report.build(str(workdir)))
+
+
+def test_shards_of_one_process_read_as_that_process(tmp_path):
+  """Processes that each hold one mix of a process (`shards`) give one table and the gap figure,
+  their arms labelled by method and mix, not by shard."""
+  demo = study("pretraining_mix", "Does the mix matter?", {"method": "uniform"},
+               {"integrator_nn": active_finetune("integrator", "quick", {"m-a": {}, "m-b": {}},
+                                                 shards=True)}, "quick", gap=("amf", "uniform"))
+  studies.write(demo, str(tmp_path))
+  for tag, variant, amf_level in (("m-a", "a", 0.9), ("m-b", "b", 0.5)):
+    path = tmp_path / "pretraining_mix" / "integrator_nn" / tag
+    path.mkdir(parents=True)
+    _write(path, _rows("amf", variant, amf_level) + _rows("uniform", variant, 0.5))
+  report.write(str(tmp_path))
+  text = (tmp_path / "REPORT.md").read_text()
+  assert "| amf · a |" in text and "| uniform · b |" in text and "m-a amf" not in text
+  amf_a = next(line for line in text.splitlines() if line.startswith("| amf · a |"))
+  delta = amf_a.split(" | ")[4]  # against uniform · a, its own shard's mix: 0.9 - 0.5
+  assert delta.startswith("**") and 0.35 < float(delta.strip("*").split()[0]) < 0.45
+  assert "(pretraining_mix/figures/integrator_nn_gap.png)" in text
 
 
 def test_figures_are_written_and_linked(workdir):

@@ -56,6 +56,19 @@ def test_pretraining_mixes_cover_a_quarter_half_and_three_quarters():
   assert pretraining_mix.mixes(12)[1:4] == ("skewed:0.5", "skewed:1", "skewed:2")
 
 
+def test_pushers_pretraining_mix_runs_one_process_per_mix_and_reachers_one_in_all():
+  by_env = {}
+  for process in studies.processes(study_configs.get("pretraining_mix", "paper")):
+    by_env.setdefault(process.env, []).append(process)
+  half = {"subset:2": "subset"}  # spelled as the studies that computed its arms spell it
+  assert sorted(p.overrides["mixes"] for p in by_env["pusher"]) == sorted(
+      (half.get(mix, mix),) for mix in pretraining_mix.mixes(4))
+  assert "pretraining_mix/pusher/skewed-0_5" in {p.path for p in by_env["pusher"]}
+  (reacher,) = by_env["reacher"]
+  assert reacher.overrides["mixes"] == pretraining_mix.mixes(8)
+  assert study_configs.get("pretraining_mix", "paper").envs.pusher.shards
+
+
 def test_unknown_and_misnamed_studies_are_refused():
   with pytest.raises(ValueError, match="Unknown study 'kernel'"):
     study_configs.get("kernel", "quick")

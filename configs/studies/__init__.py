@@ -73,14 +73,17 @@ def integrator_gp(scale: str, processes=None, **overrides) -> dict:
               overrides=overrides, processes=processes or {})
 
 
-def active_finetune(env: str, scale: str, processes=None, **overrides) -> dict:
+def active_finetune(env: str, scale: str, processes=None, shards: bool = False,
+                    **overrides) -> dict:
   """AMF-NN on `env` (`experiments.active_finetune`) with `overrides`; `processes` as above.
-  At the paper scale the seeds are `POWER_SEEDS[env]` unless `overrides` set them."""
+  `shards`: the processes only split one process's value variants (e.g. one mix each), so the
+  report reads them as one process. At the paper scale the seeds are `POWER_SEEDS[env]` unless
+  `overrides` set them."""
   arg = f"{env},quick" if scale == "quick" else env
   if scale == "paper" and env in POWER_SEEDS:
     overrides = {"num_seeds": POWER_SEEDS[env], **overrides}
   return dict(module="experiments.active_finetune", config=f"configs/active_finetune.py:{arg}",
-              overrides=overrides, processes=processes or {})
+              overrides=overrides, processes=processes or {}, shards=shards)
 
 
 def pilot_seeds(env: str, scale: str) -> dict:
