@@ -13,6 +13,7 @@ printed and, when studies ran, `<workdir>/REPORT.md` is written (`python -m laun
 rebuilds it from the workdir alone).
 """
 import ast
+import fnmatch
 import json
 import os
 import re
@@ -111,6 +112,18 @@ def plan(names, scale: str, root: str, overwrite: bool = False, envs=()) -> list
     else:
       jobs.extend(study_jobs(study_configs.get(name, scale), root, overwrite, envs))
   return with_twins(jobs)
+
+
+def only(jobs: list[Job], patterns) -> list[Job]:
+  """The jobs whose name (a figure, or a study process's path such as
+  `pretraining_mix/pusher/skewed-1`) matches one of the shell `patterns`, e.g. to run one
+  process or to split a study's processes between two launchers; all with no `patterns`."""
+  if not patterns:
+    return jobs
+  kept = [job for job in jobs if any(fnmatch.fnmatch(job.name, p) for p in patterns)]
+  if not kept:
+    raise ValueError(f"--processes {list(patterns)} match none of {[j.name for j in jobs]}.")
+  return kept
 
 
 def with_twins(jobs: list[Job]) -> list[Job]:
@@ -340,6 +353,8 @@ def define_flags() -> None:
                     "parameters, key=value, e.g. slurm_partition=cpu,gpus_per_node=1.")
   flags.DEFINE_list("envs", [], "Only the studies' processes on these environments (e.g. "
                     "integrator_gp,integrator_nn); the report lists the others as not run.")
+  flags.DEFINE_list("processes", [], "Only the processes whose name matches one of these shell "
+                    "patterns, e.g. 'pretraining_mix/pusher/skewed-*' (--dry_run lists them).")
   flags.DEFINE_bool("dry_run", False, "Check every process and print its command; run none.")
   flags.DEFINE_bool("wait", False, "With submitit: wait for the jobs, then print the time "
                     "table and write the report (always so with --executor=local).")
@@ -350,7 +365,7 @@ def main(argv):
   args = flags.FLAGS
   names = selected(args.figures)
   parameters = cluster_parameters(args.cluster_args)
-  jobs = plan(names, args.scale, args.workdir, args.overwrite, args.envs)
+  jobs = only(plan(names, args.scale, args.workdir, args.overwrite, args.envs), args.processes)
   total, distinct = arm_count(jobs)
   logging.info("%d processes for %s at the %s scale in %s: %d method arms, %d distinct (each "
                "computed once, amf.arms)", len(jobs), ", ".join(names), args.scale,

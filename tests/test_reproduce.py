@@ -62,6 +62,15 @@ def test_envs_keep_only_those_processes_and_unknown_envs_are_refused(tmp_path):
     reproduce.plan(["rebalancing"], "paper", str(tmp_path), envs=("pushr",))
 
 
+def test_processes_keep_the_matching_ones_and_a_pattern_matching_none_is_refused(tmp_path):
+  jobs = reproduce.plan(["pretraining_mix"], "paper", str(tmp_path), envs=("pusher",))
+  assert [j.name for j in reproduce.only(jobs, ["*/skewed-*", "*/uniform"])] == [
+      f"pretraining_mix/pusher/{tag}" for tag in ("skewed-0_5", "skewed-1", "skewed-2", "uniform")]
+  assert reproduce.only(jobs, []) == jobs
+  with pytest.raises(ValueError, match=r"\['\*/skewd'\] match none"):
+    reproduce.only(jobs, ["*/skewd"])
+
+
 def test_cluster_parameters_parse_literals():
   assert reproduce.cluster_parameters(["timeout_min=120", "slurm_partition=cpu"]) == {
       "timeout_min": 120, "slurm_partition": "cpu"}
