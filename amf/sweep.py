@@ -259,20 +259,21 @@ def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
     raise ValueError(f"the learner scores with kernels {learner.kernels}, the config names "
                      f"{kernel_names(config)}")
   cfg = LoopConfig.from_config(config, config.methods)
-  programs_found = [(program, members, ids, {label: arms.find(store, ids[label][0], label)
-                                            for label, *_ in members} if store else {})
-                    for program, members, ids in program_arms(config)]
+  programs_found = []  # per program: its arms, those read from the store, those computed here
+  for program, members, ids in program_arms(config):
+    found = {label: arms.find(store, ids[label][0], label)
+             for label, *_ in members} if store else {}
+    chosen = [v for v in members if found.get(v[0]) is None]
+    programs_found.append((program, members, ids, found, chosen))
   initial = None
-  if any(found.get(label) is None for _, members, _, found in programs_found
-         for label, *_ in members):  # pre-training only when an arm is computed here
+  if any(chosen for *_, chosen in programs_found):  # pre-training only when an arm is computed
     initial = pretrained(make_loop(env, learner, cfg).init, runs, workdir)
     if check is not None:
       check(initial)
   n = len(runs.keys)
   tables = {name: [] for name in arms.TABLES}
-  for (group, proposal, suffix), members, ids, found in programs_found:
+  for (group, proposal, suffix), members, ids, found, chosen in programs_found:
     start, name = time.time(), "+".join(group) + suffix
-    chosen = [v for v in members if found.get(v[0]) is None]
     computed = {}
     if chosen:
       # One program per group: the runs of all its arms are batched together. A
