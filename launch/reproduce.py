@@ -8,7 +8,8 @@
 Each figure sweep writes into `<workdir>/<figure>/`, each study's process into
 `<workdir>/<study>/<env>[/<run>]/` (`configs/studies/`), with its log (`log.txt`) and its
 wall time (`launch.json`). A rerun skips the processes that finished with the same command
-and resumes the others from their checkpoints. At the end the per-study time table is
+and those another live launcher on this machine is running (so two launchers may share a
+study), and resumes the others from their checkpoints. At the end the per-study time table is
 printed and, when studies ran, `<workdir>/REPORT.md` is written (`python -m launch.report`
 rebuilds it from the workdir alone).
 """
@@ -20,6 +21,7 @@ import re
 import resource
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -195,6 +197,22 @@ def _children_cpu() -> float:
   return usage.ru_utime + usage.ru_stime
 
 
+def running_elsewhere(job: Job) -> int:
+  """The pid of another launcher on this machine that is running the job now (its
+  `launch.json` says so, and that pid is alive with the command it recorded), else 0. A
+  launcher killed without finishing leaves a stale record, which is not counted."""
+  record = status(job)
+  pid = record.get("pid", 0)
+  if (record.get("status") != "running" or record.get("host") != socket.gethostname()
+      or pid in (0, os.getpid())):
+    return 0
+  try:  # the pid may since belong to an unrelated process
+    with open(f"/proc/{pid}/cmdline") as f:
+      return pid if f.read().split("\0")[:-1] == record.get("launcher") else 0
+  except OSError:
+    return 0
+
+
 def execute(job: Job, label: str = "") -> dict:
   """Runs `job` (unless it finished with the same command), its output streamed with its
   name in front and kept in `log.txt`; records its status, wall time and CPU time (which,
@@ -202,6 +220,9 @@ def execute(job: Job, label: str = "") -> dict:
   if done(job):
     logging.info("%s %s: done before (%.1f s), skipped", label, job.name, status(job)["seconds"])
     index_arms(job, _arms_store(job))
+    return status(job)
+  if pid := running_elsewhere(job):
+    logging.info("%s %s: being run by launcher %d, skipped", label, job.name, pid)
     return status(job)
   if job.twin and done(job._replace(workdir=job.twin, twin="")):
     return copy_twin(job, label)
@@ -216,7 +237,8 @@ def execute(job: Job, label: str = "") -> dict:
   # Until it finishes, the report leaves out the tables it is writing.
   with open(os.path.join(job.workdir, "launch.json"), "w") as f:
     json.dump({"argv": job.argv[1:], "status": "running",
-               "started": time.strftime("%Y-%m-%d %H:%M:%S")}, f, indent=2)
+               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "host": socket.gethostname(),
+               "pid": os.getpid(), "launcher": sys.orig_argv}, f, indent=2)
   start, cpu_start = time.time(), _children_cpu()
   # Line-buffered, so `tail -f log.txt` follows a running process.
   with open(os.path.join(job.workdir, "log.txt"), "a", buffering=1) as log, subprocess.Popen(

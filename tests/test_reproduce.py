@@ -2,6 +2,8 @@
 import importlib
 import json
 import os
+import socket
+import subprocess
 import sys
 
 import jax
@@ -237,3 +239,26 @@ def test_a_tiny_study_runs_is_skipped_when_done_and_is_reported(tmp_path, monkey
     text = f.read()
   assert "| amf | 2 |" in text and "| uniform | 2 |" in text
   assert "(rebalancing/figures/integrator_gp_differences.png)" in text
+
+
+@pytest.mark.slow  # subprocesses
+def test_a_process_another_live_launcher_runs_is_left_to_it(tmp_path):
+  job = _job(tmp_path, "shared", "print('round 1/1')")
+  other = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
+  with subprocess.Popen(other, stdout=subprocess.PIPE, text=True) as launcher:
+    launcher.stdout.readline()  # started with its own command (not still the forked pytest)
+    os.makedirs(job.workdir)
+    record = {"argv": job.argv[1:], "status": "running", "host": socket.gethostname(),
+              "pid": launcher.pid, "launcher": other}
+    (tmp_path / "shared" / "launch.json").write_text(json.dumps(record))
+    assert reproduce.running_elsewhere(job) == launcher.pid
+    assert reproduce.execute(job)["status"] == "running"  # left to the other launcher
+    assert not (tmp_path / "shared" / "log.txt").exists()
+    # The pid alive with another command (reused by an unrelated process): not counted.
+    (tmp_path / "shared" / "launch.json").write_text(json.dumps(dict(record, launcher=["x"])))
+    assert reproduce.running_elsewhere(job) == 0
+    (tmp_path / "shared" / "launch.json").write_text(json.dumps(record))
+    launcher.kill()
+  # The other launcher is gone (killed mid-run): its stale record does not block a rerun.
+  assert reproduce.running_elsewhere(job) == 0
+  assert reproduce.execute(job)["status"] == "done"
