@@ -197,6 +197,22 @@ def _children_cpu() -> float:
   return usage.ru_utime + usage.ru_stime
 
 
+def _process_cpu(pid: int) -> float:
+  """User + system seconds so far of a running process and its waited children (from
+  `/proc`; 0 where there is none)."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      fields = f.read().rsplit(")", 1)[1].split()  # from field 3, after the command's name
+  except OSError:
+    return 0.0
+  return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # fields 14-17
+
+
+# Least seconds between updates of a running process's `launch.json` (at a line of its
+# output), so that a killed attempt's time is known to the run that resumes it.
+HEARTBEAT = 60.0
+
+
 def running_elsewhere(job: Job) -> int:
   """The pid of another launcher on this machine that is running the job now (its
   `launch.json` says so, and that pid is alive with the command it recorded), else 0. A
@@ -216,7 +232,8 @@ def running_elsewhere(job: Job) -> int:
 def execute(job: Job, label: str = "") -> dict:
   """Runs `job` (unless it finished with the same command), its output streamed with its
   name in front and kept in `log.txt`; records its status, wall time and CPU time (which,
-  unlike wall time, does not grow when other work shares the cores) in `launch.json`."""
+  unlike wall time, does not grow when other work shares the cores) in `launch.json`. A run
+  that resumes a killed or failed attempt adds that attempt's time (`attempts` counts them)."""
   if done(job):
     logging.info("%s %s: done before (%.1f s), skipped", label, job.name, status(job)["seconds"])
     index_arms(job, _arms_store(job))
@@ -233,13 +250,24 @@ def execute(job: Job, label: str = "") -> dict:
     logging.info("%s %s: --overwrite: deleting another config's outputs", label, job.name)
     shutil.rmtree(job.workdir)
   os.makedirs(job.workdir, exist_ok=True)
-  logging.info("%s %s: started", label, job.name)
+  earlier = status(job) if status(job).get("status") in ("running", "failed") else {}
+  logging.info("%s %s: %s", label, job.name, "resumed" if earlier else "started")
+  path = os.path.join(job.workdir, "launch.json")
+
+  def write(record: dict, seconds: float, cpu: float) -> None:
+    with open(path + ".tmp", "w") as f:
+      json.dump(dict(record, seconds=round(earlier.get("seconds", 0.0) + seconds, 1),
+                     cpu_seconds=round(earlier.get("cpu_seconds", 0.0) + cpu, 1),
+                     attempts=earlier.get("attempts", 1) + 1 if earlier else 1), f, indent=2)
+    os.replace(path + ".tmp", path)
+
   # Until it finishes, the report leaves out the tables it is writing.
-  with open(os.path.join(job.workdir, "launch.json"), "w") as f:
-    json.dump({"argv": job.argv[1:], "status": "running",
-               "started": time.strftime("%Y-%m-%d %H:%M:%S"), "host": socket.gethostname(),
-               "pid": os.getpid(), "launcher": sys.orig_argv}, f, indent=2)
+  running = {"argv": job.argv[1:], "status": "running",
+             "started": earlier.get("started", time.strftime("%Y-%m-%d %H:%M:%S")),
+             "host": socket.gethostname(), "pid": os.getpid(), "launcher": sys.orig_argv}
+  write(running, 0.0, 0.0)
   start, cpu_start = time.time(), _children_cpu()
+  beat = start
   # Line-buffered, so `tail -f log.txt` follows a running process.
   with open(os.path.join(job.workdir, "log.txt"), "a", buffering=1) as log, subprocess.Popen(
       job.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
@@ -248,12 +276,14 @@ def execute(job: Job, label: str = "") -> dict:
       if not (line.startswith(("W", "Failed to import", "  warnings.warn"))
               or "Warning: " in line):  # kept in the log, not on the console
         print(f"  {job.name} | {_ABSL_PREFIX.sub('', line)}", end="", flush=True)
+      if time.time() - beat >= HEARTBEAT:
+        beat = time.time()
+        write(running, beat - start, _process_cpu(proc.pid))
   record = {"argv": job.argv[1:], "status": "done" if proc.returncode == 0 else "failed",
-            "seconds": round(time.time() - start, 1),
-            "cpu_seconds": round(_children_cpu() - cpu_start, 1), "returncode": proc.returncode,
+            "returncode": proc.returncode, "started": running["started"],
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-  with open(os.path.join(job.workdir, "launch.json"), "w") as f:
-    json.dump(record, f, indent=2)
+  write(record, time.time() - start, _children_cpu() - cpu_start)
+  record = status(job)
   logging.info("%s %s: %s in %.1f s (log: %s)", label, job.name, record["status"],
                record["seconds"], os.path.join(job.workdir, "log.txt"))
   return record

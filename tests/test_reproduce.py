@@ -262,3 +262,25 @@ def test_a_process_another_live_launcher_runs_is_left_to_it(tmp_path):
   # The other launcher is gone (killed mid-run): its stale record does not block a rerun.
   assert reproduce.running_elsewhere(job) == 0
   assert reproduce.execute(job)["status"] == "done"
+
+
+@pytest.mark.slow  # subprocesses
+def test_a_resumed_process_counts_the_time_of_its_killed_attempt(tmp_path, monkeypatch):
+  monkeypatch.setattr(reproduce, "HEARTBEAT", 0.0)
+  # It burns CPU, then prints its own launch.json as the launcher keeps it while it runs.
+  code = ("import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+          "print('round 1/2', flush=True)\ntime.sleep(0.2)\n"
+          "print(open('launch.json').read().replace('\\n', ' '), flush=True)")
+  job = _job(tmp_path, "resumed", code)
+  os.makedirs(job.workdir)
+  killed = {"argv": job.argv[1:], "status": "running", "started": "2026-12-06 19:02:06",
+            "host": socket.gethostname(), "pid": 0, "seconds": 100.0, "cpu_seconds": 90.0}
+  (tmp_path / "resumed" / "launch.json").write_text(json.dumps(killed))
+  monkeypatch.chdir(job.workdir)  # where the process reads its launch.json
+  record = reproduce.execute(job)
+  assert record["status"] == "done" and record["attempts"] == 2
+  assert record["started"] == "2026-12-06 19:02:06"
+  assert 100.5 <= record["seconds"] < 160 and 90.3 <= record["cpu_seconds"] < 150
+  seen = json.loads((tmp_path / "resumed" / "log.txt").read_text().splitlines()[-1])
+  assert seen["status"] == "running" and seen["seconds"] > 100  # updated while it ran
+  assert seen["cpu_seconds"] >= 90.3  # the running process's CPU time, read from /proc
