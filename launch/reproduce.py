@@ -250,16 +250,19 @@ def execute(job: Job, label: str = "") -> dict:
     logging.info("%s %s: --overwrite: deleting another config's outputs", label, job.name)
     shutil.rmtree(job.workdir)
   os.makedirs(job.workdir, exist_ok=True)
-  earlier = status(job) if status(job).get("status") in ("running", "failed") else {}
+  earlier = status(job)
+  earlier = earlier if earlier.get("status") in ("running", "failed") else {}
   logging.info("%s %s: %s", label, job.name, "resumed" if earlier else "started")
   path = os.path.join(job.workdir, "launch.json")
 
-  def write(record: dict, seconds: float, cpu: float) -> None:
+  def write(record: dict, seconds: float, cpu: float) -> dict:
+    record = dict(record, seconds=round(earlier.get("seconds", 0.0) + seconds, 1),
+                  cpu_seconds=round(earlier.get("cpu_seconds", 0.0) + cpu, 1),
+                  attempts=earlier.get("attempts", 1) + 1 if earlier else 1)
     with open(path + ".tmp", "w") as f:
-      json.dump(dict(record, seconds=round(earlier.get("seconds", 0.0) + seconds, 1),
-                     cpu_seconds=round(earlier.get("cpu_seconds", 0.0) + cpu, 1),
-                     attempts=earlier.get("attempts", 1) + 1 if earlier else 1), f, indent=2)
+      json.dump(record, f, indent=2)
     os.replace(path + ".tmp", path)
+    return record
 
   # Until it finishes, the report leaves out the tables it is writing.
   running = {"argv": job.argv[1:], "status": "running",
@@ -282,8 +285,7 @@ def execute(job: Job, label: str = "") -> dict:
   record = {"argv": job.argv[1:], "status": "done" if proc.returncode == 0 else "failed",
             "returncode": proc.returncode, "started": running["started"],
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-  write(record, time.time() - start, _children_cpu() - cpu_start)
-  record = status(job)
+  record = write(record, time.time() - start, _children_cpu() - cpu_start)
   logging.info("%s %s: %s in %.1f s (log: %s)", label, job.name, record["status"],
                record["seconds"], os.path.join(job.workdir, "log.txt"))
   return record
