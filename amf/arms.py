@@ -13,7 +13,7 @@ import json
 import os
 from typing import Optional
 
-from amf import metrics, selection
+from amf import checkpoint, metrics, selection
 
 # Config values that choose which arms a process runs rather than what an arm computes.
 ARM_SET = ("methods", "kernels", "estimators", "proposals")
@@ -86,6 +86,4 @@ def record(store: str, arm_key: str, identity: dict, workdir: str, label: str) -
   os.makedirs(store, exist_ok=True)
   entry = {"workdir": os.path.relpath(workdir, store), "method": label, "identity": identity}
   path = os.path.join(store, f"{arm_key}.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump(entry, f, indent=1, sort_keys=True, default=list)
-  os.replace(path + ".tmp", path)
+  checkpoint.save_json(path, entry, indent=1, sort_keys=True, default=list)

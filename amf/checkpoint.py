@@ -1,4 +1,6 @@
-"""Orbax checkpoints of pytrees: whole-object save/restore and step-numbered progress."""
+"""Orbax checkpoints of pytrees: whole-object save/restore and step-numbered progress; JSON
+records written whole or not at all."""
+import json
 import logging as std_logging
 import os
 from typing import Any, Optional
@@ -21,6 +23,14 @@ def save(path: str, tree: Any) -> None:
   _quiet_orbax()
   with ocp.StandardCheckpointer() as ckpt:
     ckpt.save(os.path.abspath(path), tree, force=True)
+
+
+def save_json(path: str, obj: Any, **options) -> None:
+  """Writes `obj` as JSON at `path` (`json.dump` options), atomically: a process killed
+  mid-write leaves the previous file, never half of one."""
+  with open(path + ".tmp", "w") as f:
+    json.dump(obj, f, **options)
+  os.replace(path + ".tmp", path)
 
 
 def restore(path: str, like: Any) -> Any:

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import ml_collections
 from absl import flags, logging
 
-from amf import arms, cli, sweep
+from amf import arms, checkpoint, cli, sweep
 from configs import studies as study_configs
 from launch import studies
 
@@ -259,9 +259,7 @@ def execute(job: Job, label: str = "") -> dict:
     record = dict(record, seconds=round(earlier.get("seconds", 0.0) + seconds, 1),
                   cpu_seconds=round(earlier.get("cpu_seconds", 0.0) + cpu, 1),
                   attempts=earlier.get("attempts", 1) + 1 if earlier else 1)
-    with open(path + ".tmp", "w") as f:
-      json.dump(record, f, indent=2)
-    os.replace(path + ".tmp", path)
+    checkpoint.save_json(path, record, indent=2)
     return record
 
   # Until it finishes, the report leaves out the tables it is writing.
@@ -321,8 +319,7 @@ def copy_twin(job: Job, label: str = "") -> dict:
   record = {"argv": job.argv[1:], "status": "done", "seconds": 0.0, "returncode": 0,
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "copied_from": os.path.relpath(job.twin, job.workdir)}
-  with open(os.path.join(job.workdir, "launch.json"), "w") as f:
-    json.dump(record, f, indent=2)
+  checkpoint.save_json(os.path.join(job.workdir, "launch.json"), record, indent=2)
   logging.info("%s %s: the same config as %s, its outputs copied", label, job.name, job.twin)
   return record
 

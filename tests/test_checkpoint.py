@@ -1,5 +1,7 @@
 """Tests of orbax checkpoints (`amf/checkpoint.py`): whole-pytree save/restore and step-numbered
 progress."""
+import json
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -66,3 +68,12 @@ def test_progress_skips_a_damaged_newest_checkpoint_and_refuses_when_none_restor
   damage(tmp_path / "1")
   with pytest.raises(ValueError, match=r"No checkpoint in .* restores .*--overwrite"):
     checkpoint.Progress(str(tmp_path)).latest(tree)
+
+
+def test_save_json_failing_mid_write_keeps_the_previous_record(tmp_path):
+  path = str(tmp_path / "launch.json")
+  checkpoint.save_json(path, {"status": "running", "seconds": 60.0})
+  with pytest.raises(TypeError):  # json.dump fails after writing part of the object
+    checkpoint.save_json(path, {"status": "done", "seconds": object()})
+  with open(path) as f:
+    assert json.load(f) == {"status": "running", "seconds": 60.0}
