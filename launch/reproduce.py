@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import NamedTuple
 
@@ -208,8 +209,8 @@ def _process_cpu(pid: int) -> float:
   return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # fields 14-17
 
 
-# Least seconds between updates of a running process's `launch.json` (at a line of its
-# output), so that a killed attempt's time is known to the run that resumes it.
+# Seconds between updates of a running process's `launch.json`, so that a killed attempt's
+# time is known to the run that resumes it.
 HEARTBEAT = 60.0
 
 
@@ -268,18 +269,24 @@ def execute(job: Job, label: str = "") -> dict:
              "host": socket.gethostname(), "pid": os.getpid(), "launcher": sys.orig_argv}
   write(running, 0.0, 0.0)
   start, cpu_start = time.time(), _children_cpu()
-  beat = start
+  stop = threading.Event()
   # Line-buffered, so `tail -f log.txt` follows a running process.
   with open(os.path.join(job.workdir, "log.txt"), "a", buffering=1) as log, subprocess.Popen(
       job.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+    # On a clock, not at output lines: a process can be silent for minutes (a round).
+    def beat():
+      while not stop.wait(HEARTBEAT):
+        write(running, time.time() - start, _process_cpu(proc.pid))
+
+    heartbeat = threading.Thread(target=beat, daemon=True)
+    heartbeat.start()
     for line in proc.stdout:
       log.write(line)
       if not (line.startswith(("W", "Failed to import", "  warnings.warn"))
               or "Warning: " in line):  # kept in the log, not on the console
         print(f"  {job.name} | {_ABSL_PREFIX.sub('', line)}", end="", flush=True)
-      if time.time() - beat >= HEARTBEAT:
-        beat = time.time()
-        write(running, beat - start, _process_cpu(proc.pid))
+  stop.set()
+  heartbeat.join()  # its last write comes before the final one
   record = {"argv": job.argv[1:], "status": "done" if proc.returncode == 0 else "failed",
             "returncode": proc.returncode, "started": running["started"],
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
