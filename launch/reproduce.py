@@ -446,7 +446,18 @@ def main(argv):
   if any(name in study_configs.STUDIES for name in names):
     from launch import report  # matplotlib and rliable, only when there is a report
     logging.info("Report: %s", report.write(args.workdir))
-  failed = [job.name for job, r in zip(jobs, records) if r.get("status") != "done"]
+  check(jobs, records, args.workdir)
+
+
+def check(jobs: list[Job], records: list[dict], workdir: str) -> None:
+  """Exits with an error naming the processes that failed. One another launcher is running
+  is no failure: it is named with when to rebuild the report."""
+  elsewhere = [job.name for job, r in zip(jobs, records) if r.get("status") == "running"]
+  if elsewhere:
+    logging.info("Left to the launchers running them: %s; when they finish: python -m "
+                 "launch.report --workdir=%s", elsewhere, workdir)
+  failed = [job.name for job, r in zip(jobs, records)
+            if r.get("status") not in ("done", "running")]
   if failed:
     raise SystemExit(f"{len(failed)} process(es) failed: {failed}; see their log.txt.")
 

@@ -252,8 +252,13 @@ def test_a_process_another_live_launcher_runs_is_left_to_it(tmp_path):
               "pid": launcher.pid, "launcher": other}
     (tmp_path / "shared" / "launch.json").write_text(json.dumps(record))
     assert reproduce.running_elsewhere(job) == launcher.pid
-    assert reproduce.execute(job)["status"] == "running"  # left to the other launcher
+    left = reproduce.execute(job)
+    assert left["status"] == "running"  # left to the other launcher
     assert not (tmp_path / "shared" / "log.txt").exists()
+    reproduce.check([job], [left], str(tmp_path))  # no failure
+    with pytest.raises(SystemExit, match=r"1 process\(es\) failed: \['a/reacher/x'\]"):
+      reproduce.check([job, job._replace(name="a/reacher/x")], [left, {"status": "failed"}],
+                      str(tmp_path))
     # The pid alive with another command (reused by an unrelated process): not counted.
     (tmp_path / "shared" / "launch.json").write_text(json.dumps(dict(record, launcher=["x"])))
     assert reproduce.running_elsewhere(job) == 0
