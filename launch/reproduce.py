@@ -450,8 +450,8 @@ def main(argv):
 
 
 def check(jobs: list[Job], records: list[dict], workdir: str) -> None:
-  """Exits with an error naming the processes that failed. One another launcher is running
-  is no failure: it is named with when to rebuild the report."""
+  """Exits with an error naming the processes that failed. A process that another launcher
+  is running is no failure: it is named, with the command that rebuilds the report."""
   elsewhere = [job.name for job, r in zip(jobs, records) if r.get("status") == "running"]
   if elsewhere:
     logging.info("Left to the launchers running them: %s; when they finish: python -m "
