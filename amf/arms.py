@@ -24,7 +24,7 @@ TABLES = ("metrics", "per_task", "allocations")
 # Config keys added after processes ran, with the value that computes what those processes
 # computed: a config holding that value is the same config as one without the key, so adding a
 # setting neither reruns a finished process nor re-keys its arms.
-NEUTRAL = {"eval_episode_batch": 0}
+NEUTRAL = {"eval_episode_batch": 0, "head": "fixed_std"}
 
 
 def canonical(config: dict) -> dict:

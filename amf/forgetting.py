@@ -235,6 +235,12 @@ def options(name: str) -> tuple[str, ...]:
   return tuple(f for f in cls._fields if f not in _GIVEN and f not in fixed)
 
 
+def option_defaults(name: str) -> dict:
+  """The options mitigation `name` takes, with their defaults (a config's starting values)."""
+  cls = MODES[name][0]
+  return {option: cls._field_defaults[option] for option in options(name)}
+
+
 def make(name: str, env: MultiTaskEnv, policy: NNPolicy, optimizer: optax.GradientTransformation,
          batch_size: int = 256, decay: str = "constant", **settings) -> Mitigation:
   """The mitigation `name` for `env`'s tasks; `settings` are its own options (`options`)."""

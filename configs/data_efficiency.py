@@ -2,7 +2,7 @@
 
   --config=configs/data_efficiency.py:reacher         10 seeds, 1 ... 32 demonstrations per task
   --config=configs/data_efficiency.py:reacher,quick   a laptop-sized run
-  (env: reacher, pusher or integrator). The learner and the demonstrations are the
+  (env: any registered environment). The learner and the demonstrations are the
   environment's testbed defaults (`configs/testbed.py`); any field can be overridden, e.g.
   `--config.demo_noise=0` or `--config.hidden="(64,64)"`.
 """

@@ -2,7 +2,7 @@
 
   --config=configs/experts.py:reacher         32 episodes per task, 256 continuous tasks
   --config=configs/experts.py:pusher,quick    a laptop-sized check
-  (env: reacher, pusher or integrator). The environment's settings are the testbed's
+  (env: any registered environment). The environment's settings are the testbed's
   (`configs/testbed.py`) and can be overridden, e.g. `--config.env_kwargs.horizon=60`.
 """
 import ml_collections

@@ -15,8 +15,7 @@ from amf import cli
 from amf.active import LoopConfig, make_loop
 from experiments import common, discretisation_runs
 
-_ENV = flags.DEFINE_enum("study_env", "integrator_gp",
-                         ["integrator_gp", "integrator_nn", "reacher", "pusher"],
+_ENV = flags.DEFINE_enum("study_env", "integrator_gp", list(discretisation_runs.PROCESSES),
                          "Environment (and learner) of the discretisation study.")
 _SEEDS = flags.DEFINE_integer("seeds", 1, "Runs selected side by side (vmapped).")
 _GRID = flags.DEFINE_list("grid", ["2", "4", "8", "16", "32"], "Candidate counts G.")

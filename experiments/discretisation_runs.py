@@ -10,11 +10,15 @@ from configs.studies import discretisation
 from experiments import active_finetune, integrator_gp
 from launch import studies
 
+# The study's processes at the paper scale, one per environment (and learner): the choices of
+# the scripts' `--study_env`.
+PROCESSES = {p.env: p for p in studies.processes(discretisation.get_config("paper"))}
+
 
 def study_config(name: str, seeds: int):
   """The experiment module and config of the study's environment `name` (paper scale), with
   `seeds` runs of AMF alone."""
-  process = next(p for p in studies.processes(discretisation.get_config("paper")) if p.env == name)
+  process = PROCESSES[name]
   c = studies.experiment_config(process)
   c.num_seeds, c.methods = seeds, ("amf",)
   return importlib.import_module(process.module), c

@@ -20,8 +20,7 @@ from amf import acquisition, cli, metrics
 from amf.active import LoopConfig, make_loop, round_streams
 from experiments import discretisation_runs
 
-_ENV = flags.DEFINE_enum("study_env", "integrator_gp",
-                         ["integrator_gp", "integrator_nn", "reacher", "pusher"],
+_ENV = flags.DEFINE_enum("study_env", "integrator_gp", list(discretisation_runs.PROCESSES),
                          "Environment (and learner) of the discretisation study.")
 _SEEDS = flags.DEFINE_integer("seeds", 10, "Runs (seeds), vmapped.")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/search_gain", "Where search_gain.csv goes.")

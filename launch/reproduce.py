@@ -31,33 +31,31 @@ from typing import NamedTuple
 import ml_collections
 from absl import flags, logging
 
-from amf import arms, checkpoint, cli, sweep
+from amf import arms, checkpoint, cli, envs, sweep
 from configs import studies as study_configs
 from launch import studies
 
-# figure sweep -> (experiment module, its flags at each scale).
-FIGURES = {
-    "integrator_gp": ("experiments.integrator_gp", {
-        "quick": ["--config=configs/integrator_gp.py:quick"],
-        "paper": ["--config=configs/integrator_gp.py:paper"]}),
-}
-FIGURES.update({
-    f"experts_{env}": ("experiments.experts", {
-        "quick": [f"--config=configs/experts.py:{env},quick"],
-        "paper": [f"--config=configs/experts.py:{env}"]})
-    for env in ("reacher", "pusher")})
-# AMF-NN on each environment: AMF vs uniform vs rebalancing, subset vs uniform pre-training.
-FIGURES.update({
-    f"active_finetune_{env}": ("experiments.active_finetune", {
-        "quick": [f"--config=configs/active_finetune.py:{env},quick"],
-        "paper": [f"--config=configs/active_finetune.py:{env}"]})
-    for env in ("reacher", "pusher", "integrator")})
-# BC data-efficiency curves of each environment's learner: the testbed every study stands on.
-FIGURES.update({
-    f"data_efficiency_{env}": ("experiments.data_efficiency", {
-        "quick": [f"--config=configs/data_efficiency.py:{env},quick"],
-        "paper": [f"--config=configs/data_efficiency.py:{env}"]})
-    for env in ("reacher", "pusher", "integrator")})
+def _env_figure(experiment: str, env: str):
+  return f"experiments.{experiment}", {
+      "quick": [f"--config=configs/{experiment}.py:{env},quick"],
+      "paper": [f"--config=configs/{experiment}.py:{env}"]}
+
+
+def figures() -> dict[str, tuple[str, dict]]:
+  """Figure sweep -> (experiment module, its flags at each scale): AMF-GP on the integrator,
+  and per registered environment (`amf.envs`) its expert's check (unless exact), AMF-NN (AMF
+  vs uniform vs rebalancing, subset vs uniform pre-training) and the BC data-efficiency curves
+  of its learner, the testbed every study stands on."""
+  out = {"integrator_gp": ("experiments.integrator_gp", {
+      "quick": ["--config=configs/integrator_gp.py:quick"],
+      "paper": ["--config=configs/integrator_gp.py:paper"]})}
+  out.update({f"experts_{env}": _env_figure("experts", env)
+              for env, reg in envs.ENVS.items() if reg.testbed.expert_figure})
+  for experiment in ("active_finetune", "data_efficiency"):
+    out.update({f"{experiment}_{env}": _env_figure(experiment, env) for env in envs.ENVS})
+  return out
+
+
 SCALES = ("quick", "paper")
 ABLATIONS = "ablations"  # every study of configs/studies
 EXECUTORS = ("local", "slurm", "submitit_local", "debug")
@@ -78,21 +76,22 @@ class Job(NamedTuple):
 
 def selected(names) -> list[str]:
   """Figure sweeps and studies to run: `all` is every figure, `ablations` every study."""
+  sweeps = figures()
   if names == ["all"]:
-    return list(FIGURES)
+    return list(sweeps)
   out = []
   for name in names:
     out.extend(study_configs.STUDIES if name == ABLATIONS else [name])
-  unknown = sorted(set(out) - set(FIGURES) - set(study_configs.STUDIES))
+  unknown = sorted(set(out) - set(sweeps) - set(study_configs.STUDIES))
   if unknown:
     raise ValueError(f"Unknown figure sweep(s) or study(s) {unknown}; choose from "
-                     f"{sorted(FIGURES)}, the studies {list(study_configs.STUDIES)}, 'all' "
+                     f"{sorted(sweeps)}, the studies {list(study_configs.STUDIES)}, 'all' "
                      f"or '{ABLATIONS}'.")
   return list(dict.fromkeys(out))
 
 
 def command(figure: str, scale: str, workdir: str, overwrite: bool = False) -> list[str]:
-  module, scales = FIGURES[figure]
+  module, scales = figures()[figure]
   return ([sys.executable, "-m", module, *scales[scale], f"--workdir={workdir}"]
           + (["--overwrite"] if overwrite else []))
 
@@ -101,7 +100,8 @@ def plan(names, scale: str, root: str, overwrite: bool = False, envs=()) -> list
   """Every process of `names` (figures and studies), checked before any of them runs; with
   `envs`, only the studies' processes on those environments (e.g. the integrator's, which a
   laptop runs at the paper's scale, leaving reacher and pusher to a cluster)."""
-  study_envs = {process.env for name in names if name not in FIGURES
+  sweeps = figures()
+  study_envs = {process.env for name in names if name not in sweeps
                 for process in studies.processes(study_configs.get(name, scale))}
   unknown = sorted(set(envs) - study_envs)
   if unknown:
@@ -109,7 +109,7 @@ def plan(names, scale: str, root: str, overwrite: bool = False, envs=()) -> list
                      f"scale; choose from {sorted(study_envs)}.")
   jobs = []
   for name in names:
-    if name in FIGURES:
+    if name in sweeps:
       workdir = os.path.join(root, name)
       jobs.append(Job(name, name, command(name, scale, workdir, overwrite), workdir))
     else:
@@ -395,7 +395,7 @@ def submit(jobs: list[Job], executor: str, folder: str, parameters: dict, per: s
 def define_flags() -> None:
   """The launcher's flags; defined on demand, as experiment modules define `--workdir` too."""
   flags.DEFINE_list("figures", ["all"], f"What to run: 'all' (every figure sweep), "
-                    f"'{ABLATIONS}' (every study), or names of {sorted(FIGURES)} and of the "
+                    f"'{ABLATIONS}' (every study), or names of {sorted(figures())} and of the "
                     f"studies {list(study_configs.STUDIES)}.")
   flags.DEFINE_enum("scale", "quick", SCALES, "quick: fits a laptop CPU; paper: as in the "
                     "paper (10 seeds, every setting).")

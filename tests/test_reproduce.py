@@ -10,23 +10,22 @@ import jax
 import ml_collections
 import pytest
 
+from amf import envs
 from configs import studies as study_configs
 from launch import reproduce
 
-ENVS = ("integrator", "reacher", "pusher")
-
 
 def test_all_selects_every_figure_and_unknown_names_are_refused():
-  assert reproduce.selected(["all"]) == list(reproduce.FIGURES)
+  assert reproduce.selected(["all"]) == list(reproduce.figures())
   with pytest.raises(ValueError, match="nope"):
     reproduce.selected(["integrator_gp", "nope"])
 
 
-@pytest.mark.parametrize("figure", sorted(reproduce.FIGURES))
+@pytest.mark.parametrize("figure", sorted(reproduce.figures()))
 @pytest.mark.parametrize("scale", reproduce.SCALES)
 def test_every_figure_has_a_command_at_every_scale(figure, scale):
   cmd = reproduce.command(figure, scale, "/tmp/out")
-  assert cmd[1:3] == ["-m", reproduce.FIGURES[figure][0]]
+  assert cmd[1:3] == ["-m", reproduce.figures()[figure][0]]
   assert cmd[-1] == "--workdir=/tmp/out"
   assert any(arg.startswith("--config=configs/") for arg in cmd)
 
@@ -185,9 +184,9 @@ def test_the_paper_plan_runs_the_seeds_power_needs_and_keeps_the_pilots(tmp_path
   seeds = {j.name: json.loads(j.config)["num_seeds"] for j in jobs}
   assert {seeds[f"batch_size/reacher/b{b}"] for b in (1, 2, 4, 8)} == {40}  # the pilot's
   assert seeds["forgetting/reacher/replay"] == seeds["rebalancing/reacher"] == (
-      study_configs.POWER_SEEDS["reacher"])
+      envs.testbed("reacher").study_seeds)
   assert seeds["forgetting/pusher/none"] == seeds["rebalancing/pusher"] == (
-      study_configs.POWER_SEEDS["pusher"])
+      envs.testbed("pusher").study_seeds)
   # b1 ran 40 seeds, so forgetting's adaptive_prior (the same settings at 20) is no twin of it.
   assert not any(j.twin for j in jobs)
 
@@ -203,17 +202,17 @@ def test_submitit_local_executor_runs_one_job_per_study(tmp_path):
   assert all(reproduce.done(job) for job in jobs)
 
 
-@pytest.mark.parametrize("figure", sorted(reproduce.FIGURES))
+@pytest.mark.parametrize("figure", sorted(reproduce.figures()))
 @pytest.mark.parametrize("scale", reproduce.SCALES)
 def test_every_command_loads_its_experiments_config_at_its_scale_and_env(figure, scale):
   config = next(a for a in reproduce.command(figure, scale, "d") if a.startswith("--config="))
   path, _, arg = config.removeprefix("--config=").partition(":")
-  experiment = reproduce.FIGURES[figure][0]
+  experiment = reproduce.figures()[figure][0]
   assert path == f"configs/{experiment.removeprefix('experiments.')}.py"
   module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
   loaded = module.get_config(arg) if arg else module.get_config()
   assert loaded.scale == scale
-  (env,) = [e for e in ENVS if e in figure.split("_")]  # every figure names its environment
+  (env,) = [e for e in envs.ENVS if e in figure.split("_")]  # every figure names its environment
   assert loaded.env == env
 
 

@@ -1,13 +1,9 @@
-"""Multi-task environments, registered by name."""
-from amf import registry
+"""Multi-task environments, registered by name with their testbeds (`amf.envs.registry`).
+
+A new environment is a module that ends with its `register(...)` call, imported here.
+"""
 from amf.envs.base import MultiTaskEnv, State
-from amf.envs.integrator import Integrator
-from amf.envs.pusher import Pusher
+from amf.envs.registry import ENVS, Learner, Loop, Testbed, make, register, testbed
+# Imported for their registrations, in the order studies list their processes in.
+from amf.envs import integrator, reacher, pusher  # pylint: disable=g-bad-import-order
 from amf.envs.reacher import Reacher
-
-ENVS = {"integrator": Integrator, "reacher": Reacher, "pusher": Pusher}
-
-
-def make(name: str, **kwargs) -> MultiTaskEnv:
-  """Builds environment `name` with keyword settings (e.g. from a config)."""
-  return registry.lookup(ENVS, name, "environment")(**kwargs)

@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 
 from amf.envs.base import MultiTaskEnv, State, TaskBox
+from amf.envs.registry import Learner, Loop, Testbed, register
 
 
 class Integrator(MultiTaskEnv):
@@ -56,3 +57,12 @@ class Integrator(MultiTaskEnv):
     # Full speed along the straight line, scaled so no coordinate is clipped.
     scale = jnp.minimum(1.0, self.max_action / (jnp.max(jnp.abs(delta)) + 1e-9))
     return delta * scale
+
+
+# The integrator is exact and cheap: studies at the quick scale run on it, and its expert needs
+# no check. Its NN processes are named `integrator_nn`, apart from AMF-GP's `integrator_gp`.
+register("integrator", Integrator, Testbed(
+    env_kwargs=dict(num_tasks=12, horizon=8),
+    learner=Learner(hidden=(64, 64), demo_noise=0.0, action_std=0.02),
+    loop=Loop(pretrain_size=12, budget=12),
+    quick_studies=True, study_name="integrator_nn", first_tasks=3, expert_figure=False))

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from amf.envs.base import MultiTaskEnv, State, TaskBox, brax_sizes, polar
+from amf.envs.registry import Learner, Loop, Testbed, register
 
 _ARM = 7                # arm joints; q[7:9] slide the object (y, x), q[9:11] the goal (y, x)
 _OBJECT_RADIUS = 0.05
@@ -138,3 +139,26 @@ class Pusher(MultiTaskEnv):
     torque = mass @ (self.kp * dq - self.kd * qd)
     return jnp.clip(torque / self._env.sys.actuator.ctrl_range[:, 1], -1.0, 1.0)
 
+
+# 4 goals 8 cm apart: with 8 (3.4 cm apart, success radius 3 cm) a goal gains little from its
+# own demonstrations over its neighbours', so no choice of tasks could matter much. BC ends
+# each call on a cosine-decayed step: with a constant step its success after 3,000 steps swung
+# by up to 0.56 between rounds and fine-tuning never improved on round 0 (docs/results.md,
+# "Pusher fine-tuning"); for the same reason it fine-tunes 1,000 steps a round. Its physics
+# costs 100 times reacher's per step on a CPU and its BC needs more data (0.73 success at 8
+# demos per goal, 0.91 at 16): 32 pre-training demos (16 on each covered goal under `subset`),
+# a budget of 16 in rounds of 4 (spent on the two uncovered goals it gives each 8 of its own,
+# spread uniformly 4). 32 evaluation episodes per goal: at 8, binomial noise alone moved a
+# seed's success by about 0.05 a round. The round is evaluation physics, which brax's
+# generalized pipeline steps fastest on this CPU with few episodes side by side: 2 per run
+# (docs/speed.md). A round takes minutes, so it checkpoints every round (`costly`). The
+# empirical NTK needs more memory per run here than 24 GiB hold (docs/studies.md, "Memory").
+# In the discretisation study its 16 targets x 8 episodes are the 128 evaluation episodes a
+# round that the finite set's 4 goals x 32 are.
+register("pusher", Pusher, Testbed(
+    env_kwargs=dict(num_tasks=4),
+    learner=Learner(hidden=(256, 256), demo_noise=0.2, action_std=0.05, lr_decay="cosine"),
+    loop=Loop(pretrain_size=32, budget=16, batch_size=4, stride=10, num_seeds=20,
+              eval_episodes=32, finetune_steps=1000, eval_episode_batch=2, checkpoint_every=1),
+    study_seeds=34, costly=True, skip_kernels=("ntk",), first_tasks=2, transfer_sources=(1,),
+    studies={"discretisation": dict(eval_episodes=8, eval_episode_batch=0)}))

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 
 from amf.envs.base import MultiTaskEnv, State, TaskBox, brax_sizes, polar
+from amf.envs.registry import Learner, Loop, Testbed, register
 
 # Link lengths of brax's reacher: shoulder to elbow, elbow to fingertip.
 _L0, _L1 = 0.1, 0.11
@@ -91,3 +92,16 @@ class Reacher(MultiTaskEnv):
     shoulder = self.shoulder_cut - jnp.mod(self.shoulder_cut - shoulder, 2 * jnp.pi)
     error = jnp.stack([shoulder, elbow]) - q
     return jnp.clip(self.kp * error - self.kd * qd, -1.0, 1.0)
+
+
+# DART noise 0.2: without it BC stays near zero success whatever the number of demonstrations.
+# `subset` pre-training (16 demos, 4 on each of the first 4 tasks) leaves half the tasks
+# unsolved and 16 well-placed demos solve them (the data-efficiency curves, docs/testbed.md);
+# 40 seeds give the comparisons a minimal detectable difference of about 0.05 in success AUC
+# (a 5-seed pilot: sd of the AMF - uniform AUC difference 0.125), and the studies need 20 for
+# theirs (`configs/studies/__init__.py`). The GP scores every 5th state of a trajectory.
+register("reacher", Reacher, Testbed(
+    env_kwargs=dict(num_tasks=8),
+    learner=Learner(hidden=(128, 128), demo_noise=0.2, action_std=0.05),
+    loop=Loop(pretrain_size=16, budget=16, batch_size=1, stride=5, num_seeds=40),
+    study_seeds=20, first_tasks=4))

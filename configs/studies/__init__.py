@@ -11,6 +11,7 @@ import importlib
 
 import ml_collections
 
+from amf import envs
 from configs import testbed
 
 # In the order the report shows them: the seed ablations (docs/design.md §9, 1-3), then the
@@ -18,13 +19,13 @@ from configs import testbed
 STUDIES = ("importance_weights", "kernels", "pretraining_mix", "discretisation", "batch_size",
            "forgetting", "rebalancing", "matched_vs_mismatched", "integrator_k_sweep")
 SCALES = ("quick", "paper")
-# Seeds by power: at the paper scale an NN study on reacher or pusher runs the seeds its
-# comparisons with the reference need for a minimal detectable difference of at most 0.05
-# success AUC (80% power, at most 40), from the pilots' seed-paired spreads (the report's
-# "Seeds for an MDD" lines). Reacher: at most 17 in importance_weights and batch_size (40 seeds
-# each); pusher: 27 (amf) and 33 (uniform) against rebalancing (20 seeds). A process that ran
-# with more before this rule keeps them (its study says so): more seeds only narrow its CIs.
-POWER_SEEDS = {"reacher": 20, "pusher": 34}
+# Seeds by power: at the paper scale an NN study on an environment runs its testbed's
+# `study_seeds` (`amf.envs.registry.Testbed`), the seeds its comparisons with the reference need
+# for a minimal detectable difference of at most 0.05 success AUC (80% power, at most 40), from
+# the pilots' seed-paired spreads (the report's "Seeds for an MDD" lines). Reacher: at most 17
+# in importance_weights and batch_size (40 seeds each); pusher: 27 (amf) and 33 (uniform)
+# against rebalancing (20 seeds). A process that ran with more before this rule keeps them (its
+# study says so): more seeds only narrow its CIs.
 
 
 def get(name: str, scale: str) -> ml_collections.ConfigDict:
@@ -77,18 +78,19 @@ def active_finetune(env: str, scale: str, processes=None, shards: bool = False,
                     **overrides) -> dict:
   """AMF-NN on `env` (`experiments.active_finetune`) with `overrides`; `processes` as above.
   `shards`: the processes only split one process's value variants (e.g. one mix each), so the
-  report reads them as one process. At the paper scale the seeds are `POWER_SEEDS[env]` unless
-  `overrides` set them."""
+  report reads them as one process. At the paper scale the seeds are the testbed's
+  `study_seeds` unless `overrides` set them."""
   arg = f"{env},quick" if scale == "quick" else env
-  if scale == "paper" and env in POWER_SEEDS:
-    overrides = {"num_seeds": POWER_SEEDS[env], **overrides}
+  seeds = envs.testbed(env).study_seeds
+  if scale == "paper" and seeds:
+    overrides = {"num_seeds": seeds, **overrides}
   return dict(module="experiments.active_finetune", config=f"configs/active_finetune.py:{arg}",
               overrides=overrides, processes=processes or {}, shards=shards)
 
 
 def pilot_seeds(env: str, scale: str) -> dict:
   """The seed override of a study that ran on reacher with its 40 seeds as a pilot of
-  `POWER_SEEDS`, before that rule: it keeps them."""
+  `study_seeds`, before that rule: it keeps them."""
   return dict(num_seeds=40) if scale == "paper" and env == "reacher" else {}
 
 
@@ -97,9 +99,12 @@ def num_tasks(env: str) -> int:
   return testbed.get_config(env).env_kwargs.num_tasks
 
 
-def nn_envs(scale: str, quick=("integrator",)) -> list[tuple[str, str]]:
-  """`(name, env)` of the NN environments a study runs: all three at the paper's scale,
-  `quick` at the quick one (reacher and pusher cost minutes per process on a laptop CPU).
-  The integrator's is named `integrator_nn`, apart from AMF-GP's `integrator_gp`."""
-  envs = tuple(quick) if scale == "quick" else ("integrator", "reacher", "pusher")
-  return [("integrator_nn" if env == "integrator" else env, env) for env in envs]
+def nn_envs(scale: str, quick: bool = True) -> list[tuple[str, str]]:
+  """`(name, env)` of the NN environments a study runs, by their testbeds: every registered
+  one at the paper's scale; at the quick one (with `quick`) those marked `quick_studies`
+  (reacher and pusher cost minutes per process on a laptop CPU). A process is named by its
+  testbed's `study_name` (the integrator's `integrator_nn`, apart from AMF-GP's
+  `integrator_gp`), else by its environment."""
+  return [(tb.study_name or env, env) for env, tb in
+          ((env, reg.testbed) for env, reg in envs.ENVS.items())
+          if scale == "paper" or (quick and tb.quick_studies)]

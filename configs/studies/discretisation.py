@@ -9,19 +9,22 @@ the draws. mu is broad, uniform on the whole task space, and pre-training covers
 and the privileged `coverage` (the target farthest from every demonstration) are outside
 references. The question: from which G on does AMF on a grid do as well as without one?
 """
-from configs.studies import active_finetune, integrator_gp, nn_envs, study
+from amf import envs
+from configs.studies import active_finetune, integrator_gp, nn_envs, num_tasks, study
 
 PROPOSALS = ("grid:2", "grid:4", "grid:8", "grid:16", "grid:32", "grid:64", "random",
              "continuous")
 # The continuous search: the best 4 of 16 draws, 20 Adam steps each (one factorisation of the
 # data per round, so a step pays for its own task's inputs only).
 ASCENT = dict(starts=4, steps=20, learning_rate=0.05)
-# Pre-training on the first finite tasks: the integrator's 3 of 12 (0-60 degrees), reacher's
-# 4 of 8 (0-135 degrees at radius 0.15), pusher's 2 of 4 (0 and 0.4 rad at 20 cm).
-MIXES = {"integrator": ("subset:3",), "reacher": ("subset:4",), "pusher": ("subset:2",)}
-# Pusher's 16 targets x 8 episodes are the 128 evaluation episodes a round that its finite
-# set's 4 goals x 32 are.
-EVAL = {"pusher": dict(eval_episodes=8, eval_episode_batch=0)}
+
+
+def mix(env: str) -> str:
+  """Pre-training on the testbed's `first_tasks` finite tasks (default half of them): the
+  integrator's 3 of 12 (0-60 degrees), reacher's 4 of 8 (0-135 degrees at radius 0.15),
+  pusher's 2 of 4 (0 and 0.4 rad at 20 cm)."""
+  tb = envs.testbed(env)
+  return f"subset:{tb.first_tasks or num_tasks(env) // 2}"
 
 
 def _settings(scale: str) -> dict:
@@ -31,11 +34,12 @@ def _settings(scale: str) -> dict:
 
 
 def get_config(scale: str = "paper"):
-  envs = {"integrator_gp": integrator_gp(scale, ks=(3,), plot_ks=(3,), **_settings(scale))}
-  envs.update({name: active_finetune(env, scale, mixes=MIXES[env], **_settings(scale),
-                                     **(EVAL.get(env, {}) if scale == "paper" else {}))
-               for name, env in nn_envs(scale, quick=())})
+  runs = {"integrator_gp": integrator_gp(scale, ks=(3,), plot_ks=(3,), **_settings(scale))}
+  runs.update({name: active_finetune(env, scale, mixes=(mix(env),), **_settings(scale),
+                                     **(envs.testbed(env).studies.get("discretisation", {})
+                                        if scale == "paper" else {}))
+               for name, env in nn_envs(scale, quick=False)})
   return study("discretisation", "What does scoring a grid of G tasks instead of the whole "
                "task space cost AMF, when mu covers all of it?",
-               reference={"method": "amf/continuous"}, envs=envs, scale=scale,
+               reference={"method": "amf/continuous"}, envs=runs, scale=scale,
                outside=("uniform", "coverage"))

@@ -5,6 +5,7 @@ and three quarters of the tasks; AMF against `uniform` and the privileged `rebal
 each. Every mix is a value variant (`mixes` like `skewed:0.5`, `subset:2`) of the same programs;
 the report draws the AMF - uniform gap against the mix.
 """
+from amf import envs
 from configs.studies import active_finetune, nn_envs, num_tasks, study
 
 
@@ -13,26 +14,26 @@ def mixes(k: int) -> tuple[str, ...]:
           f"subset:{k // 2}", f"subset:{3 * k // 4}")
 
 
-# Pusher's 21 arms x 34 seeds take about 6 h of a 2-core CPU, longer than a sitting, and a
-# killed process's checkpoints are not committed: there each mix is its own process (`shards`,
-# which the report reads as one), about 1 h each, so the study advances in pieces that survive.
-SHARDED = ("pusher",)
+# On a `costly` environment (pusher: 21 arms x 34 seeds take about 6 h of a 2-core CPU, longer
+# than a sitting, and a killed process's checkpoints are not committed) each mix is its own
+# process (`shards`, which the report reads as one), about 1 h each, so the study advances in
+# pieces that survive.
 
 
 def get_config(scale: str = "paper"):
-  envs = {}
+  runs = {}
   for name, env in nn_envs(scale):
     methods, all_mixes = ("amf", "uniform", "rebalancing"), mixes(num_tasks(env))
-    if env in SHARDED:
+    if envs.testbed(env).costly:
       # Half the tasks spelled "subset", as `rebalancing` and `forgetting` spell it: that
       # shard's arms are theirs (amf.arms), so it runs nothing.
       half = f"subset:{num_tasks(env) // 2}"
       shards = {mix.replace(":", "-").replace(".", "_"): dict(
           mixes=("subset",) if mix == half else (mix,)) for mix in all_mixes}
-      envs[name] = active_finetune(env, scale, shards, shards=True, methods=methods)
+      runs[name] = active_finetune(env, scale, shards, shards=True, methods=methods)
     else:
-      envs[name] = active_finetune(env, scale, methods=methods, mixes=all_mixes)
+      runs[name] = active_finetune(env, scale, methods=methods, mixes=all_mixes)
   return study("pretraining_mix", "How does AMF's lead over uniform selection depend on the "
                "pre-training mix: large when it misses tasks, gone when it covers them all?",
-               reference={"method": "uniform"}, envs=envs, scale=scale,
+               reference={"method": "uniform"}, envs=runs, scale=scale,
                outside=("rebalancing",), gap=("amf", "uniform"))
