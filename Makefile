@@ -13,6 +13,9 @@ $(STAMP): setup.py requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	# --no-deps: neural-tangents' tf2jax dependency would install TensorFlow (amf/nt_compat.py).
 	$(PY) -m pip install -q --no-deps neural-tangents==0.6.5
+	# --no-deps: metaworld 3.1.1 pins mujoco==3.3.0, brax's MJX needs the newer mujoco we have
+	# (amf/envs/metaworld_compat.py bridges the one difference); gymnasium's own deps listed.
+	$(PY) -m pip install -q --no-deps metaworld==3.1.1 gymnasium==1.4.0 farama-notifications==0.0.6 imageio==2.38.2
 	$(PY) -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
