@@ -1,8 +1,9 @@
 """Behavioural cloning with optax on masked demonstration datasets (docs/design.md §3).
 
 Pre-training is BC from a random initialisation on the pre-training dataset; fine-tuning is BC
-from the pre-trained parameters. The loss is the masked mean squared error of the policy's
-mean action (the Gaussian NLL of a fixed-std head, up to scale and a constant). Minibatches are
+from the pre-trained parameters. The loss is the masked mean of the policy head's NLL of the
+expert's action (`amf.nn_policy`; for the default fixed-std head the squared error of the
+mean action, the Gaussian NLL up to scale and a constant). Minibatches are
 drawn with replacement from the filled `(demo, t)` pairs only, so shapes stay static and empty
 slots, whatever they hold, never enter a loss or a gradient.
 """
@@ -13,10 +14,10 @@ import jax.numpy as jnp
 import optax
 
 from amf.data import Dataset, flat_pairs
-from amf.nn_policy import NNPolicy
+from amf.nn_policy import Head, NNPolicy
 
-# `mean_fn(params, frozen, obs, phi)`: the action a (possibly composite) policy takes.
-MeanFn = Callable[[Any, Any, jax.Array, jax.Array], jax.Array]
+# `outputs_fn(params, frozen, obs, phi)`: a (possibly composite) policy's raw head outputs.
+OutputsFn = Callable[[Any, Any, jax.Array, jax.Array], jax.Array]
 
 
 class Pairs(NamedTuple):
@@ -46,17 +47,17 @@ def masked_mean(x: jax.Array, weight: jax.Array) -> jax.Array:
   return (weight * x).sum() / jnp.maximum(weight.sum(), 1.0)
 
 
-def mse_loss(mean_fn: MeanFn) -> Callable[[Any, Any, Pairs], jax.Array]:
-  """The BC loss `mean_w 0.5 * ||a - mean_fn(s, phi)||^2` of a mean function."""
+def head_loss(head: Head, outputs_fn: OutputsFn) -> Callable[[Any, Any, Pairs], jax.Array]:
+  """The BC loss `mean_w head.loss(outputs_fn(s, phi), a)` of the head's outputs."""
   def loss(params, frozen, batch: Pairs) -> jax.Array:
-    err = mean_fn(params, frozen, batch.obs, batch.phi) - batch.actions
-    return masked_mean(0.5 * jnp.sum(err ** 2, -1), batch.weight)
+    out = outputs_fn(params, frozen, batch.obs, batch.phi)
+    return masked_mean(head.loss(out, batch.actions), batch.weight)
   return loss
 
 
 def policy_loss(policy: NNPolicy) -> Callable[[Any, Any, Pairs], jax.Array]:
   """The BC loss of a plain policy (no frozen parts)."""
-  return mse_loss(lambda params, frozen, obs, phi: policy.act(params, obs, phi))
+  return head_loss(policy.head, lambda params, frozen, obs, phi: policy.outputs(params, obs, phi))
 
 
 # Learning-rate decay within each call of `Trainer.train` (pre-training and every round's

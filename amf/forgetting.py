@@ -12,7 +12,9 @@ over between fine-tuning rounds.
 - `none`: BC on the new demonstrations only.
 - `replay`: BC on the pre-training and new demonstrations together (uniform over their pairs).
 - `adaptive_prior`: deploys `gate(c) f_theta + (1 - gate(c)) f_0` with `f_0` the frozen
-  pre-trained policy and `gate(c) = sigmoid(net(phi(c)))` a small net. `theta` is fitted by
+  pre-trained policy and `gate(c) = sigmoid(net(phi(c)))` a small net; the policy head blends
+  the two (`head.blend`: the two means for the fixed-std head, the mixture of the two action
+  distributions for the categorical one, whose mean is the same blend of means). `theta` is fitted by
   plain BC on the pre-training and new demonstrations together (as `replay`); then the gate by
   the BC loss of the mixture on the new demonstrations (with `f_theta` held fixed) plus
   `penalty * mean gate` over the new pairs' tasks *and* the pre-training demonstrations'
@@ -36,7 +38,6 @@ from amf import bc
 from amf.data import Dataset, concat
 from amf.envs.base import MultiTaskEnv
 from amf.nn_policy import MLP, NNPolicy
-from amf.policies import gaussian_log_prob
 from amf.registry import lookup
 
 
@@ -105,22 +106,27 @@ class AdaptivePrior(NamedTuple):
   def gate_net(self) -> MLP:
     return MLP(tuple(self.gate_hidden), 1)
 
+  def _gate_logit(self, gate_params, phi: jax.Array) -> jax.Array:
+    return self.gate_net.apply(gate_params, phi)[..., 0]
+
   def _gate(self, gate_params, phi: jax.Array) -> jax.Array:
-    return jax.nn.sigmoid(self.gate_net.apply(gate_params, phi)[..., 0])
+    return jax.nn.sigmoid(self._gate_logit(gate_params, phi))
 
   def gate(self, state: State, phi: jax.Array) -> jax.Array:
     """`gate(c)` in [0, 1], shape `phi.shape[:-1]`."""
     return self._gate(state.params["gate"], phi)
 
-  def _mean(self, params, prior, obs, phi):
-    a = self._gate(params["gate"], phi)[..., None]
-    f0 = self.policy.act(prior, obs, phi)
-    return a * self.policy.act(params["theta"], obs, phi) + (1 - a) * f0
+  def _outputs(self, params, prior, obs, phi):
+    """The head's outputs of the blended policy."""
+    return self.policy.head.blend(self._gate_logit(params["gate"], phi),
+                                  self.policy.outputs(params["theta"], obs, phi),
+                                  self.policy.outputs(prior, obs, phi))
 
   def _gate_loss(self, gate_params, frozen, batch: bc.Pairs):
     theta, prior, anchor_phi, anchor_weight = frozen
     params = {"theta": theta, "gate": gate_params}
-    mixture = bc.mse_loss(lambda p, _, obs, phi: self._mean(p, prior, obs, phi))
+    mixture = bc.head_loss(self.policy.head,
+                           lambda p, _, obs, phi: self._outputs(p, prior, obs, phi))
     gate = lambda phi: self._gate(gate_params, phi)
     return (mixture(params, None, batch)
             + self.penalty * (bc.masked_mean(gate(batch.phi), batch.weight)
@@ -153,10 +159,10 @@ class AdaptivePrior(NamedTuple):
                  state.prior)
 
   def act(self, state: State, obs, phi):
-    return self._mean(state.params, state.prior, obs, phi)
+    return self.policy.head.mean(self._outputs(state.params, state.prior, obs, phi))
 
   def log_prob(self, state: State, obs, phi, action):
-    return gaussian_log_prob(self.act(state, obs, phi), action, self.policy.action_std)
+    return self.policy.head.log_prob(self._outputs(state.params, state.prior, obs, phi), action)
 
   def kernel_params(self, state: State):
     return state.params["theta"]  # the part fine-tuning changes
@@ -205,15 +211,18 @@ class Isolation(NamedTuple):
                                       jax.random.split(key, self.num_cells))
     return State(params, opt_state, state.prior)
 
-  def act(self, state: State, obs, phi):
-    # Every cell's action, then the task's cell's: batch-friendly without a gather of weights.
-    means = jax.vmap(lambda p: self.policy.act(p, obs, phi))(state.params)  # (K, ..., a)
+  def _outputs(self, state: State, obs, phi):
+    # Every cell's outputs, then the task's cell's: batch-friendly without a gather of weights.
+    outs = jax.vmap(lambda p: self.policy.outputs(p, obs, phi))(state.params)  # (K, ..., w)
     cell = self.cell(jnp.broadcast_to(phi, obs.shape[:-1] + phi.shape[-1:]))
     pick = jax.nn.one_hot(cell, self.num_cells)[..., None]  # (..., K, 1)
-    return jnp.sum(pick * jnp.moveaxis(means, 0, -2), -2)
+    return jnp.sum(pick * jnp.moveaxis(outs, 0, -2), -2)
+
+  def act(self, state: State, obs, phi):
+    return self.policy.head.mean(self._outputs(state, obs, phi))
 
   def log_prob(self, state: State, obs, phi, action):
-    return gaussian_log_prob(self.act(state, obs, phi), action, self.policy.action_std)
+    return self.policy.head.log_prob(self._outputs(state, obs, phi), action)
 
   def kernel_params(self, state: State):
     return state.prior  # every cell starts from it; no one cell speaks for all tasks

@@ -33,10 +33,26 @@ neural-tangents. For the Dense head `J_a(x) . J_a(x') = phi(x) . phi(x') + 1` fo
 
 `last_layer` plus a bias feature, up to the scale `sigma^2`. Even a single draw gives
 `sigma^2 |eps|^2 (phi . phi' + 1) / a`, the same matrix up to a scale, so once the learner
-divides the Gram matrix by its mean diagonal every draw gives exactly this kernel. For our
-policies the paper's distinction between the loss-gradient and the last-layer kernel is a
-bias feature; a real difference needs a head whose gradient depends on the label (a learned
-std, discretised actions, a diffusion policy).
+divides the Gram matrix by its mean diagonal every draw gives exactly this kernel. For this
+head the paper's distinction between the loss-gradient and the last-layer kernel is a bias
+feature; a real difference needs a head whose gradient depends on the label.
+
+The `categorical` head (`amf.nn_policy`) is one. Its log-likelihood of bin `k` of action
+dimension `d` has gradient `(onehot(k) - p_d(x)) (x) (phi(x), 1)` in the last layer's logits of
+`d`, so for any head on a Dense layer
+
+  g(x) . g(x') = (phi(x) . phi(x') + 1) sum_d (onehot(k_d(x)) - p_d(x)) . (onehot(k_d(x')) - p_d(x')).
+
+Labels drawn jointly, one uniform `u_d` per action dimension shared by every input and
+`k_d(x) = F_{x,d}^{-1}(u_d)` through each input's CDF `F` (the Gaussian head's shared `eps` is
+the same coupling), give in expectation
+
+  loss_gradient(x, x') = (phi(x) . phi(x') + 1) mean_d [O_d(x, x') - p_d(x) . p_d(x')],
+  O_d(x, x') = P(k_d(x) = k_d(x')) = sum_j max(0, min(F_j, F'_j) - max(F_{j-1}, F'_{j-1})):
+
+the last-layer kernel times the covariance of the two inputs' one-hot labels, which is
+`1 - |p|^2` on the diagonal and near 0 between inputs predicting different bins, whatever
+their features (docs/design.md §3a).
 """
 import dataclasses
 from typing import Callable, NamedTuple, Sequence
@@ -46,7 +62,7 @@ import jax.numpy as jnp
 from tinygp import kernels as tinygp_kernels
 
 from amf import registry
-from amf.nn_policy import MLP
+from amf.nn_policy import MLP, Head, make_head
 from amf.nt import empirical_ntk_fn, stax
 
 # Relative jitter to add to a Gram matrix before a Cholesky factorisation: `K + JITTER *
@@ -62,30 +78,36 @@ class NetworkSpec(NamedTuple):
   last_layer: str          # name of the last Dense layer in params["params"]
   hidden: tuple            # hidden widths, for the infinite-width kernels
   action_size: int
+  outputs: Callable        # (params, x) -> the head's raw outputs (the last layer's)
+  head: Head               # the policy head (`amf.nn_policy`): what `loss_gradient` reads
 
 
-def network_spec(module: MLP) -> NetworkSpec:
-  """The `NetworkSpec` of an `amf.nn_policy.MLP`."""
+def network_spec(module: MLP, head: Head) -> NetworkSpec:
+  """The `NetworkSpec` of an `amf.nn_policy.MLP` under policy head `head`."""
   return NetworkSpec(
-      apply=module.apply,
+      apply=lambda params, x: head.mean(module.apply(params, x)),
       features=lambda params, x: module.apply(params, x, method=MLP.features),
-      dropout_apply=lambda params, x, key, rate: module.apply(
-          params, x, rate, rngs={"dropout": key}),
+      dropout_apply=lambda params, x, key, rate: head.mean(module.apply(
+          params, x, rate, rngs={"dropout": key})),
       last_layer="head",
       hidden=tuple(module.hidden),
-      action_size=module.out)
+      action_size=head.action_size,
+      outputs=module.apply,
+      head=head)
 
 
-def mlp_spec(hidden: Sequence[int] = (64, 64), action_size: int = 1):
-  """An `MLP` and its `NetworkSpec`. Initialise it with `module.init(key, x)`, x (d,)."""
-  module = MLP(tuple(hidden), action_size)
-  return module, network_spec(module)
+def mlp_spec(hidden: Sequence[int] = (64, 64), action_size: int = 1, head: str = "fixed_std"):
+  """An `MLP` with policy head `head` and its `NetworkSpec`. Initialise it with
+  `module.init(key, x)`, x (d,)."""
+  h = make_head(head, action_size, 1.0)  # the kernels never read the fixed-std head's std
+  module = MLP(tuple(hidden), h.width)
+  return module, network_spec(module, h)
 
 
 @dataclasses.dataclass(frozen=True)
 class Hyper:
   """Hyper-parameters of the kernels (each kernel reads only its own)."""
-  sigma: float = 1.0         # loss_gradient: std of the pseudo-labels (a scale of the kernel)
+  sigma: float = 1.0         # loss_gradient, fixed_std head: std of the pseudo-labels (a scale)
   w_std: float = 1.0         # ntk_inf, nngp_inf, linear: weight std (NTK parameterisation)
   b_std: float = 0.0         # ntk_inf, nngp_inf, linear: bias std (flax inits biases at 0)
   k: int = 5                 # random_walk: neighbours per node (capped at #nodes - 1)
@@ -96,16 +118,45 @@ class Hyper:
   lengthscale: float = 1.0   # rbf
 
 
-def loss_gradient(net, params, x1, x2, key, hyper=Hyper()):
-  """Expected inner product of last-layer gradients of the BC loss at pseudo-labels drawn
-  jointly from the policy: `sigma^2` times the last layer's tangent kernel (derived above)."""
-  del key  # an expectation, in closed form: nothing is drawn
+def _fixed_std_loss_gradient(net, params, x1, x2, hyper):
+  """`sigma^2` times the last layer's tangent kernel."""
   def head_only(head, x):
     full = {**params, "params": {**params["params"], net.last_layer: head}}
     return jax.vmap(net.apply, in_axes=(None, 0))(full, x)
 
   fn = empirical_ntk_fn(head_only, trace_axes=(-1,), vmap_axes=0)
   return hyper.sigma ** 2 * fn(x1, x2, params["params"][net.last_layer])
+
+
+def _label_covariance(cdf1, cdf2):
+  """`mean_d O_d - p_d . p'_d` of one input's CDFs `cdf1` (a, K) against `cdf2` (m, a, K)."""
+  below = lambda cdf: jnp.concatenate([jnp.zeros_like(cdf[..., :1]), cdf[..., :-1]], -1)
+  overlap = jax.nn.relu(jnp.minimum(cdf1, cdf2) - jnp.maximum(below(cdf1), below(cdf2)))
+  p1, p2 = cdf1 - below(cdf1), cdf2 - below(cdf2)
+  return jnp.mean(jnp.sum(overlap - p1 * p2, -1), -1)
+
+
+def _categorical_loss_gradient(net, params, x1, x2, hyper):
+  """`(phi . phi' + 1)` times the covariance of the jointly drawn one-hot labels."""
+  del hyper  # the labels' spread is the head's own: no scale to choose
+  features = jax.vmap(net.features, in_axes=(None, 0))
+  cdf = lambda x: net.head.cdf(jax.vmap(net.outputs, in_axes=(None, 0))(params, x))
+  cdf2 = cdf(x2)
+  # Row blocks of x1 keep the (rows, m, a, K) intermediate small at thousands of inputs.
+  cov = jax.lax.map(lambda c: _label_covariance(c, cdf2), cdf(x1), batch_size=32)
+  return (features(params, x1) @ features(params, x2).T + 1.0) * cov
+
+
+# head name -> its loss-gradient kernel `(net, params, x1, x2, hyper) -> K`
+LOSS_GRADIENTS = {"fixed_std": _fixed_std_loss_gradient,
+                  "categorical": _categorical_loss_gradient}
+
+
+def loss_gradient(net, params, x1, x2, key, hyper=Hyper()):
+  """Expected inner product of last-layer gradients of the head's BC loss at pseudo-labels
+  drawn jointly from the policy, in closed form (derived above, per head)."""
+  del key  # an expectation, in closed form: nothing is drawn
+  return LOSS_GRADIENTS[net.head.name](net, params, x1, x2, hyper)
 
 
 def last_layer(net, params, x1, x2, key, hyper=Hyper()):

@@ -56,7 +56,7 @@ class NNLearner(NamedTuple):
 
   def kernel_fn(self, state, key: jax.Array, kernel):
     """`(x1, x2) -> K(x1, x2)` of kernel number `kernel` at the current network."""
-    spec = nn_kernels.network_spec(self.policy.module)
+    spec = nn_kernels.network_spec(self.policy.module, self.policy.head)
     params = self.mitigation.kernel_params(state)
     branches = [functools.partial(nn_kernels.get(name), spec, params, hyper=self.hyper)
                 for name in self.kernels]
@@ -123,7 +123,7 @@ class NNLearner(NamedTuple):
 
 
 # The config fields that describe a learner (`configs/testbed.py`, `configs/active_finetune.py`).
-FIELDS = ("hidden", "action_std", "forgetting", "forgetting_options", "learning_rate",
+FIELDS = ("hidden", "action_std", "head", "forgetting", "forgetting_options", "learning_rate",
           "bc_batch_size", "lr_decay", "kernels", "noise", "fit_noise", "pretrain_steps", "finetune_steps",
           "kernel_hyper")
 
@@ -137,9 +137,11 @@ def config_dict(config) -> dict:
 
 def make(config, env: MultiTaskEnv) -> NNLearner:
   """The learner a config describes (an ml_collections config or a mapping with `FIELDS`);
-  unknown forgetting modes or options are refused here."""
+  unknown policy heads, forgetting modes or options are refused here. A config without `head`
+  (saved before heads existed) has the fixed-std head."""
   policy = make_policy(env.observation_size, env.task_feature_size, env.action_size,
-                       tuple(config["hidden"]), config["action_std"])
+                       tuple(config["hidden"]), config["action_std"],
+                       config.get("head", "fixed_std"))
   options = dict(config["forgetting_options"].get(config["forgetting"], {}))
   mitigation = forgetting.make(config["forgetting"], env, policy,
                                optax.adam(config["learning_rate"]), config["bc_batch_size"],
