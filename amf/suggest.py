@@ -18,9 +18,11 @@ demonstrations from `.npz` (one file of stacked episodes, or a directory of one-
 and the question from a JSON file; prints a ranked table, writes it as JSON and draws a figure.
 """
 import dataclasses
+import functools
 import json
 import os
 import pathlib
+import time
 from typing import Any, NamedTuple, Optional
 
 import jax
@@ -28,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from amf import (acquisition, checkpoint, cli, data as data_lib, envs, keys, nn_learner,
-                 occupancy)
+                 occupancy, proposals, task_spaces)
 from amf.active import LoopConfig, choose, make_loop
 from amf.envs.base import MultiTaskEnv
 from amf.proposals import Ascent, TaskBatch
@@ -47,23 +49,58 @@ class Suggestion(NamedTuple):
   variance_after: jax.Array   # (T,) the same after the batch (greedy's conditioning)
 
 
+_LOOP = LoopConfig()  # the loop's own defaults
+
+
 @dataclasses.dataclass(frozen=True)
 class Question:
-  """The settings of a suggestion (the loop's names; see `amf.active.LoopConfig`)."""
-  batch_size: int = 1
+  """The settings of a suggestion (the loop's names; see `amf.active.LoopConfig`).
+
+  Every default is the loop's (`LoopConfig`); `from_config` takes an experiment's instead
+  (e.g. reacher's study config scores every 5th state: `stride=5`)."""
+  batch_size: int = _LOOP.batch_size
   kernel: str = ""                     # one of the learner's kernels; "": its first
-  estimator: str = "importance"
-  task_space: str = "finite"           # or "continuous"
-  target_tasks: tuple[int, ...] = ()   # finite: mu's support (() = every task)
-  target_mass: tuple[float, ...] = ()  # finite: mu's weights on it (() = uniform)
-  target_region: tuple = ()            # continuous: mu's region, where `random` draws and
-                                       # the ascent starts ((low, high), ...; () = all of C)
-  proposal: str = "grid"               # candidates: grid (the finite set), grid:G, random,
+  estimator: str = _LOOP.estimators[0]
+  task_space: str = _LOOP.task_space   # "finite" or "continuous"
+  target_tasks: tuple[int, ...] = _LOOP.target_tasks  # finite: mu's support (() = every task)
+  target_mass: tuple[float, ...] = _LOOP.target_mass  # finite: mu's weights on it (() = uniform)
+  target_region: tuple = _LOOP.target_region  # continuous: mu's region, where `random` draws
+                                       # and the ascent starts ((low, high), ...; () = all of C)
+  num_targets: int = _LOOP.num_targets  # continuous: targets drawn from target_region
+  proposal: str = _LOOP.proposal       # candidates: grid (the finite set), grid:G, random,
                                        # continuous (random:N, continuous:N)
-  num_candidates: int = 0              # draws of random / continuous without their own N
-  ascent: Ascent = Ascent()
-  occupancy_samples: int = 2
-  stride: int = 1
+  num_candidates: int = _LOOP.num_candidates  # draws of random / continuous without their own N
+  ascent: Ascent = _LOOP.ascent
+  occupancy_samples: int = _LOOP.occupancy_samples
+  stride: int = _LOOP.stride
+  critic: occupancy.Critic = _LOOP.critic  # the `learned` estimator's classifier
+
+  def __post_init__(self):  # lists as tuples: a question is a static argument of `_answer`
+    for name in ("target_tasks", "target_mass"):
+      object.__setattr__(self, name, tuple(getattr(self, name)))
+    object.__setattr__(self, "target_region", tuple(tuple(b) for b in self.target_region))
+
+  @classmethod
+  def from_config(cls, config, **overrides) -> "Question":
+    """The question an experiment's loop asks (`LoopConfig.from_config` of `config`: its
+    estimator and kernel the first of its lists), with `overrides` by this class's names."""
+    loop = LoopConfig.from_config(config, ("amf",))
+    fields = {f.name: getattr(loop, f.name) for f in dataclasses.fields(cls)
+              if hasattr(loop, f.name)}
+    fields["estimator"] = loop.estimators[0]
+    if "kernels" in config:
+      fields["kernel"] = tuple(config["kernels"])[0]
+    if loop.num_candidates:  # a sized proposal carries its size (as the loop's `proposals`)
+      fields["proposal"] = f"{loop.proposal}:{loop.num_candidates}"
+    return cls(**{**fields, **overrides})
+
+  def settings(self) -> dict:
+    """Every setting as plain JSON values, by the loop's names (`from_config` reads them)."""
+    plain = lambda v: v._asdict() if hasattr(v, "_asdict") else v
+    out = {k: plain(v) for k, v in vars(self).items()}
+    out["estimators"] = [out.pop("estimator")]
+    out["kernels"] = [out.pop("kernel")] if self.kernel else []
+    return out
 
   def loop_config(self, num_demos: int, num_targets: int) -> LoopConfig:
     """The loop of one AMF selection: this question's settings, by the loop's field names."""
@@ -73,15 +110,30 @@ class Question:
         ("amf",), self.proposal)
 
 
+_whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_question(q: Question) -> None:
+  """The question's own settings, by the names of `Question` (before the loop's checks)."""
+  for name in ("batch_size", "occupancy_samples", "stride", "num_targets"):
+    if not _whole(getattr(q, name)) or getattr(q, name) < 1:
+      raise ValueError(f"{name} must be a whole number >= 1, got {getattr(q, name)!r}.")
+  if not _whole(q.num_candidates) or q.num_candidates < 0:
+    raise ValueError(f"num_candidates must be a whole number >= 0, got {q.num_candidates!r}.")
+  if q.target_mass and len(q.target_mass) != len(q.target_tasks):
+    raise ValueError(f"target_mass needs one weight per target task ({len(q.target_tasks)} "
+                     f"{'listed' if q.target_tasks else ': list target_tasks'}), got "
+                     f"{len(q.target_mass)}.")
+
+
 def check(env: MultiTaskEnv, learner, demos: data_lib.Dataset, question: Question,
           targets: Optional[jax.Array] = None) -> None:
   """Refuses bad input with a one-line ValueError, before anything compiles."""
+  _check_question(question)
   if question.kernel and question.kernel not in learner.kernels:
     raise ValueError(f"Unknown kernel {question.kernel!r} for this policy; choose one of "
                      f"{sorted(learner.kernels)}.")
   occupancy.get(question.estimator)
-  if question.batch_size < 1:
-    raise ValueError(f"batch size must be at least 1, got {question.batch_size}.")
   expected = dict(obs=(env.horizon, env.observation_size), actions=(env.horizon, env.action_size),
                   task=(env.task_space.size,), task_id=(), mask=())
   m = np.shape(demos.mask)[0] if np.ndim(demos.mask) == 1 else None
@@ -96,10 +148,23 @@ def check(env: MultiTaskEnv, learner, demos: data_lib.Dataset, question: Questio
   for name in ("obs", "actions", "task"):
     if not np.isfinite(np.asarray(getattr(demos, name))[mask]).all():
       raise ValueError(f"demonstrations: {name} has NaN or inf values.")
-  outside = ~np.asarray(env.task_space.contains(jnp.asarray(demos.task)[mask]))
+  tasks = np.asarray(demos.task)[mask]
+  outside = ~np.asarray(env.task_space.contains(tasks))
   if outside.any():
     raise ValueError(f"demonstrations: {int(outside.sum())} episodes have tasks outside the "
                      f"task space {env.task_space.low}..{env.task_space.high}.")
+  ids = np.asarray(demos.task_id)[mask]
+  bad = np.flatnonzero((ids < -1) | (ids >= env.num_tasks))
+  if bad.size:
+    raise ValueError(f"demonstrations: task_id {ids[bad[0]]} (episode {bad[0]}) is not a task "
+                     f"of the finite set (0..{env.num_tasks - 1}, or -1 for a task off it).")
+  on = np.flatnonzero(ids >= 0)
+  wrong = on[~np.all(np.isclose(tasks[on], np.asarray(env.tasks)[ids[on]], atol=1e-4), -1)]
+  if wrong.size:
+    i = wrong[0]
+    raise ValueError(f"demonstrations: episode {i} has task_id {ids[i]} but task "
+                     f"{tasks[i].tolist()}, not the finite set's task {ids[i]} "
+                     f"{np.asarray(env.tasks)[ids[i]].tolist()} ({wrong.size} such episodes).")
   if question.task_space == "continuous":
     if targets is None or np.ndim(targets) != 2 or np.shape(targets)[1] != env.task_space.size:
       raise ValueError(f"a continuous question needs target tasks of shape (T, "
@@ -110,82 +175,170 @@ def check(env: MultiTaskEnv, learner, demos: data_lib.Dataset, question: Questio
   question.loop_config(mask.size, 1 if targets is None else len(targets)).validate(env)
 
 
+def num_candidates(env: MultiTaskEnv, question: Question) -> int:
+  """How many candidates the question's proposal scores (G)."""
+  return proposals.parse(question.proposal)[1] or question.num_candidates or env.num_tasks
+
+
 def suggest(env: MultiTaskEnv, learner, state: Any, demos: data_lib.Dataset, key: jax.Array,
             question: Question = Question(), targets: Optional[jax.Array] = None) -> Suggestion:
   """AMF's next batch for `learner` in `state` given `demos` (every slot, empty ones masked).
 
   `key` is the selection's key (the loop's round key `selection` stream). On a finite set the
   targets are its tasks (mu: `question.target_tasks` / `target_mass`); in a continuous space
-  `targets` (T, P) are the target tasks, uniform.
+  `targets` (T, P) are the target tasks, uniform. The program is compiled once per process
+  for each environment, learner, question and data shape (`_answer`'s static arguments).
   """
   check(env, learner, demos, question, targets)
-  demos = jax.tree.map(jnp.asarray, demos._replace(mask=jnp.asarray(demos.mask, bool),
-                                                   task_id=jnp.asarray(demos.task_id, jnp.int32)))
-  finite_space = question.task_space == "finite"
-  targets = env.tasks if finite_space else jnp.asarray(targets, jnp.float32)
+  demos = jax.tree.map(jnp.asarray, demos._replace(mask=np.asarray(demos.mask, bool),
+                                                   task_id=np.asarray(demos.task_id, np.int32)))
+  targets = env.tasks if question.task_space == "finite" else jnp.asarray(targets, jnp.float32)
+  return _answer(state, demos, targets, key, env=_Same(env), learner=_Same(learner),
+                 question=question)
+
+
+class _Same(NamedTuple):
+  """A static argument compared by identity: a learner or an environment need not hash (a
+  learner read from JSON holds lists). The compiled program keeps it alive."""
+  value: Any
+
+  def __hash__(self):
+    return id(self.value)
+
+  def __eq__(self, other):
+    return isinstance(other, _Same) and other.value is self.value
+
+
+@functools.partial(jax.jit, static_argnames=("env", "learner", "question"))
+def _answer(state, demos, targets, key, *, env: _Same, learner: _Same,
+            question: "Question") -> Suggestion:
+  env, learner = env.value, learner.value
   loop = make_loop(env, learner, question.loop_config(demos.size, targets.shape[0]))
   kernel = learner.kernels.index(question.kernel or learner.kernels[0])
-
-  @jax.jit
-  def run(state, demos, targets, key):
-    carry = choose(loop.start(demos, state, targets, key), kernel=kernel)
-    s = loop.scoring(carry, key)
-    chosen, after = acquisition.greedy_batch(s.cov, s.noise, s.targets, s.candidates,
-                                             question.batch_size)
-    num = targets.shape[0]
-    w = s.targets.weights.reshape(num, -1)  # mu(t) x occupancy weight / H per target input
-    weights = w.sum(-1)
-    # Occupancy-weighted mean over each target's inputs; NaN for tasks outside mu's support.
-    per_task = lambda cov: jnp.where(weights > 0, jnp.sum(
-        w * jnp.diag(cov)[s.targets.index].reshape(num, -1), -1) / jnp.where(
-            weights > 0, weights, 1.0), jnp.nan)
-    return Suggestion(s.tasks.tasks[chosen], s.tasks.ids[chosen], chosen, s.tasks,
-                      acquisition.scores(s.cov, s.noise, s.targets, s.candidates), targets,
-                      weights / weights.sum(), per_task(s.cov), per_task(after))
-
-  return run(state, demos, targets, key)
+  carry = choose(loop.start(demos, state, targets, key), kernel=kernel)
+  s = loop.scoring(carry, key)
+  chosen, after = acquisition.greedy_batch(s.cov, s.noise, s.targets, s.candidates,
+                                           question.batch_size)
+  num = targets.shape[0]
+  w = s.targets.weights.reshape(num, -1)  # mu(t) x occupancy weight / H per target input
+  weights = w.sum(-1)
+  # Occupancy-weighted mean over each target's inputs; NaN for tasks outside mu's support.
+  per_task = lambda cov: jnp.where(weights > 0, jnp.sum(
+      w * jnp.diag(cov)[s.targets.index].reshape(num, -1), -1) / jnp.where(
+          weights > 0, weights, 1.0), jnp.nan)
+  return Suggestion(s.tasks.tasks[chosen], s.tasks.ids[chosen], chosen, s.tasks,
+                    acquisition.scores(s.cov, s.noise, s.targets, s.candidates), targets,
+                    weights / weights.sum(), per_task(s.cov), per_task(after))
 
 
 # --- Files: a saved policy, demonstrations, the question. ---
 
 POLICY_FILE = "policy.json"
-QUESTION_KEYS = ("batch_size", "kernel", "estimator", "space", "targets", "weights",
-                 "target_region", "num_targets", "proposal", "num_candidates", "ascent",
-                 "occupancy_samples", "stride")
 
 
-def save_policy(directory: str, env_name: str, env_kwargs: dict, learner_config, state: Any,
+class Policy(NamedTuple):
+  """A policy restored by `load_policy`."""
+  env: MultiTaskEnv
+  learner: Any
+  state: Any
+  selection_key: Optional[jax.Array]  # the key saved with it, or None
+  question: Question  # the loop's settings it was trained under: the question's defaults
+
+
+def save_policy(directory: str, env_name: str, env_kwargs: dict, config, state: Any,
                 selection_key: Optional[jax.Array] = None) -> None:
   """Saves a policy for `suggest`: `policy.json` (the environment by name, the learner's
-  config, see `amf.nn_learner.make`; optionally the selection key to use) and the learner's
-  state (orbax, under `state/`)."""
+  config, see `amf.nn_learner.make`, the loop's selection settings in `config`, which are the
+  command's defaults, and optionally the selection key to use) and the learner's state (orbax,
+  under `state/`)."""
   os.makedirs(directory, exist_ok=True)
   spec = dict(env=env_name, env_kwargs=dict(env_kwargs),
-              learner=nn_learner.config_dict(learner_config))
+              learner=nn_learner.config_dict(config),
+              loop=Question.from_config(config).settings())
   if selection_key is not None:
     spec["selection_key"] = np.asarray(jax.random.key_data(selection_key)).tolist()
   pathlib.Path(directory, POLICY_FILE).write_text(json.dumps(spec, indent=1))
   checkpoint.save(os.path.join(directory, "state"), state)
 
 
-def load_policy(directory: str):
-  """`(env, learner, state, selection key or None)` of a policy saved by `save_policy`."""
+def _first_line(e: Exception) -> str:
+  return str(e).splitlines()[0] if str(e) else ""
+
+
+def _read_json(path: pathlib.Path, what: str) -> dict:
+  try:
+    spec = json.loads(path.read_text())
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise ValueError(f"{what}: cannot read {path} as JSON ({e}).") from None
+  if not isinstance(spec, dict):
+    raise ValueError(f"{what}: {path} holds a {type(spec).__name__}, not a JSON object.")
+  return spec
+
+
+def load_policy(directory: str) -> Policy:
+  """The policy saved by `save_policy` in `directory`; a file that does not describe it (a
+  missing or unreadable part, a state whose shapes are not the learner's) is refused."""
   path = pathlib.Path(directory, POLICY_FILE)
   if not path.is_file():
     raise ValueError(f"policy: {path} not found (a directory written by "
                      "amf.suggest.save_policy holds it).")
-  spec = json.loads(path.read_text())
-  env = envs.make(spec["env"], **spec.get("env_kwargs", {}))
-  learner = nn_learner.make(spec["learner"], env)
-  like = jax.eval_shape(learner.init, data_lib.empty(env, 1), jax.random.PRNGKey(0))
-  state = checkpoint.restore(str(pathlib.Path(directory, "state")), like)
+  spec = _read_json(path, "policy")
+  missing = [k for k in ("env", "learner") if k not in spec]
+  missing += [f"learner.{k}" for k in nn_learner.FIELDS if k not in spec.get("learner", {})]
+  if missing:
+    raise ValueError(f"policy: {path} lacks {missing}.")
+  try:
+    env = envs.make(spec["env"], **spec.get("env_kwargs", {}))
+    learner = nn_learner.make(spec["learner"], env)
+    like = jax.eval_shape(learner.init, data_lib.empty(env, 1), jax.random.PRNGKey(0))
+  except (TypeError, KeyError, ValueError) as e:
+    raise ValueError(f"policy: {path}: its environment or learner does not build "
+                     f"({type(e).__name__}: {_first_line(e)}).") from None
+  state = _restore(pathlib.Path(directory, "state"), like, path)
+  try:
+    question = Question.from_config(spec.get("loop", {}))
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"policy: {path}: its loop settings do not read ({e}).") from None
   key = spec.get("selection_key")
-  return env, learner, state, None if key is None else jnp.asarray(key, jnp.uint32)
+  return Policy(env, learner, state, None if key is None else jnp.asarray(key, jnp.uint32),
+                question)
+
+
+def _restore(path: pathlib.Path, like, spec_path: pathlib.Path):
+  """The state at `path` with the shapes of `like`, checked against the checkpoint's metadata
+  first: a mismatch (e.g. `hidden` edited in policy.json) is one line, not orbax's errors."""
+  if not path.is_dir():
+    raise ValueError(f"policy: the learner state {path} is missing (save_policy writes it "
+                     f"beside {spec_path.name}).")
+  import orbax.checkpoint as ocp
+  try:
+    with ocp.StandardCheckpointer() as ckpt:
+      saved = ckpt.metadata(str(path.absolute())).item_metadata.tree
+  except Exception as e:  # pylint: disable=broad-except  (orbax raises many types)
+    raise ValueError(f"policy: {path} is not a readable orbax checkpoint "
+                     f"({type(e).__name__}).") from None
+  shapes = lambda tree: sorted(tuple(x.shape) for x in jax.tree.leaves(tree))
+  have, want = shapes(saved), shapes(like)
+  if have != want:
+    diff = sorted(set(have) ^ set(want))[:3]
+    raise ValueError(f"policy: the state in {path} does not fit the learner {spec_path} "
+                     f"describes ({len(have)} arrays saved, {len(want)} expected; shapes "
+                     f"differing: {diff}); was policy.json edited (e.g. hidden)?")
+  return checkpoint.restore(str(path), like)
 
 
 def save_demos(path: str, demos: data_lib.Dataset) -> None:
   """Writes demonstrations as one `.npz` of stacked episodes (the fields of `Dataset`)."""
   np.savez(path, **{k: np.asarray(v) for k, v in demos._asdict().items()})
+
+
+def _load_npz(path: pathlib.Path) -> dict:
+  try:
+    with np.load(path, allow_pickle=False) as npz:
+      return {k: npz[k] for k in npz.files}
+  except Exception as e:  # pylint: disable=broad-except  (zip, pickle and format errors)
+    raise ValueError(f"demonstrations: cannot read {path} as a .npz of arrays "
+                     f"({type(e).__name__}: {_first_line(e)}).") from None
 
 
 def load_demos(path: str) -> data_lib.Dataset:
@@ -197,87 +350,166 @@ def load_demos(path: str) -> data_lib.Dataset:
     files = sorted(p.glob("*.npz"))
     if not files:
       raise ValueError(f"demonstrations: no .npz episodes in {p}.")
-    episodes = [_fields(np.load(f), f, ("obs", "actions", "task")) for f in files]
+    episodes = [_fields(_load_npz(f), f, ("obs", "actions", "task")) for f in files]
     try:
       stacked = {k: np.stack([e[k] for e in episodes]) for k in ("obs", "actions", "task")}
     except ValueError as e:
       raise ValueError(f"demonstrations: the episodes in {p} differ in shape ({e}).") from None
   elif p.is_file():
-    stacked = _fields(np.load(p), p, ("obs", "actions", "task", "task_id", "mask"),
+    stacked = _fields(_load_npz(p), p, ("obs", "actions", "task", "task_id", "mask"),
                       optional=("task_id", "mask"))
   else:
     raise ValueError(f"demonstrations: {p} is neither a .npz file nor a directory.")
   m = len(stacked["obs"])
-  return data_lib.Dataset(
-      np.asarray(stacked["obs"], np.float32), np.asarray(stacked["actions"], np.float32),
-      np.asarray(stacked["task"], np.float32),
-      np.asarray(stacked.get("task_id", np.full(m, -1)), np.int32),
-      np.asarray(stacked.get("mask", np.ones(m)), bool))
-
-
-def _fields(npz, path, names, optional=()) -> dict:
-  missing = [n for n in names if n not in npz.files and n not in optional]
-  if missing:
-    raise ValueError(f"demonstrations: {path} lacks {missing} (has {sorted(npz.files)}).")
-  return {n: npz[n] for n in names if n in npz.files}
-
-
-def load_question(path: str, env: MultiTaskEnv, key: jax.Array, **overrides):
-  """`(Question, targets or None)` from a JSON file (keys: `QUESTION_KEYS`); `overrides`
-  (e.g. the command's flags) replace its values. A continuous question's targets are listed
-  (`targets`: [[c...], ...]) or drawn from `target_region` ([[low, high], ...]) with `key`;
-  the region is also where `random` candidates are drawn (all of C without one)."""
   try:
-    spec = json.loads(pathlib.Path(path).read_text())
-  except (OSError, json.JSONDecodeError) as e:
-    raise ValueError(f"tasks: cannot read {path}: {e}") from None
-  unknown = sorted(set(spec) - set(QUESTION_KEYS))
+    return data_lib.Dataset(
+        np.asarray(stacked["obs"], np.float32), np.asarray(stacked["actions"], np.float32),
+        np.asarray(stacked["task"], np.float32),
+        np.asarray(stacked.get("task_id", np.full(m, -1)), np.int32),
+        np.asarray(stacked.get("mask", np.ones(m)), bool))
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"demonstrations: {p} holds arrays that are not numbers ({e}).") from None
+
+
+def _fields(arrays: dict, path, names, optional=()) -> dict:
+  missing = [n for n in names if n not in arrays and n not in optional]
+  if missing:
+    raise ValueError(f"demonstrations: {path} lacks {missing} (has {sorted(arrays)}).")
+  return {n: arrays[n] for n in names if n in arrays}
+
+
+# The question file's keys: (what the value must be, its check).
+_INT = ("a whole number", _whole)
+_NUM = ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+_STR = ("a string", lambda v: isinstance(v, str))
+_LIST = ("a list", lambda v: isinstance(v, list))
+QUESTION_KEYS = dict(batch_size=_INT, kernel=_STR, estimator=_STR, space=_STR, targets=_LIST,
+                     weights=_LIST, target_region=_LIST, num_targets=_INT, proposal=_STR,
+                     num_candidates=_INT, ascent=("an object", lambda v: isinstance(v, dict)),
+                     occupancy_samples=_INT, stride=_INT)
+_ASCENT = dict(starts=_INT, steps=_INT, learning_rate=_NUM)
+_AT_LEAST = dict(batch_size=1, num_targets=1, num_candidates=0, occupancy_samples=1, stride=1)
+
+
+def _typed(spec: dict, schema: dict, where: str) -> None:
+  unknown = sorted(set(spec) - set(schema))
   if unknown:
-    raise ValueError(f"tasks: unknown keys {unknown} in {path}; allowed: {list(QUESTION_KEYS)}.")
+    raise ValueError(f"{where}: unknown keys {unknown}; allowed: {list(schema)}.")
+  for k, v in spec.items():
+    kind, ok = schema[k]
+    if not ok(v):
+      raise ValueError(f"{where}: {k} must be {kind}, got {v!r}.")
+    if k in _AT_LEAST and v < _AT_LEAST[k]:
+      raise ValueError(f"{where}: {k} must be at least {_AT_LEAST[k]}, got {v}.")
+
+
+def _numbers(value, shape_text: str, where: str, depth: int) -> np.ndarray:
+  """A list of numbers (`depth` 1) or of lists of numbers (2) as an array, or a refusal."""
+  try:
+    out = np.asarray(value, np.float64)
+  except (TypeError, ValueError):
+    out = None
+  if out is None or out.ndim != depth or not np.isfinite(out).all():
+    raise ValueError(f"{where} must be {shape_text}, got {value!r}.")
+  return out
+
+
+def load_question(path: str, env: MultiTaskEnv, key: jax.Array,
+                  defaults: Question = Question(), **overrides):
+  """`(Question, targets or None)` from a JSON file (keys: `QUESTION_KEYS`) over `defaults`
+  (the loop's: a saved policy's `Policy.question`); `overrides` (e.g. the command's flags)
+  replace its values. A continuous question's targets are listed (`targets`: [[c...], ...])
+  or drawn from `target_region` ([[low, high], ...]) with `key`; the region is also where
+  `random` candidates are drawn (all of C without one). Messages name the file's keys."""
+  path = pathlib.Path(path)
+  spec = _read_json(path, "tasks")
   spec.update({k: v for k, v in overrides.items() if v is not None})
-  space = spec.get("space", "finite")
-  fields = dict(task_space=space, **{k: spec[k] for k in (
-      "batch_size", "kernel", "estimator", "proposal", "num_candidates", "occupancy_samples",
-      "stride") if k in spec})
+  where = f"tasks: {path}"
+  _typed(spec, QUESTION_KEYS, where)
+  _typed(spec.get("ascent", {}), _ASCENT, f"{where}: ascent")
+  space = spec.get("space", defaults.task_space)
+  try:  # names of registered parts
+    task_spaces.get(space)
+    proposals.parse(spec.get("proposal", defaults.proposal))
+    occupancy.get(spec.get("estimator", defaults.estimator))
+  except ValueError as e:
+    raise ValueError(f"{where}: {e}") from None
+  renamed = dict(space="task_space")
+  fields = {renamed.get(k, k): v for k, v in spec.items() if k in (
+      "batch_size", "kernel", "estimator", "space", "num_targets", "proposal",
+      "num_candidates", "occupancy_samples", "stride")}
+  if "num_candidates" in spec and "proposal" not in spec:  # the file's N, not the default's
+    fields["proposal"] = proposals.parse(defaults.proposal)[0]
   if "ascent" in spec:
-    unknown = sorted(set(spec["ascent"]) - set(Ascent._fields))
-    if unknown:
-      raise ValueError(f"tasks: unknown ascent keys {unknown}; allowed: {list(Ascent._fields)}.")
-    fields["ascent"] = Ascent(**spec["ascent"])
+    fields["ascent"] = defaults.ascent._replace(**spec["ascent"])
   targets = None
   if space == "finite":
     if "target_region" in spec:
-      raise ValueError("tasks: target_region is for a continuous space (\"space\": "
+      raise ValueError(f"{where}: target_region is for a continuous space (\"space\": "
                        "\"continuous\"); a finite one lists target task ids in targets.")
-    ids = tuple(int(i) for i in spec.get("targets", ()))
-    bad = [i for i in ids if not 0 <= i < env.num_tasks]
-    if bad:
-      raise ValueError(f"tasks: target ids {bad} are not tasks of the finite set "
-                       f"(0..{env.num_tasks - 1}).")
-    fields.update(target_tasks=ids, target_mass=tuple(float(w) for w in spec.get("weights", ())))
-  elif "targets" in spec:
-    targets = np.asarray(spec["targets"], np.float32)
-  if space != "finite" and "target_region" in spec:
-    fields["target_region"] = tuple(tuple(float(x) for x in b) for b in spec["target_region"])
-    region = env.task_space.region(fields["target_region"])
+    if "targets" in spec:
+      ids = spec["targets"]
+      if not all(_INT[1](i) for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError(f"{where}: targets must be distinct task ids of the finite set, "
+                         f"got {ids!r}.")
+      bad = [i for i in ids if not 0 <= i < env.num_tasks]
+      if bad:
+        raise ValueError(f"{where}: target ids {bad} are not tasks of the finite set "
+                         f"(0..{env.num_tasks - 1}).")
+      fields.update(target_tasks=tuple(ids), target_mass=())
+    if "weights" in spec:
+      ids = fields.get("target_tasks") or defaults.target_tasks or tuple(range(env.num_tasks))
+      w = _numbers(spec["weights"], "a list of numbers", f"{where}: weights", 1)
+      if len(w) != len(ids) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"{where}: weights needs one non-negative weight per target task "
+                         f"({len(ids)}: {'targets' if 'targets' in spec else 'every task'}), "
+                         f"not all zero; got {spec['weights']!r}.")
+      fields.update(target_tasks=tuple(ids), target_mass=tuple(float(x) for x in w))
+  else:
+    fields.update(target_tasks=(), target_mass=())
+    if "weights" in spec:
+      raise ValueError(f"{where}: weights are mu on a finite set's targets; a continuous "
+                       "space's mu is uniform on target_region.")
+    size = env.task_space.size
+    if "targets" in spec:
+      targets = _numbers(spec["targets"], f"a list of tasks [[c...], ...] of {size} "
+                         "parameters each", f"{where}: targets", 2).astype(np.float32)
+    if "target_region" in spec:
+      region = _numbers(spec["target_region"], f"[[low, high], ...] for each of the {size} "
+                        "task parameters", f"{where}: target_region", 2)
+      fields["target_region"] = tuple(tuple(float(x) for x in b) for b in region)
+      try:
+        box = env.task_space.region(fields["target_region"])
+      except ValueError as e:
+        raise ValueError(f"{where}: target_region: {e}") from None
+      if targets is None:
+        targets = box.sample(key, fields.get("num_targets", defaults.num_targets))
     if targets is None:
-      targets = region.sample(key, int(spec.get("num_targets", 16)))
-  if space != "finite" and targets is None:
-    raise ValueError("tasks: a continuous question needs targets ([[c...], ...]) or a "
-                     "target_region ([[low, high], ...]).")
-  return Question(**fields), targets
+      raise ValueError(f"{where}: a continuous question needs targets ([[c...], ...]) or a "
+                       "target_region ([[low, high], ...]).")
+  return dataclasses.replace(defaults, **fields), targets
 
 
 # --- The command. ---
 
-def table(s: Suggestion, question: Question) -> str:
+def repeats(env: MultiTaskEnv, question: Question) -> str:
+  """A note when the batch is larger than the distinct candidates ("" otherwise)."""
+  g = num_candidates(env, question)
+  if question.batch_size <= g:
+    return ""
+  return (f"Note: a batch of {question.batch_size} from {g} distinct candidates: AMF asks for "
+          "some tasks more than once (each later pick is scored given the earlier ones).")
+
+
+def table(s: Suggestion, question: Question, note: str = "") -> str:
   """A ranked table a person reads in seconds."""
   fmt = lambda c: "(" + ", ".join(f"{x:.3f}" for x in np.asarray(c)) + ")"
   name = lambda i, c: (f"task {int(i):>3} {fmt(c)}" if i >= 0 else f"task {fmt(c)}")
   scores = np.asarray(s.scores)
-  lines = [f"Ask for, in this order ({question.kernel or 'default'} kernel, "
-           f"{question.estimator} estimator; alpha before the batch: each later pick is "
-           "scored given the earlier ones):"]
+  lines = [note] if note else []
+  lines.append(f"Ask for, in this order ({question.kernel or 'default'} kernel, "
+               f"{question.estimator} estimator, stride {question.stride}; alpha before the "
+               "batch: each later pick is scored given the earlier ones):")
   for rank, (i, c, j) in enumerate(zip(np.asarray(s.ids), np.asarray(s.tasks),
                                        np.asarray(s.chosen)), 1):
     lines.append(f"  {rank}. {name(i, c)}   alpha {scores[j]:.3f} nats")
@@ -295,9 +527,10 @@ def table(s: Suggestion, question: Question) -> str:
   return "\n".join(lines)
 
 
-def as_json(s: Suggestion, question: Question) -> dict:
+def as_json(s: Suggestion, question: Question, note: str = "", **inputs) -> dict:
+  """The answer with every setting used (`Question.settings`) and `inputs` (files, key)."""
   tolist = lambda x: np.asarray(x).tolist()
-  return dict(settings=dataclasses.asdict(question),
+  return dict(settings=question.settings(), inputs=inputs, note=note,
               asked=[dict(rank=r, id=int(i), task=tolist(c), candidate=int(j))
                      for r, (i, c, j) in enumerate(zip(np.asarray(s.ids), np.asarray(s.tasks),
                                                        np.asarray(s.chosen)), 1)],
@@ -311,26 +544,40 @@ def as_json(s: Suggestion, question: Question) -> dict:
 
 
 def main(argv) -> None:
-  """Bad input raises a ValueError before anything compiles (`amf.cli` prints one line)."""
+  """Bad input raises a ValueError before anything compiles or is written (`amf.cli` prints
+  one line)."""
   from absl import flags
   from amf import plotting
   del argv
   f = flags.FLAGS
-  env, learner, state, saved_key = load_policy(f.policy)
-  streams = keys.streams(jax.random.PRNGKey(f.seed or 0), ("selection", "targets"))
-  key = saved_key if saved_key is not None and f.seed is None else streams["selection"]
-  question, targets = load_question(f.tasks, env, streams["targets"], batch_size=f.batch,
-                                    kernel=f.kernel, estimator=f.estimator)
-  demos = load_demos(f.demos)
-  question = dataclasses.replace(question, kernel=question.kernel or learner.kernels[0])
-  s = suggest(env, learner, state, demos, key, question, targets)
   out = pathlib.Path(f.out)
+  if out.exists() and not out.is_dir():
+    raise ValueError(f"--out={out} is a file; name a directory (for suggestion.json and "
+                     "suggestion.png).")
+  start = time.perf_counter()
+  policy = load_policy(f.policy)
+  streams = keys.streams(jax.random.PRNGKey(f.seed or 0), ("selection", "targets"))
+  key = (policy.selection_key if policy.selection_key is not None and f.seed is None
+         else streams["selection"])
+  question, targets = load_question(f.tasks, policy.env, streams["targets"], policy.question,
+                                    batch_size=f.batch, kernel=f.kernel, estimator=f.estimator)
+  demos = load_demos(f.demos)
+  question = dataclasses.replace(question, kernel=question.kernel or policy.learner.kernels[0])
+  loaded = time.perf_counter()
+  s = jax.block_until_ready(suggest(policy.env, policy.learner, policy.state, demos, key,
+                                    question, targets))
+  answered = time.perf_counter()
+  note = repeats(policy.env, question)
+  print(table(s, question, note))
   out.mkdir(parents=True, exist_ok=True)
-  print(table(s, question))
-  result = as_json(s, question)
+  result = as_json(s, question, note, policy=str(f.policy), demos=str(f.demos),
+                   tasks=str(f.tasks), selection_key=np.asarray(key).tolist(),
+                   targets=None if targets is None else np.asarray(targets).tolist())
   (out / "suggestion.json").write_text(json.dumps(result, indent=1))
-  figure = plotting.suggestion(result, out / "suggestion.png", env.task_space.size)
+  figure = plotting.suggestion(result, out / "suggestion.png", policy.env.task_space.size)
   print(f"Wrote {out / 'suggestion.json'} and {figure}.")
+  print(f"Time: loading {loaded - start:.1f} s, answering {answered - loaded:.1f} s "
+        "(compilation included).")
 
 
 def _flags() -> None:
