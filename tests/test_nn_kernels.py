@@ -196,3 +196,88 @@ def test_check_kernel_rejects_non_finite(setup):
     nn_kernels.check_kernel(nn_kernels.last_layer(spec, params, bad, x2, None), "last_layer")
   with pytest.raises(ValueError, match="'rbf'"):
     nn_kernels.check_kernel(jnp.array([[1.0, jnp.inf]]), "rbf")
+
+
+# --- the categorical head's loss-gradient kernel ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def categorical():
+  """A categorical-head MLP whose head is confident, as BC leaves it (its random head weights
+  times 10), and its inputs."""
+  module, spec = nn_kernels.mlp_spec(HIDDEN, A, head="categorical")
+  x1, x2 = jax.random.normal(jax.random.PRNGKey(0), (2, 12, D))
+  params = module.init(jax.random.PRNGKey(1), x1[0])
+  head = jax.tree.map(lambda w: 10.0 * w, params["params"]["head"])
+  params = {"params": {**params["params"], "head": head}}
+  return spec, params, x1, x2[:7]
+
+
+def _label_gradients(spec, params, x, u):
+  """Flattened gradients (n, P) in the last layer of the head's log-likelihood of the labels
+  drawn by inverse CDFs at the uniforms `u` (a,), shared by every input."""
+  def log_lik(head, x):
+    full = {**params, "params": {**params["params"], spec.last_layer: head}}
+    logp = spec.head.log_probs(spec.outputs(full, x))  # (a, K)
+    label = jnp.minimum(jnp.sum(jnp.cumsum(jnp.exp(logp), -1) <= u[:, None], -1),
+                        spec.head.bins - 1)
+    return jnp.sum(jnp.take_along_axis(logp, label[:, None], -1))
+
+  grads = jax.vmap(jax.grad(log_lik), (None, 0))(params["params"][spec.last_layer], x)
+  return jax.vmap(lambda g: ravel_pytree(g)[0])(grads)
+
+
+def test_categorical_loss_gradient_is_the_expected_gradient_inner_product(categorical):
+  """Exactly: the expectation over one uniform shared by inputs and action dimensions (the
+  kernel is a sum over dimensions, so sharing it across them changes no expectation) is a sum
+  over the intervals between all CDF values, where every label is constant. By Monte Carlo:
+  independent uniforms per dimension, within 5 standard errors of the mean."""
+  spec, params, x1, x2 = categorical
+  kernel = jax.jit(nn_kernels.loss_gradient, static_argnums=0)(spec, params, x1, x2, None)
+
+  @jax.jit
+  def gram(u):
+    return _label_gradients(spec, params, x1, u) @ _label_gradients(spec, params, x2, u).T / A
+
+  cdfs = jnp.concatenate([spec.head.cdf(jax.vmap(spec.outputs, (None, 0))(params, x))
+                          for x in (x1, x2)]).reshape(-1)
+  edges = jnp.sort(jnp.concatenate([jnp.array([0.0, 1.0]), jnp.clip(cdfs, 0.0, 1.0)]))
+  mids, lengths = (edges[1:] + edges[:-1]) / 2, jnp.diff(edges)
+  exact = jnp.einsum("q,qij->ij", lengths,
+                     jax.lax.map(lambda u: gram(jnp.full(A, u)), mids))
+  np.testing.assert_allclose(kernel, exact, rtol=1e-4, atol=1e-4 * np.abs(exact).max())
+
+  draws = jax.lax.map(gram, jax.random.uniform(jax.random.PRNGKey(3), (4000, A)))
+  error = draws.std(0) / np.sqrt(draws.shape[0])
+  assert np.all(np.abs(draws.mean(0) - kernel) <= 5 * error + 1e-6)
+
+
+def test_categorical_loss_gradient_differs_from_last_layer_beyond_a_rescaling(setup,
+                                                                              categorical):
+  """The fixed-std head's kernel has the correlations of the last-layer kernel with a bias
+  feature; the categorical head's do not (a per-input rescaling would keep them)."""
+  corr = lambda K: np.asarray(_correlation(K))
+  for spec, params, x in ((setup[0], setup[2], setup[3]), categorical[:3]):
+    h = jax.vmap(spec.features, (None, 0))(params, x)
+    lg = corr(nn_kernels.loss_gradient(spec, params, x, x, None))
+    gap = np.abs(lg - corr(h @ h.T + 1.0)).max()
+    if spec.head.name == "fixed_std":
+      assert gap < 1e-4
+    else:
+      assert gap > 0.3, gap
+      assert np.abs(lg - corr(nn_kernels.last_layer(spec, params, x, x, None))).max() > 0.3
+
+
+@pytest.mark.parametrize("name", ["loss_gradient", "last_layer", "ntk", "dropout"])
+def test_kernels_of_the_categorical_head_are_psd_and_vmappable(categorical, name):
+  """Over 40 inputs, more than one row block of `loss_gradient`'s map."""
+  spec, params, x1, _ = categorical
+  x = jnp.concatenate([x1, x1 + 0.5, x1 - 0.5, x1[:4] * 2])
+  kernel_fn = jax.jit(functools.partial(nn_kernels.get(name), spec))
+  gram = np.asarray(nn_kernels.check_kernel(kernel_fn(params, x, x, jax.random.PRNGKey(6)),
+                                            name), np.float64)
+  np.testing.assert_allclose(gram, gram.T, rtol=1e-5, atol=1e-6 * np.abs(gram).max())
+  eig = np.linalg.eigvalsh(gram + nn_kernels.JITTER * np.mean(np.diag(gram)) * np.eye(40))
+  assert eig.min() >= -1e-4 * eig.max()
+  stacked = jax.tree.map(lambda p: jnp.stack([p, 0.5 * p]), params)
+  batched = jax.vmap(kernel_fn, (0, None, None, None))(stacked, x, x[:7], jax.random.PRNGKey(6))
+  np.testing.assert_allclose(batched[0], gram[:, :7], rtol=1e-4, atol=1e-5 * np.abs(gram).max())
