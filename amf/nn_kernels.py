@@ -52,7 +52,7 @@ the same coupling), give in expectation
 
 the last-layer kernel times the covariance of the two inputs' one-hot labels, which is
 `1 - |p|^2` on the diagonal and near 0 between inputs predicting different bins, whatever
-their features (docs/design.md §3a).
+their features (docs/design.md §3).
 """
 import dataclasses
 from typing import Callable, NamedTuple, Sequence

@@ -63,7 +63,7 @@ def make_run(config: ml_collections.ConfigDict, env, per_task: int):
   out task by task, `per_task` each), then an evaluation on `eval_tasks`.
   """
   policy = make_policy(env.observation_size, env.task_feature_size, env.action_size,
-                       tuple(config.hidden), config.action_std)
+                       tuple(config.hidden), config.action_std, config.head)
   optimizer = optax.adam(config.learning_rate)
   rank = jnp.tile(jnp.arange(per_task), env.num_tasks)
 

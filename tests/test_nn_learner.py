@@ -179,3 +179,46 @@ def test_a_learner_is_built_from_a_config_and_its_fields_travel_as_json():
     nn_learner.make({**plain, "forgetting": "forget"}, env)
   with pytest.raises(ValueError, match="learning-rate decay 'step'"):
     nn_learner.make({**plain, "lr_decay": "step"}, env)
+
+
+def test_the_policy_head_is_read_from_the_config_and_refused_by_name():
+  """`head` picks the policy's head (a saved config without it has the fixed-std one); an
+  unknown head is refused with the valid names."""
+  import json
+  from amf import nn_learner
+  from configs import active_finetune
+  config = active_finetune.get_config("integrator,quick")
+  plain = json.loads(json.dumps(nn_learner.config_dict(config)))
+  env = Integrator(horizon=8)
+  assert config.head == "fixed_std" and nn_learner.make(plain, env).policy.head.name == "fixed_std"
+  old = {k: v for k, v in plain.items() if k != "head"}
+  assert nn_learner.make(old, env).policy.head.name == "fixed_std"
+  learner = nn_learner.make({**plain, "head": "categorical"}, env)
+  assert learner.policy.head.name == "categorical"
+  assert learner.policy.module.out == env.action_size * learner.policy.head.bins
+  with pytest.raises(ValueError, match=r"policy head 'mixture'.*'categorical', 'fixed_std'"):
+    nn_learner.make({**plain, "head": "mixture"}, env)
+
+
+@pytest.mark.slow  # > 3 s: pre-trains the learner
+def test_a_categorical_learner_gives_a_finite_covariance_per_kernel(env):
+  """The learner with the categorical head pre-trains, acts, and every kernel's posterior
+  covariance (loss_gradient through the head's own kernel) is finite and PSD."""
+  from amf import nn_learner
+  from configs import active_finetune
+  config = active_finetune.get_config("integrator,quick")
+  config.head, config.pretrain_steps = "categorical", 150
+  config.kernels = ("loss_gradient", "last_layer")
+  learner = nn_learner.make(config, env)
+  demos = data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([0, 0, 1, 1]))
+  dataset = data.concat(demos, data.empty(env, 2))
+  state = jax.jit(learner.init)(dataset, jax.random.PRNGKey(1))
+  assert np.all(np.isfinite(learner.log_prob(state, demos.obs, env.task_features(demos.task[0]),
+                                             demos.actions)))
+  query = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)), jnp.float32)
+  covs = [jax.jit(learner.covariance)(state, dataset, query, jax.random.PRNGKey(2), k)[0]
+          for k in range(2)]
+  for cov in covs:
+    assert np.all(np.isfinite(cov))
+    assert np.all(np.linalg.eigvalsh(np.asarray(cov, np.float64)) > -1e-4)
+  assert not np.allclose(covs[0], covs[1], atol=1e-3)
