@@ -14,8 +14,9 @@ variance of the expert's action on that task's estimated states before and after
 (the greedy batch's own conditioning: what the batch is expected to teach).
 
 The command (`python -m amf.suggest --help`) loads a policy saved with `save_policy`,
-demonstrations from `.npz` (one file of stacked episodes, or a directory of one-episode files)
-and the question from a JSON file; prints a ranked table, writes it as JSON and draws a figure.
+demonstrations (`amf.demo_io`: `.npz` or robomimic-style HDF5) and the question from a JSON
+file (its task space may be its own: `amf.task_sets`); prints a ranked table, writes it as
+JSON (every setting used included) and draws a figure.
 """
 import dataclasses
 import functools
@@ -30,8 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from amf import (acquisition, checkpoint, cli, data as data_lib, envs, keys, nn_learner,
-                 occupancy, proposals, task_spaces)
+                 occupancy, proposals, task_sets, task_spaces)
 from amf.active import LoopConfig, choose, make_loop
+from amf.demo_io import load_demos, save_demos  # noqa: F401  (the command's file formats)
 from amf.envs.base import MultiTaskEnv
 from amf.proposals import Ascent, TaskBatch
 
@@ -284,7 +286,6 @@ def load_policy(directory: str) -> Policy:
                      "amf.suggest.save_policy holds it).")
   spec = _read_json(path, "policy")
   missing = [k for k in ("env", "learner") if k not in spec]
-  missing += [f"learner.{k}" for k in nn_learner.FIELDS if k not in spec.get("learner", {})]
   if missing:
     raise ValueError(f"policy: {path} lacks {missing}.")
   try:
@@ -327,57 +328,6 @@ def _restore(path: pathlib.Path, like, spec_path: pathlib.Path):
   return checkpoint.restore(str(path), like)
 
 
-def save_demos(path: str, demos: data_lib.Dataset) -> None:
-  """Writes demonstrations as one `.npz` of stacked episodes (the fields of `Dataset`)."""
-  np.savez(path, **{k: np.asarray(v) for k, v in demos._asdict().items()})
-
-
-def _load_npz(path: pathlib.Path) -> dict:
-  try:
-    with np.load(path, allow_pickle=False) as npz:
-      return {k: npz[k] for k in npz.files}
-  except Exception as e:  # pylint: disable=broad-except  (zip, pickle and format errors)
-    raise ValueError(f"demonstrations: cannot read {path} as a .npz of arrays "
-                     f"({type(e).__name__}: {_first_line(e)}).") from None
-
-
-def load_demos(path: str) -> data_lib.Dataset:
-  """Demonstrations from one `.npz` of stacked episodes (`obs` (M, H, O), `actions`
-  (M, H, A), `task` (M, P); optional `task_id`, `mask`) or a directory of one-episode
-  `.npz` files (`obs` (H, O), `actions` (H, A), `task` (P,))."""
-  p = pathlib.Path(path)
-  if p.is_dir():
-    files = sorted(p.glob("*.npz"))
-    if not files:
-      raise ValueError(f"demonstrations: no .npz episodes in {p}.")
-    episodes = [_fields(_load_npz(f), f, ("obs", "actions", "task")) for f in files]
-    try:
-      stacked = {k: np.stack([e[k] for e in episodes]) for k in ("obs", "actions", "task")}
-    except ValueError as e:
-      raise ValueError(f"demonstrations: the episodes in {p} differ in shape ({e}).") from None
-  elif p.is_file():
-    stacked = _fields(_load_npz(p), p, ("obs", "actions", "task", "task_id", "mask"),
-                      optional=("task_id", "mask"))
-  else:
-    raise ValueError(f"demonstrations: {p} is neither a .npz file nor a directory.")
-  m = len(stacked["obs"])
-  try:
-    return data_lib.Dataset(
-        np.asarray(stacked["obs"], np.float32), np.asarray(stacked["actions"], np.float32),
-        np.asarray(stacked["task"], np.float32),
-        np.asarray(stacked.get("task_id", np.full(m, -1)), np.int32),
-        np.asarray(stacked.get("mask", np.ones(m)), bool))
-  except (TypeError, ValueError) as e:
-    raise ValueError(f"demonstrations: {p} holds arrays that are not numbers ({e}).") from None
-
-
-def _fields(arrays: dict, path, names, optional=()) -> dict:
-  missing = [n for n in names if n not in arrays and n not in optional]
-  if missing:
-    raise ValueError(f"demonstrations: {path} lacks {missing} (has {sorted(arrays)}).")
-  return {n: arrays[n] for n in names if n in arrays}
-
-
 # The question file's keys: (what the value must be, its check).
 _INT = ("a whole number", _whole)
 _NUM = ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
@@ -386,7 +336,8 @@ _LIST = ("a list", lambda v: isinstance(v, list))
 QUESTION_KEYS = dict(batch_size=_INT, kernel=_STR, estimator=_STR, space=_STR, targets=_LIST,
                      weights=_LIST, target_region=_LIST, num_targets=_INT, proposal=_STR,
                      num_candidates=_INT, ascent=("an object", lambda v: isinstance(v, dict)),
-                     occupancy_samples=_INT, stride=_INT)
+                     occupancy_samples=_INT, stride=_INT,
+                     task_space=("an object", lambda v: isinstance(v, dict)))
 _ASCENT = dict(starts=_INT, steps=_INT, learning_rate=_NUM)
 _AT_LEAST = dict(batch_size=1, num_targets=1, num_candidates=0, occupancy_samples=1, stride=1)
 
@@ -403,30 +354,30 @@ def _typed(spec: dict, schema: dict, where: str) -> None:
       raise ValueError(f"{where}: {k} must be at least {_AT_LEAST[k]}, got {v}.")
 
 
-def _numbers(value, shape_text: str, where: str, depth: int) -> np.ndarray:
-  """A list of numbers (`depth` 1) or of lists of numbers (2) as an array, or a refusal."""
-  try:
-    out = np.asarray(value, np.float64)
-  except (TypeError, ValueError):
-    out = None
-  if out is None or out.ndim != depth or not np.isfinite(out).all():
-    raise ValueError(f"{where} must be {shape_text}, got {value!r}.")
-  return out
+class Asked(NamedTuple):
+  """A question file read by `load_question`."""
+  question: Question
+  targets: Optional[np.ndarray]  # a continuous question's target tasks (T, P); finite: None
+  env: MultiTaskEnv  # its task space (`task_sets.TaskSet`), else the policy's environment
 
 
 def load_question(path: str, env: MultiTaskEnv, key: jax.Array,
-                  defaults: Question = Question(), **overrides):
-  """`(Question, targets or None)` from a JSON file (keys: `QUESTION_KEYS`) over `defaults`
-  (the loop's: a saved policy's `Policy.question`); `overrides` (e.g. the command's flags)
-  replace its values. A continuous question's targets are listed (`targets`: [[c...], ...])
-  or drawn from `target_region` ([[low, high], ...]) with `key`; the region is also where
-  `random` candidates are drawn (all of C without one). Messages name the file's keys."""
+                  defaults: Question = Question(), **overrides) -> Asked:
+  """A question from a JSON file (keys: `QUESTION_KEYS`) over `defaults` (the loop's: a saved
+  policy's `Policy.question`); `overrides` (e.g. the command's flags) replace its values.
+  Its tasks are `env`'s, or its own `task_space` (`amf.task_sets.from_spec`: a finite list
+  with feature vectors or a box with a feature map by name). A continuous question's targets
+  are listed (`targets`: [[c...], ...]) or drawn from `target_region` ([[low, high], ...])
+  with `key`; the region is also where `random` candidates are drawn (all of C without one).
+  Messages name the file and its keys."""
   path = pathlib.Path(path)
   spec = _read_json(path, "tasks")
   spec.update({k: v for k, v in overrides.items() if v is not None})
   where = f"tasks: {path}"
   _typed(spec, QUESTION_KEYS, where)
   _typed(spec.get("ascent", {}), _ASCENT, f"{where}: ascent")
+  if "task_space" in spec:
+    env = task_sets.from_spec(spec["task_space"], env, where)
   space = spec.get("space", defaults.task_space)
   try:  # names of registered parts
     task_spaces.get(space)
@@ -459,7 +410,7 @@ def load_question(path: str, env: MultiTaskEnv, key: jax.Array,
       fields.update(target_tasks=tuple(ids), target_mass=())
     if "weights" in spec:
       ids = fields.get("target_tasks") or defaults.target_tasks or tuple(range(env.num_tasks))
-      w = _numbers(spec["weights"], "a list of numbers", f"{where}: weights", 1)
+      w = task_sets.numbers(spec["weights"], 1, f"{where}: weights", "a list of numbers")
       if len(w) != len(ids) or (w < 0).any() or w.sum() <= 0:
         raise ValueError(f"{where}: weights needs one non-negative weight per target task "
                          f"({len(ids)}: {'targets' if 'targets' in spec else 'every task'}), "
@@ -472,11 +423,11 @@ def load_question(path: str, env: MultiTaskEnv, key: jax.Array,
                        "space's mu is uniform on target_region.")
     size = env.task_space.size
     if "targets" in spec:
-      targets = _numbers(spec["targets"], f"a list of tasks [[c...], ...] of {size} "
-                         "parameters each", f"{where}: targets", 2).astype(np.float32)
+      targets = task_sets.numbers(spec["targets"], 2, f"{where}: targets", "a list of tasks "
+                                  f"[[c...], ...] of {size} parameters each").astype(np.float32)
     if "target_region" in spec:
-      region = _numbers(spec["target_region"], f"[[low, high], ...] for each of the {size} "
-                        "task parameters", f"{where}: target_region", 2)
+      region = task_sets.numbers(spec["target_region"], 2, f"{where}: target_region",
+                                 f"[[low, high], ...] for each of the {size} task parameters")
       fields["target_region"] = tuple(tuple(float(x) for x in b) for b in region)
       try:
         box = env.task_space.region(fields["target_region"])
@@ -487,7 +438,12 @@ def load_question(path: str, env: MultiTaskEnv, key: jax.Array,
     if targets is None:
       raise ValueError(f"{where}: a continuous question needs targets ([[c...], ...]) or a "
                        "target_region ([[low, high], ...]).")
-  return dataclasses.replace(defaults, **fields), targets
+  return Asked(dataclasses.replace(defaults, **fields), targets, env)
+
+
+def with_tasks(learner, env: MultiTaskEnv):
+  """`learner` reading task features from `env` (a question's own task space)."""
+  return learner if learner.env is env else learner._replace(env=env)
 
 
 # --- The command. ---
@@ -559,22 +515,23 @@ def main(argv) -> None:
   streams = keys.streams(jax.random.PRNGKey(f.seed or 0), ("selection", "targets"))
   key = (policy.selection_key if policy.selection_key is not None and f.seed is None
          else streams["selection"])
-  question, targets = load_question(f.tasks, policy.env, streams["targets"], policy.question,
-                                    batch_size=f.batch, kernel=f.kernel, estimator=f.estimator)
+  question, targets, env = load_question(f.tasks, policy.env, streams["targets"],
+                                         policy.question, batch_size=f.batch, kernel=f.kernel,
+                                         estimator=f.estimator)
   demos = load_demos(f.demos)
   question = dataclasses.replace(question, kernel=question.kernel or policy.learner.kernels[0])
   loaded = time.perf_counter()
-  s = jax.block_until_ready(suggest(policy.env, policy.learner, policy.state, demos, key,
-                                    question, targets))
+  s = jax.block_until_ready(suggest(env, with_tasks(policy.learner, env), policy.state, demos,
+                                    key, question, targets))
   answered = time.perf_counter()
-  note = repeats(policy.env, question)
+  note = repeats(env, question)
   print(table(s, question, note))
   out.mkdir(parents=True, exist_ok=True)
   result = as_json(s, question, note, policy=str(f.policy), demos=str(f.demos),
                    tasks=str(f.tasks), selection_key=np.asarray(key).tolist(),
                    targets=None if targets is None else np.asarray(targets).tolist())
   (out / "suggestion.json").write_text(json.dumps(result, indent=1))
-  figure = plotting.suggestion(result, out / "suggestion.png", policy.env.task_space.size)
+  figure = plotting.suggestion(result, out / "suggestion.png", env.task_space.size)
   print(f"Wrote {out / 'suggestion.json'} and {figure}.")
   print(f"Time: loading {loaded - start:.1f} s, answering {answered - loaded:.1f} s "
         "(compilation included).")
@@ -583,8 +540,8 @@ def main(argv) -> None:
 def _flags() -> None:
   from absl import flags
   flags.DEFINE_string("policy", None, "Directory of a policy saved by amf.suggest.save_policy.")
-  flags.DEFINE_string("demos", None, "Demonstrations: a .npz of stacked episodes or a "
-                      "directory of one-episode .npz files.")
+  flags.DEFINE_string("demos", None, "Demonstrations: a .npz of stacked episodes, a directory "
+                      "of one-episode .npz files or a robomimic-style HDF5 file.")
   flags.DEFINE_string("tasks", None, "JSON file of the question (targets, space, proposal...).")
   flags.DEFINE_integer("batch", None, "How many tasks to ask for (overrides the JSON).")
   flags.DEFINE_string("kernel", None, "Network kernel by name (overrides the JSON).")
