@@ -50,6 +50,11 @@ TASKS = {
 # leaves the articulated objects (drawer, button) to the active loop.
 DEFAULT_TASKS = ("reach-v3", "push-v3", "drawer-close-v3", "button-press-topdown-v3")
 
+# How `step` runs on the host: `batch` (MuJoCo's `Batch` on `threads` threads, Meta-World's
+# observation and reward vectorised in numpy) or `metaworld` (Meta-World's own `step`, one
+# episode after another: the reference the other is tested against, and the way to run a task
+# added to `TASKS` before its reward is vectorised).
+STEPPERS = ("batch", "metaworld")
 _OBS = 39       # Meta-World's observation: hand, gripper, objects, the same last step, goal
 _ACTION = 4     # hand displacement (x, y, z) and gripper effort, in [-1, 1]
 _MAX_PATH = 500  # Meta-World refuses to step an episode further
@@ -86,7 +91,7 @@ class _Host:
   several threads).
   """
 
-  def __init__(self, names, goals: bool):
+  def __init__(self, names, goals: bool, stepper: str, nthread: int):
     import_metaworld()
     import mujoco  # pylint: disable=import-outside-toplevel
     from metaworld.policies import ENV_POLICY_MAP  # pylint: disable=import-outside-toplevel
@@ -97,6 +102,8 @@ class _Host:
     self.specs = [self._spec(name, ENV_POLICY_MAP[name]()) for name in names]
     self.nstate_max = max(spec.nstate for spec in self.specs)
     self.row_size = self.nstate_max + max(spec.nfields for spec in self.specs)
+    self.fast = ([_FastStep(name, spec, nthread) for name, spec in zip(names, self.specs)]
+                 if stepper == "batch" else None)
 
   def _spec(self, name, policy):
     env = _env_class(name)()
@@ -184,12 +191,22 @@ class _Host:
     obs, reward, success = np.zeros((n, _OBS), np.float32), np.zeros(n, np.float32), np.zeros(
         n, bool)
     with self._lock:
-      for i in np.flatnonzero(~done):
-        spec, _ = self._task(task[i])
-        self._load(spec, rows[i])
-        o, r, _, _, info = spec.env.step(action[i].astype(np.float64))
-        self._save(spec, rows[i])
-        obs[i], reward[i], success[i] = o, r, info["success"]
+      if self.fast is None:
+        for i in np.flatnonzero(~done):
+          spec, _ = self._task(task[i])
+          self._load(spec, rows[i])
+          o, r, _, _, info = spec.env.step(action[i].astype(np.float64))
+          self._save(spec, rows[i])
+          obs[i], reward[i], success[i] = o, r, info["success"]
+      else:
+        index = np.zeros(n, int) if self.goals else np.rint(task[:, 0]).astype(int)
+        for t, fast in enumerate(self.fast):
+          rows_t = np.flatnonzero(~done & (index == t))
+          if rows_t.size:
+            stepped = rows[rows_t]
+            obs[rows_t], reward[rows_t], success[rows_t] = fast(
+                stepped, action[rows_t].astype(np.float64), self.nstate_max)
+            rows[rows_t] = stepped
     return (rows.view(np.uint32).reshape(*batch, -1), obs.reshape(*batch, _OBS),
             reward.reshape(batch), success.reshape(batch))
 
@@ -250,6 +267,181 @@ def _cached_hand_reset(env):
   return reset_hand
 
 
+# --- Batched stepping: MuJoCo's `Batch` steps every episode of a task on a thread pool, and
+# Meta-World's observation, reward and success (v2) are computed for all of them at once in
+# numpy, transcribed from its sources (`tests/test_metaworld.py` holds them to Meta-World's own
+# `step`, episode by episode). Per-episode Python in Meta-World's own `step` costs 4-12x the
+# physics (docs of `experiments/bench_metaworld.py`).
+
+
+def _norm(x):
+  return np.sqrt(np.einsum("...i,...i->...", x, x))
+
+
+def _tolerance(x, lower, upper, margin, sigmoid):
+  """`reward_utils.tolerance` with per-episode margins: 1 within bounds, else a sigmoid of the
+  distance to them in units of `margin` (0 where the margin is 0)."""
+  d = np.where(x < lower, lower - x, x - upper) / np.where(margin == 0, 1.0, margin)
+  if sigmoid == "long_tail":
+    value = 1 / ((d * np.sqrt(1 / 0.1 - 1)) ** 2 + 1)
+  else:  # gaussian
+    value = np.exp(-0.5 * (d * np.sqrt(-2 * np.log(0.1))) ** 2)
+  return np.where((lower <= x) & (x <= upper), 1.0, np.where(margin == 0, 0.0, value))
+
+
+def _hamacher(a, b):
+  denominator = a + b - a * b
+  return np.where(denominator > 0, a * b / np.where(denominator > 0, denominator, 1.0), 0.0)
+
+
+def _reach(v, obs, action):
+  del obs, action
+  to_target = _norm(v.tcp - v.target)
+  in_place = _tolerance(to_target, 0.0, 0.05, _norm(v.env.hand_init_pos - v.target), "long_tail")
+  return 10 * in_place, to_target <= 0.05
+
+
+def _push(v, obs, action):
+  obj, opened = obs[:, 4:7], obs[:, 3]
+  tcp_to_obj, to_target = _norm(obj - v.tcp), _norm(obj - v.target)
+  in_place = _tolerance(to_target, 0.0, 0.05, _norm(v.obj_init - v.target), "long_tail")
+  # `_gripper_caging_reward(obj_radius=0.015, pad_success_thresh=0.05, xz_thresh=0.005,
+  # high_density=True)`
+  pads_y = v.xpos[:, [v.ids["leftpad"], v.ids["rightpad"]], 1]
+  to_obj = np.abs(pads_y - obj[:, 1:2])
+  margin = np.abs(np.abs(pads_y - v.obj_init[:, 1:2]) - 0.05)
+  lr = _tolerance(to_obj, 0.015, 0.05, margin, "long_tail")
+  caging_y = _hamacher(lr[:, 0], lr[:, 1])
+  xz = [0, 2]
+  caging_xz = _tolerance(_norm(v.tcp[:, xz] - obj[:, xz]), 0.0, 0.005,
+                         _norm(v.obj_init[:, xz] - v.init_tcp[:, xz]) - 0.005, "long_tail")
+  closed = np.minimum(np.maximum(0.0, action[:, -1]), 1.0)
+  caging = _hamacher(caging_y, caging_xz)
+  gripping = np.where(caging > 0.97, closed, 0.0)
+  grasped = (_hamacher(caging, gripping) + caging) / 2
+  reward = 2 * grasped
+  reward = np.where((tcp_to_obj < 0.02) & (opened > 0), 1.0 + 2 * reward + 5.0 * in_place, reward)
+  return np.where(to_target < 0.05, 10.0, reward), to_target <= 0.05
+
+
+def _drawer_close(v, obs, action):
+  obj = obs[:, 4:7]
+  to_target = _norm(obj - v.target)
+  in_place = _tolerance(to_target, 0.0, 0.05, np.abs(_norm(v.obj_init - v.target) - 0.05),
+                        "long_tail")
+  reach = _tolerance(_norm(obj - v.tcp), 0.0, 0.005,
+                     np.abs(_norm(v.obj_init - v.init_tcp) - 0.005), "gaussian")
+  reach = _hamacher(reach, np.minimum(np.maximum(0.0, action[:, -1]), 1.0))
+  reward = np.where(to_target <= 0.065, 1.0, _hamacher(reach, in_place))
+  return 10 * reward, to_target <= 0.065
+
+
+def _button_press_topdown(v, obs, action):
+  del action
+  obj = obs[:, 4:7]
+  tcp_to_obj = _norm(obj - v.tcp)
+  to_target = np.abs(v.target[:, 2] - obj[:, 2])
+  near = _tolerance(tcp_to_obj, 0.0, 0.01, _norm(obj - v.init_tcp), "long_tail")
+  pressed = _tolerance(to_target, 0.0, 0.005, v.fields["_obj_to_target_init"][:, 0], "long_tail")
+  reward = 5 * _hamacher(1 - obs[:, 3], near) + np.where(tcp_to_obj <= 0.03, 5 * pressed, 0.0)
+  return reward, to_target <= 0.024
+
+
+def _quat_of_geom(name):
+  def quat(v):
+    from scipy.spatial.transform import Rotation  # pylint: disable=import-outside-toplevel
+    return Rotation.from_matrix(v.batch.geom_xmat[:v.n, v.ids[name]].reshape(-1, 3, 3)).as_quat()
+  return quat
+
+
+# Per task: the object's position (body, offset), its quaternion, and reward/success.
+_FAST = {
+    "reach-v3": (("obj", (0.0, 0.0, 0.0)), _quat_of_geom("objGeom"), _reach),
+    "push-v3": (("obj", (0.0, 0.0, 0.0)), _quat_of_geom("objGeom"), _push),
+    "drawer-close-v3": (("drawer_link", (0.0, -0.16, 0.05)), lambda v: np.zeros((v.n, 4)),
+                        _drawer_close),
+    "button-press-topdown-v3": (("button", (0.0, 0.0, 0.193)),
+                                lambda v: v.batch.xquat[:v.n, v.ids["button"]],
+                                _button_press_topdown),
+}
+
+
+class _View:
+  """One call's batch of a task's episodes: fields by name and what the physics computed."""
+
+  def __init__(self, env, batch, ids, n, fields, spec):
+    self.env, self.batch, self.ids, self.n = env, batch, ids, n
+    self.fields = {attr: fields[:, o:o + size] for attr, o, size, _ in spec.attrs}
+    self.target, self.obj_init = self.fields["_target_pos"], self.fields["obj_init_pos"]
+    self.init_tcp = self.fields["init_tcp"]
+    self.xpos = batch.xpos[:n]
+    site = batch.site_xpos[:n]
+    self.tcp = (site[:, ids["rightEndEffector"]] + site[:, ids["leftEndEffector"]]) / 2.0
+
+
+class _FastStep:
+  """A task's batched step (see above), on a `mujoco.batch.Batch` grown to the largest call."""
+
+  def __init__(self, name, spec, nthread):
+    import mujoco  # pylint: disable=import-outside-toplevel
+    self._mj, self.spec, self.nthread = mujoco, spec, nthread
+    env = spec.env
+    (self._obj, self._obj_offset), self._quat, self._evaluate = _FAST[name]
+    names = ("hand", "rightclaw", "leftclaw", "leftpad", "rightpad", self._obj)
+    self.ids = {b: env.model.body(b).id for b in names}
+    self.ids.update({s: env.model.site(s).id for s in ("rightEndEffector", "leftEndEffector")})
+    # Derived fields are copied out of the batch only if bound before its calls.
+    self._outputs = ("xpos", "site_xpos")
+    if name in ("reach-v3", "push-v3"):
+      self.ids["objGeom"] = env.model.geom("objGeom").id
+      self._outputs += ("geom_xmat",)
+    if name == "button-press-topdown-v3":
+      self._outputs += ("xquat",)
+    space = env.sawyer_observation_space
+    self._low, self._high = space.low, space.high
+    self.batch = None
+
+  def __call__(self, rows, actions, nstate_max):
+    """Steps `rows` (n, row) in place; returns observations, rewards and successes."""
+    spec, env, n = self.spec, self.spec.env, rows.shape[0]
+    if self.batch is None or self.batch.nsim < n:
+      from mujoco import batch as mj_batch  # pylint: disable=import-outside-toplevel
+      self.batch = mj_batch.Batch(env.model, max(n, 32), self.nthread)
+      for output in self._outputs:
+        self.batch.bind(output)
+    batch, fields = self.batch, rows[:, nstate_max:]
+    batch.state[:n] = rows[:, :spec.nstate]
+    if spec.bodies:
+      body_pos = batch.expand("body_pos")
+      for body, offset in spec.bodies:
+        body_pos[:n, body] = fields[:, offset:offset + 3]
+    # Meta-World's `set_xyz_action` and `do_simulation`: the mocap moves by the clipped action,
+    # the two gripper fingers get the effort with opposite signs.
+    mocap = batch.bind("mocap_pos")
+    moved = mocap[:n] + np.clip(actions[:, None, :3], -1, 1) * env.action_scale
+    moved[:, 0] = np.clip(moved[:, 0], env.mocap_low, env.mocap_high)
+    mocap[:n] = moved
+    batch.bind("mocap_quat")[:n] = np.array([1.0, 0.0, 1.0, 0.0])
+    batch.bind("ctrl")[:n] = np.stack([actions[:, -1], -actions[:, -1]], -1)
+    batch.step(np.arange(n), nstep=env.frame_skip, stage=self._mj.mjtStage.mjSTAGE_POS)
+    rows[:, :spec.nstate] = batch.state[:n]
+    v = _View(env, batch, self.ids, n, fields, spec)
+    xpos = v.xpos
+    grip = np.clip(_norm(xpos[:, self.ids["rightclaw"]] - xpos[:, self.ids["leftclaw"]]) / 0.1,
+                   0.0, 1.0)
+    curr = np.zeros((n, 18))
+    curr[:, :3], curr[:, 3] = xpos[:, self.ids["hand"]], grip
+    curr[:, 4:7] = xpos[:, self.ids[self._obj]] + np.array(self._obj_offset)
+    curr[:, 7:11] = self._quat(v)
+    obs = np.clip(np.concatenate([curr, v.fields["_prev_obs"], v.target], -1), self._low,
+                  self._high)
+    v.fields["_prev_obs"][:] = curr
+    v.fields["curr_path_length"][:] += 1
+    reward, success = self._evaluate(v, obs, actions)
+    return obs, reward, success
+
+
+
 class MetaWorld(MultiTaskEnv):
   """Meta-World v3 tasks (`metaworld` 3.1.1 on MuJoCo, on the host).
 
@@ -271,8 +463,11 @@ class MetaWorld(MultiTaskEnv):
   """
 
   def __init__(self, tasks: tuple[str, ...] = DEFAULT_TASKS, family: str = "",
-               num_tasks: int = 4, horizon: int = 150):
+               num_tasks: int = 4, horizon: int = 150, stepper: str = "batch",
+               threads: int = 2):
     valid = sorted(TASKS)
+    if stepper not in STEPPERS:
+      raise ValueError(f"MetaWorld's stepper must be one of {list(STEPPERS)}, got {stepper!r}.")
     if family:
       if family not in _GOAL_BOX:
         raise ValueError(f"Meta-World's continuous variant needs a task that draws its goal from "
@@ -288,7 +483,7 @@ class MetaWorld(MultiTaskEnv):
       raise ValueError(f"MetaWorld needs 1 <= horizon <= {_MAX_PATH} and num_tasks >= 1, got "
                        f"horizon={horizon}, num_tasks={num_tasks}.")
     self.names, self.family = names, family
-    self._host = _Host(names, goals=bool(family))
+    self._host = _Host(names, bool(family), stepper, threads)
     self.horizon = horizon
     self.observation_size, self.action_size = _OBS, _ACTION
     if family:
