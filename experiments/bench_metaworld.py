@@ -12,7 +12,10 @@ and are held):
 - `callback`: `jit(scan(vmap(env.step)))`, B episodes for `--steps` steps, with the ratio to
   both physics rows; then where its time goes: the host call (`_Host.step`), within it
   MuJoCo's step and Meta-World's observation/reward in numpy, the rest is JAX and transfer;
-- `reset`: a jitted, vmapped reset of B episodes, per episode.
+  and the rate of the MuJoCo steps of those same episodes alone (their states have other
+  contacts than the physics rows' resting start);
+- `reset`: a jitted, vmapped reset of B episodes, per episode; `expert`: Meta-World's scripted
+  policy on B states (one callback), per action.
 `--stepper=metaworld` times Meta-World's own `step` instead (the reference). Best of
 `--repeats`.
 """
@@ -85,6 +88,7 @@ def main(_):
     final, _ = jax.lax.scan(lambda s, a: (jax.vmap(env.step)(s, a), None), states, actions)
     return final
   run = jax.jit(episodes)
+  expert = jax.jit(jax.vmap(env.expert))
 
   from mujoco import batch as mj_batch  # pylint: disable=import-outside-toplevel
   for size in map(int, FLAGS.sizes):
@@ -108,11 +112,16 @@ def main(_):
     parts = f"host call {share:.0%}"
     if fast:
       mj = mj_timed.seconds / total
-      parts += f": MuJoCo step {mj:.0%}, observation/reward/copies {share - mj:.0%}"
+      same = size * FLAGS.steps * FLAGS.repeats / mj_timed.seconds
+      parts += (f": MuJoCo step {mj:.0%}, observation/reward/copies {share - mj:.0%}; "
+                f"its physics alone {same:,.0f}/s, callback {rate / same:.2f}x that")
     succeeded = float(run(jax.random.PRNGKey(2), states).info["success"].mean())
+    jax.block_until_ready(expert(states))
+    expert_s = _best(lambda: jax.block_until_ready(expert(states)), FLAGS.repeats)[0] / size  # pylint: disable=cell-var-from-loop
     print(f"B={size}: physics batch {physics:,.0f} | callback {rate:,.0f} "
           f"({rate / raw:.2f}x 1 thread, {rate / physics:.2f}x batch; {parts}; "
-          f"{succeeded:.0%} held) | reset {reset_s * 1e3:.2f} ms/episode")
+          f"{succeeded:.0%} held) | reset {reset_s * 1e3:.2f} ms/episode | expert "
+          f"{expert_s * 1e6:.0f} us/action")
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ class _Host:
     episode = TASKS[name]
     canonical = (env.model.body_pos.copy(), env.model.site_pos.copy())
     # The attributes' types as a reset leaves them (some arrays are float32, counts ints).
-    _reset(self._mj, env, canonical, 0, env.goal_space.sample() if self.goals else None)
+    _reset(self._mj, env, canonical, 0, env.goal_space.low if self.goals else None)
     offset, attrs = 0, []
     for attr, size in episode.attrs:
       value = getattr(env, attr)
@@ -445,11 +445,13 @@ class _FastStep:
 class MetaWorld(MultiTaskEnv):
   """Meta-World v3 tasks (`metaworld` 3.1.1 on MuJoCo, on the host).
 
-  Finite variant (`tasks`, default `DEFAULT_TASKS`): task = the task's index as a 1-vector,
-  features = one-hot; each task's random object and goal positions are its episode-start
-  distribution, drawn from the episode's key. Continuous variant (`family`, e.g. "push-v3"):
-  task = the goal position in that family's `goal_space` box, features = the goal, the
-  object's position still drawn at random; the finite set is `grid(num_tasks)` over the box.
+  Finite variant: the first `num_tasks` of `tasks` (default: all of `DEFAULT_TASKS`); task = the
+  task's index as a 1-vector, features = one-hot; each task's random object and goal positions
+  are its episode-start distribution, drawn from the episode's key. Continuous variant
+  (`family`, "reach-v3" or "push-v3"): task = the goal position in that family's `goal_space`
+  box, features = the goal, the object's position still drawn at random; the finite set is
+  `grid(num_tasks)` over the box (default 4). (Push puts its goal at the puck's height whatever the box's
+  z, a parameter its grid then spends a factor of 1 on.)
 
   Observations (39) and actions (4, in [-1, 1]; clipped) are Meta-World's, with the goal
   observed as in its MT benchmarks; the reward is Meta-World's (v2), success its
@@ -463,7 +465,7 @@ class MetaWorld(MultiTaskEnv):
   """
 
   def __init__(self, tasks: tuple[str, ...] = DEFAULT_TASKS, family: str = "",
-               num_tasks: int = 4, horizon: int = 150, stepper: str = "batch",
+               num_tasks: int | None = None, horizon: int = 150, stepper: str = "batch",
                threads: int = 2):
     valid = sorted(TASKS)
     if stepper not in STEPPERS:
@@ -472,13 +474,18 @@ class MetaWorld(MultiTaskEnv):
       if family not in _GOAL_BOX:
         raise ValueError(f"Meta-World's continuous variant needs a task that draws its goal from "
                          f"a goal box, one of {list(_GOAL_BOX)}; got family={family!r}.")
-      names = (family,)
+      names, num_tasks = (family,), num_tasks or 4
     else:
       names = tuple(tasks)
       unknown = [n for n in names if n not in TASKS]
       if unknown or not names or len(set(names)) != len(names):
         raise ValueError(f"Meta-World tasks must be distinct names among {valid}, got "
                          f"{list(names)}.")
+      num_tasks = num_tasks or len(names)
+      if num_tasks > len(names):
+        raise ValueError(f"num_tasks={num_tasks} exceeds the {len(names)} tasks given: "
+                         f"{list(names)}.")
+      names = names[:num_tasks]
     if not 1 <= horizon <= _MAX_PATH or num_tasks < 1:
       raise ValueError(f"MetaWorld needs 1 <= horizon <= {_MAX_PATH} and num_tasks >= 1, got "
                        f"horizon={horizon}, num_tasks={num_tasks}.")
