@@ -5,6 +5,7 @@ import logging as std_logging
 import os
 from typing import Any, Optional
 
+import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -33,6 +34,14 @@ def save_json(path: str, obj: Any, **options) -> None:
   os.replace(path + ".tmp", path)
 
 
+def saved_shapes(path: str) -> list[tuple[int, ...]]:
+  """The shapes of the arrays saved at `path` (from its metadata; nothing is read)."""
+  _quiet_orbax()
+  with ocp.StandardCheckpointer() as ckpt:
+    return [tuple(x.shape) for x in jax.tree.leaves(
+        ckpt.metadata(os.path.abspath(path)).item_metadata.tree)]
+
+
 def restore(path: str, like: Any) -> Any:
   """Restores the pytree saved at `path`, with the structure and shapes of `like`."""
   _quiet_orbax()
@@ -49,7 +58,7 @@ class Progress:
   used; when checkpoints exist and none restores, a ValueError says so.
   """
 
-  def __init__(self, directory: str, max_to_keep: int = 2):
+  def __init__(self, directory: str, max_to_keep: Optional[int] = 2):  # None: keep every one
     _quiet_orbax()
     self._manager = ocp.CheckpointManager(
         os.path.abspath(directory),
@@ -60,12 +69,18 @@ class Progress:
     self._manager.save(step, args=ocp.args.StandardSave(tree))
     self._manager.wait_until_finished()
 
+  def steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
+  def restore(self, step: int, like: Any) -> Any:
+    """The checkpoint of `step`, with the structure and shapes of `like`."""
+    return self._manager.restore(step, args=ocp.args.StandardRestore(like))
+
   def latest(self, like: Any) -> tuple[int, Optional[Any]]:
-    steps = sorted(self._manager.all_steps(), reverse=True)
     failures = []
-    for step in steps:
+    for step in reversed(self.steps()):
       try:
-        return step, self._manager.restore(step, args=ocp.args.StandardRestore(like))
+        return step, self.restore(step, like)
       except Exception as e:  # pylint: disable=broad-except  (orbax raises many types)
         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
         logging.warning("Skipping the checkpoint of step %d in %s, which does not restore "

@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amf import (acquisition, checkpoint, cli, data as data_lib, envs, keys, nn_learner,
-                 occupancy, proposals, task_sets, task_spaces)
+from amf import (acquisition, checkpoint, cli, data as data_lib, envs, flax_policy, keys,
+                 nn_kernels, nn_learner, occupancy, proposals, task_sets, task_spaces)
 from amf.active import LoopConfig, choose, make_loop
 from amf.demo_io import load_demos, save_demos  # noqa: F401  (the command's file formats)
 from amf.envs.base import MultiTaskEnv
@@ -90,7 +90,7 @@ class Question:
     fields = {f.name: getattr(loop, f.name) for f in dataclasses.fields(cls)
               if hasattr(loop, f.name)}
     fields["estimator"] = loop.estimators[0]
-    if "kernels" in config:
+    if "kernels" in config and len(config["kernels"]):
       fields["kernel"] = tuple(config["kernels"])[0]
     if loop.num_candidates:  # a sized proposal carries its size (as the loop's `proposals`)
       fields["proposal"] = f"{loop.proposal}:{loop.num_candidates}"
@@ -248,15 +248,16 @@ class Policy(NamedTuple):
 
 
 def save_policy(directory: str, env_name: str, env_kwargs: dict, config, state: Any,
-                selection_key: Optional[jax.Array] = None) -> None:
+                selection_key: Optional[jax.Array] = None,
+                question: Optional[Question] = None) -> None:
   """Saves a policy for `suggest`: `policy.json` (the environment by name, the learner's
-  config, see `amf.nn_learner.make`, the loop's selection settings in `config`, which are the
-  command's defaults, and optionally the selection key to use) and the learner's state (orbax,
-  under `state/`)."""
+  config, see `amf.nn_learner.make`, the loop's question, which holds the command's defaults:
+  `question`, else `Question.from_config(config)`, and optionally the selection key to use)
+  and the learner's state (orbax, under `state/`)."""
   os.makedirs(directory, exist_ok=True)
   spec = dict(env=env_name, env_kwargs=dict(env_kwargs),
               learner=nn_learner.config_dict(config),
-              loop=Question.from_config(config).settings())
+              loop=(question or Question.from_config(config)).settings())
   if selection_key is not None:
     spec["selection_key"] = np.asarray(jax.random.key_data(selection_key)).tolist()
   pathlib.Path(directory, POLICY_FILE).write_text(json.dumps(spec, indent=1))
@@ -285,13 +286,12 @@ def load_policy(directory: str) -> Policy:
     raise ValueError(f"policy: {path} not found (a directory written by "
                      "amf.suggest.save_policy holds it).")
   spec = _read_json(path, "policy")
-  missing = [k for k in ("env", "learner") if k not in spec]
+  own = "network" in spec
+  missing = [k for k in (OWN_KEYS if own else ("env", "learner")) if k not in spec]
   if missing:
     raise ValueError(f"policy: {path} lacks {missing}.")
   try:
-    env = envs.make(spec["env"], **spec.get("env_kwargs", {}))
-    learner = nn_learner.make(spec["learner"], env)
-    like = jax.eval_shape(learner.init, data_lib.empty(env, 1), jax.random.PRNGKey(0))
+    env, learner, like = (_own_network if own else _testbed)(spec, str(path))
   except (TypeError, KeyError, ValueError) as e:
     raise ValueError(f"policy: {path}: its environment or learner does not build "
                      f"({type(e).__name__}: {_first_line(e)}).") from None
@@ -305,21 +305,68 @@ def load_policy(directory: str) -> Policy:
                 question)
 
 
+def _testbed(spec: dict, where: str):
+  """`(env, learner, state shapes)` of a testbed policy: a registered environment and
+  `amf.nn_learner`'s network."""
+  del where
+  env = envs.make(spec["env"], **spec.get("env_kwargs", {}))
+  learner = nn_learner.make(spec["learner"], env)
+  return env, learner, jax.eval_shape(learner.init, data_lib.empty(env, 1),
+                                      jax.random.PRNGKey(0))
+
+
+# What policy.json holds for a lab's own network (`save_flax_policy`).
+OWN_KEYS = ("network", "horizon", "observation_size", "action_size", "task_space", "kernels")
+
+
+def _own_network(spec: dict, where: str):
+  """`(env, learner, parameter shapes)` of a lab's own network (`amf.flax_policy`): its task
+  space and sizes as a `task_sets.TaskSet`."""
+  bad = [k for k in OWN_KEYS[1:4] if not _whole(spec[k]) or spec[k] < 1]
+  if bad:
+    raise ValueError(f"{bad} must be whole numbers >= 1.")
+  sizes = task_sets.Sizes(spec["horizon"], spec["observation_size"], spec["action_size"])
+  env = task_sets.from_spec(spec["task_space"], sizes, where)
+  policy = flax_policy.build(spec["network"], env.observation_size, env.task_feature_size,
+                             env.action_size, **spec.get("network_kwargs", {}))
+  learner = flax_policy.learner(policy, env, tuple(spec["kernels"]), spec.get("noise", 0.1),
+                                nn_kernels.Hyper(**spec.get("kernel_hyper", {})),
+                                bool(spec.get("fit_noise", False)))
+  return env, learner, flax_policy.like(policy, env.observation_size + env.task_feature_size)
+
+
+def save_flax_policy(directory: str, network: str, params: Any, task_space: dict,
+                     horizon: int, observation_size: int, action_size: int,
+                     kernels=("loss_gradient",), noise: float = 0.1,
+                     question: Question = Question(), selection_key=None,
+                     **network_kwargs) -> None:
+  """Saves a lab's own network for the command: `policy.json` names the function that builds
+  its `amf.flax_policy.FlaxPolicy` (`network`, "package.module:function", called with the
+  sizes and `network_kwargs`), the sizes, the task space (`amf.task_sets.from_spec`), the
+  kernels and the question's defaults; `state/` holds `params` (orbax)."""
+  os.makedirs(directory, exist_ok=True)
+  spec = dict(network=network, network_kwargs=network_kwargs, horizon=horizon,
+              observation_size=observation_size, action_size=action_size,
+              task_space=task_space, kernels=list(kernels), noise=noise,
+              loop=question.settings())
+  if selection_key is not None:
+    spec["selection_key"] = np.asarray(jax.random.key_data(selection_key)).tolist()
+  pathlib.Path(directory, POLICY_FILE).write_text(json.dumps(spec, indent=1))
+  checkpoint.save(os.path.join(directory, "state"), params)
+
+
 def _restore(path: pathlib.Path, like, spec_path: pathlib.Path):
   """The state at `path` with the shapes of `like`, checked against the checkpoint's metadata
   first: a mismatch (e.g. `hidden` edited in policy.json) is one line, not orbax's errors."""
   if not path.is_dir():
     raise ValueError(f"policy: the learner state {path} is missing (save_policy writes it "
                      f"beside {spec_path.name}).")
-  import orbax.checkpoint as ocp
   try:
-    with ocp.StandardCheckpointer() as ckpt:
-      saved = ckpt.metadata(str(path.absolute())).item_metadata.tree
+    have = sorted(checkpoint.saved_shapes(str(path)))
   except Exception as e:  # pylint: disable=broad-except  (orbax raises many types)
     raise ValueError(f"policy: {path} is not a readable orbax checkpoint "
                      f"({type(e).__name__}).") from None
-  shapes = lambda tree: sorted(tuple(x.shape) for x in jax.tree.leaves(tree))
-  have, want = shapes(saved), shapes(like)
+  want = sorted(tuple(x.shape) for x in jax.tree.leaves(like))
   if have != want:
     diff = sorted(set(have) ^ set(want))[:3]
     raise ValueError(f"policy: the state in {path} does not fit the learner {spec_path} "

@@ -4,7 +4,8 @@ A run is one seed under one `variant`, the run's pre-training mix (or the integr
 all runs of a method share one `jit(vmap(...))`
 program, and with several devices the runs axis is sharded over them. The carry is saved with
 orbax every `checkpoint_every` rounds, and a restarted sweep resumes from the newest
-checkpoint, so a killed run loses no finished round.
+checkpoint, so a killed run loses no finished round. Every checkpoint is kept (`amf.export`
+reads any round of a run).
 """
 import itertools
 import os
@@ -156,7 +157,8 @@ def run(name: str, advance: Callable, initial: Carry, num_rounds: int, checkpoin
   NaN reaches a table or a figure.
   """
   advance_all = batched_advance(advance, max_runs)
-  progress = checkpoint.Progress(checkpoint_dir)
+  # Every chunk's checkpoint is kept: `amf.export` restores any round from the one before it.
+  progress = checkpoint.Progress(checkpoint_dir, max_to_keep=None)
   done, carry = progress.latest(initial)
   if carry is None:
     done, carry = 0, initial

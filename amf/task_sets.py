@@ -11,7 +11,7 @@ call them. A question file describes one under `task_space` (`from_spec`), in on
 
 Feature maps are registered by name in `FEATURES`, one signature: `phi(c (P,)) -> (F,)`.
 """
-from typing import Callable
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -55,9 +55,19 @@ class TaskSet(MultiTaskEnv):
 KEYS = ("tasks", "low", "high", "periodic", "features", "num_tasks")
 
 
-def from_spec(spec, like: MultiTaskEnv, where: str) -> TaskSet:
-  """The `TaskSet` a question file's `task_space` describes, with `like`'s horizon and
-  observation and action sizes; bad specs are refused naming `where` and the key."""
+class Sizes(NamedTuple):
+  """A policy's sizes without a task space (a lab's own network, `amf.flax_policy`)."""
+  horizon: int
+  observation_size: int
+  action_size: int
+  task_feature_size: Optional[int] = None  # None: whatever the task space's features give
+
+
+def from_spec(spec, like, where: str) -> TaskSet:
+  """The `TaskSet` a `task_space` spec (a question file's, an own network's policy.json)
+  describes, with the horizon and observation and action sizes of `like` (an environment or
+  `Sizes`), whose task features must have its size; bad specs are refused naming `where` and
+  the key."""
   if not isinstance(spec, dict):
     raise ValueError(f"{where}: task_space must be an object ({{\"tasks\": [[c...], ...]}} or "
                      f"{{\"low\": [...], \"high\": [...], \"features\": name}}), got {spec!r}.")
@@ -97,7 +107,7 @@ def from_spec(spec, like: MultiTaskEnv, where: str) -> TaskSet:
   except (TypeError, ValueError, IndexError) as e:
     raise ValueError(f"{where}: task_space: features {features!r} do not apply to tasks of "
                      f"{tasks.shape[1]} parameters ({e}).") from None
-  if out.task_feature_size != like.task_feature_size:
+  if like.task_feature_size not in (None, out.task_feature_size):
     raise ValueError(f"{where}: task_space: features {features!r} give {out.task_feature_size} "
                      f"numbers per task; the policy takes {like.task_feature_size}.")
   return out
