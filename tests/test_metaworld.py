@@ -46,6 +46,8 @@ def test_bad_tasks_are_refused_with_the_valid_names():
     MetaWorld(family="drawer-close-v3")
   with pytest.raises(ValueError, match="'batch', 'metaworld'"):
     MetaWorld(stepper="mjx")
+  with pytest.raises(ValueError, match="num_tasks=5 exceeds the 4 tasks"):
+    MetaWorld(num_tasks=5)
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -151,6 +153,8 @@ def test_continuous_variant_places_the_goal():
 def test_finite_features_are_one_hot(env):
   assert env.tasks.shape == (len(DEFAULT_TASKS), 1)
   np.testing.assert_array_equal(jax.vmap(env.task_features)(env.tasks), jnp.eye(4))
+  first = MetaWorld(num_tasks=2, horizon=H)
+  assert first.names == DEFAULT_TASKS[:2] and first.task_feature_size == 2
 
 
 @pytest.mark.slow  # 8 episodes of each task, to success (about 20 s)

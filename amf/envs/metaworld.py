@@ -12,6 +12,7 @@ so which env object steps which episode changes nothing, and a resumed run steps
 original did.
 """
 import threading
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -99,6 +100,9 @@ class _Host:
     self._integration = mujoco.mjtState.mjSTATE_INTEGRATION
     self.goals = goals
     self._lock = threading.Lock()
+    # The scripted policies warn when their gains overshoot [-1, 1]; `expert` clips, as
+    # Meta-World's step does.
+    warnings.filterwarnings("ignore", "Constant\\(s\\) may be too high", UserWarning)
     self.specs = [self._spec(name, ENV_POLICY_MAP[name]()) for name in names]
     self.nstate_max = max(spec.nstate for spec in self.specs)
     self.row_size = self.nstate_max + max(spec.nfields for spec in self.specs)
