@@ -17,14 +17,16 @@ from amf import checkpoint, metrics, selection
 
 # Config values that choose which arms a process runs rather than what an arm computes.
 ARM_SET = ("methods", "kernels", "estimators", "proposals")
-# Config values that change how a process is checkpointed or chunked, and no number: a process
-# resumed or skipped under other values of them is the same process.
-UNCOMPUTED = ("checkpoint_every", "max_runs_per_call")
+# Config values that change how a process is checkpointed, and no number: a process resumed or
+# skipped under other values of them is the same process. (`max_runs_per_call` is not one: how
+# many runs share a call changes the rounding of XLA's CPU reductions from 32 runs on, so a
+# run's numbers depend on it; docs/studies.md, "What a run's numbers depend on".)
+UNCOMPUTED = ("checkpoint_every",)
 TABLES = ("metrics", "per_task", "allocations")
 # Config keys added after processes ran, with the value that computes what those processes
 # computed: a config holding that value is the same config as one without the key, so adding a
 # setting neither reruns a finished process nor re-keys its arms.
-NEUTRAL = {"eval_episode_batch": 0, "head": "fixed_std"}
+NEUTRAL = {"eval_episode_batch": 0, "head": "fixed_std", "max_runs_per_call": 0}
 
 
 def canonical(config: dict) -> dict:

@@ -66,7 +66,8 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   # minutes each, so a killed process loses at most one.
   c.checkpoint_every = loop.checkpoint_every
   # Runs advanced at once (0: all of a variant group); bounds memory, e.g. for the empirical
-  # NTK on pusher (docs/studies.md, "Memory").
+  # NTK on pusher (docs/studies.md, "Memory"). From 32 runs a call on, the width of a call
+  # changes the rounding of some reductions, so this is part of what identifies a process.
   c.max_runs_per_call = 0
   task_space.add(c)  # finite task set by default (configs/task_space.py)
 

@@ -25,6 +25,10 @@ def test_a_workdir_of_the_same_config_is_reused_and_of_another_refused(tmp_path)
   assert (workdir / "metrics.csv").read_text() == "kept"
   with pytest.raises(ValueError, match=r"another config \(it differs in \['budget', 'mix'\]\)"):
     common.prepare_workdir(_config(budget=8, mix="subset"), str(workdir))
+  # Runs per call change the numbers of wide calls (docs/studies.md): a run killed under one
+  # width does not resume under another.
+  with pytest.raises(ValueError, match=r"differs in \['max_runs_per_call'\]"):
+    common.prepare_workdir(_config(max_runs_per_call=20), str(workdir))
   assert (workdir / "metrics.csv").exists()
   common.prepare_workdir(_config(budget=8), str(workdir), overwrite=True)
   assert not (workdir / "metrics.csv").exists()
