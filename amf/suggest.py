@@ -136,6 +136,9 @@ def check(env: MultiTaskEnv, learner, demos: data_lib.Dataset, question: Questio
     raise ValueError(f"Unknown kernel {question.kernel!r} for this policy; choose one of "
                      f"{sorted(learner.kernels)}.")
   occupancy.get(question.estimator)
+  if isinstance(env, task_sets.TaskSet) and question.estimator not in occupancy.REUSING:
+    raise ValueError(f"the {question.estimator} estimator simulates episodes; a task space "
+                     f"without a simulator needs one of {list(occupancy.REUSING)}.")
   expected = dict(obs=(env.horizon, env.observation_size), actions=(env.horizon, env.action_size),
                   task=(env.task_space.size,), task_id=(), mask=())
   m = np.shape(demos.mask)[0] if np.ndim(demos.mask) == 1 else None
