@@ -190,6 +190,14 @@ def _parsed(config: str):
 
 
 _ABSL_PREFIX = re.compile(r"^[IWEF]\d{4} [\d:.]+\s+\d+ ")
+_ABSL_WARNING = re.compile(r"^W\d{4} [\d:.]+\s+\d+ ")
+
+
+def on_console(line: str) -> bool:
+  """Whether a process's output line is shown on the console (all are kept in its log):
+  absl's and Python's warnings and JAX's optional-plugin notices are not."""
+  return not (_ABSL_WARNING.match(line) or "Warning: " in line
+              or line.startswith(("Failed to import", "  warnings.warn")))
 
 
 def _children_cpu() -> float:
@@ -282,8 +290,7 @@ def execute(job: Job, label: str = "") -> dict:
     heartbeat.start()
     for line in proc.stdout:
       log.write(line)
-      if not (line.startswith(("W", "Failed to import", "  warnings.warn"))
-              or "Warning: " in line):  # kept in the log, not on the console
+      if on_console(line):
         print(f"  {job.name} | {_ABSL_PREFIX.sub('', line)}", end="", flush=True)
   stop.set()
   heartbeat.join()  # its last write comes before the final one

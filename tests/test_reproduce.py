@@ -289,3 +289,11 @@ def test_a_resumed_process_counts_the_time_of_its_killed_attempt(tmp_path, monke
   seen = json.loads((tmp_path / "resumed" / "log.txt").read_text().splitlines()[-1])
   assert seen["status"] == "running" and seen["seconds"] > 100  # updated while it ran
   assert seen["cpu_seconds"] >= 90.3  # the running process's CPU time, read from /proc
+
+
+def test_the_console_hides_warnings_but_not_lines_that_start_with_w():
+  assert not reproduce.on_console("W1207 07:11:06.985202   11950 sweep.py:58] slow\n")
+  assert not reproduce.on_console("/x.py:480: UserWarning: Brax System ...\n")
+  assert not reproduce.on_console("Failed to import warp: No module named 'warp'\n")
+  for shown in ("Wrote metrics.csv\n", "Writing figures\n", "I1207 07:11:06.9 1 a.py:1] round 3\n"):
+    assert reproduce.on_console(shown)
