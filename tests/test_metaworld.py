@@ -155,6 +155,8 @@ def test_finite_features_are_one_hot(env):
   np.testing.assert_array_equal(jax.vmap(env.task_features)(env.tasks), jnp.eye(4))
   first = MetaWorld(num_tasks=2, horizon=H)
   assert first.names == DEFAULT_TASKS[:2] and first.task_feature_size == 2
+  with pytest.raises(ValueError, match=r"indices must lie in \[0, 1\], got \[0, 2\]"):
+    first._host.reset(np.zeros((2, 2), np.uint32), np.array([[0.0], [2.0]], np.float32))  # pylint: disable=protected-access
 
 
 @pytest.mark.slow  # 8 episodes of each task, to success (about 20 s)

@@ -164,10 +164,15 @@ class _Host:
     for site, offset in spec.sites:
       fields[offset:offset + 3] = env.model.site_pos[site]
 
-  def _task(self, task):
+  def _index(self, task):
+    """Each row's task index into `specs` (the nearest integer: a finite set's task)."""
     if self.goals:
-      return self.specs[0], task.astype(np.float64)
-    return self.specs[int(round(float(task[0])))], None
+      return np.zeros(task.shape[0], int)
+    index = np.rint(task[:, 0]).astype(int)
+    if index.size and not 0 <= index.min() <= index.max() < len(self.specs):
+      raise ValueError(f"Meta-World task indices must lie in [0, {len(self.specs) - 1}], got "
+                       f"{sorted(set(index.tolist()))}.")
+    return index
 
   # --- batched callbacks (leading dims are the batch; all arguments broadcast to them)
 
@@ -178,10 +183,11 @@ class _Host:
     rows = np.zeros((seed.shape[0], self.row_size))
     obs = np.zeros((seed.shape[0], _OBS), np.float32)
     with self._lock:
-      for i in range(seed.shape[0]):
-        spec, goal = self._task(task[i])
+      for i, t in enumerate(self._index(task)):
+        spec = self.specs[t]
         s = int(seed[i, 0]) << 32 | int(seed[i, 1])
-        obs[i] = _reset(self._mj, spec.env, spec.canonical, s, goal)
+        obs[i] = _reset(self._mj, spec.env, spec.canonical, s,
+                        task[i].astype(np.float64) if self.goals else None)
         self._save(spec, rows[i])
     return rows.view(np.uint32).reshape(*batch, -1), obs.reshape(*batch, _OBS)
 
@@ -194,16 +200,16 @@ class _Host:
     n = rows.shape[0]
     obs, reward, success = np.zeros((n, _OBS), np.float32), np.zeros(n, np.float32), np.zeros(
         n, bool)
+    index = self._index(task)
     with self._lock:
       if self.fast is None:
         for i in np.flatnonzero(~done):
-          spec, _ = self._task(task[i])
+          spec = self.specs[index[i]]
           self._load(spec, rows[i])
           o, r, _, _, info = spec.env.step(action[i].astype(np.float64))
           self._save(spec, rows[i])
           obs[i], reward[i], success[i] = o, r, info["success"]
       else:
-        index = np.zeros(n, int) if self.goals else np.rint(task[:, 0]).astype(int)
         for t, fast in enumerate(self.fast):
           rows_t = np.flatnonzero(~done & (index == t))
           if rows_t.size:
@@ -218,7 +224,8 @@ class _Host:
     obs, task = np.asarray(obs), np.asarray(task)
     batch = obs.shape[:-1]
     obs, task = obs.reshape(-1, _OBS).astype(np.float64), task.reshape(-1, task.shape[-1])
-    actions = np.stack([self._task(t)[0].policy.get_action(o) for o, t in zip(obs, task)])
+    actions = np.stack([self.specs[t].policy.get_action(o)
+                        for o, t in zip(obs, self._index(task))])
     return np.clip(actions, -1.0, 1.0).astype(np.float32).reshape(*batch, _ACTION)
 
 
