@@ -18,7 +18,6 @@ import fnmatch
 import json
 import os
 import re
-import resource
 import shlex
 import shutil
 import socket
@@ -29,6 +28,7 @@ import time
 from typing import NamedTuple
 
 import ml_collections
+import psutil
 from absl import flags, logging
 
 from amf import arms, checkpoint, cli, envs, sweep
@@ -200,21 +200,14 @@ def on_console(line: str) -> bool:
               or line.startswith(("Failed to import", "  warnings.warn")))
 
 
-def _children_cpu() -> float:
-  """User + system seconds of this launcher's finished processes."""
-  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-  return usage.ru_utime + usage.ru_stime
-
-
-def _process_cpu(pid: int) -> float:
-  """User + system seconds so far of a running process and its waited children (from
-  `/proc`; 0 where there is none)."""
+def _cpu(process: psutil.Process, own: bool = True) -> float:
+  """User + system seconds so far of `process`'s waited children and, with `own`, of itself
+  (0 once it is gone)."""
   try:
-    with open(f"/proc/{pid}/stat") as f:
-      fields = f.read().rsplit(")", 1)[1].split()  # from field 3, after the command's name
-  except OSError:
+    t = process.cpu_times()
+  except psutil.Error:
     return 0.0
-  return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # fields 14-17
+  return t.children_user + t.children_system + (t.user + t.system if own else 0.0)
 
 
 # Seconds between updates of a running process's `launch.json`, so that a killed attempt's
@@ -232,9 +225,8 @@ def running_elsewhere(job: Job) -> int:
       or pid in (0, os.getpid())):
     return 0
   try:  # the pid may since belong to an unrelated process
-    with open(f"/proc/{pid}/cmdline") as f:
-      return pid if f.read().split("\0")[:-1] == record.get("launcher") else 0
-  except OSError:
+    return pid if psutil.Process(pid).cmdline() == record.get("launcher") else 0
+  except psutil.Error:
     return 0
 
 
@@ -276,7 +268,8 @@ def execute(job: Job, label: str = "") -> dict:
              "started": earlier.get("started", time.strftime("%Y-%m-%d %H:%M:%S")),
              "host": socket.gethostname(), "pid": os.getpid(), "launcher": sys.orig_argv}
   write(running, 0.0, 0.0)
-  start, cpu_start = time.time(), _children_cpu()
+  launcher = psutil.Process()
+  start, cpu_start = time.time(), _cpu(launcher, own=False)
   stop = threading.Event()
   # Line-buffered, so `tail -f log.txt` follows a running process.
   with open(os.path.join(job.workdir, "log.txt"), "a", buffering=1) as log, subprocess.Popen(
@@ -284,7 +277,7 @@ def execute(job: Job, label: str = "") -> dict:
     # On a clock, not at output lines: a process can be silent for minutes (a round).
     def beat():
       while not stop.wait(HEARTBEAT):
-        write(running, time.time() - start, _process_cpu(proc.pid))
+        write(running, time.time() - start, _cpu(psutil.Process(proc.pid)))
 
     heartbeat = threading.Thread(target=beat, daemon=True)
     heartbeat.start()
@@ -297,7 +290,7 @@ def execute(job: Job, label: str = "") -> dict:
   record = {"argv": job.argv[1:], "status": "done" if proc.returncode == 0 else "failed",
             "returncode": proc.returncode, "started": running["started"],
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
-  record = write(record, time.time() - start, _children_cpu() - cpu_start)
+  record = write(record, time.time() - start, _cpu(launcher, own=False) - cpu_start)
   logging.info("%s %s: %s in %.1f s (log: %s)", label, job.name, record["status"],
                record["seconds"], os.path.join(job.workdir, "log.txt"))
   return record
