@@ -13,7 +13,8 @@ and are held):
   both physics rows; then where its time goes: the host call (`_Host.step`), within it
   MuJoCo's step and Meta-World's observation/reward in numpy, the rest is JAX and transfer;
   and the rate of the MuJoCo steps of those same episodes alone (their states have other
-  contacts than the physics rows' resting start);
+  contacts than the physics rows' resting start; the callback's rate is that rate times the
+  MuJoCo step's share);
 - `reset`: a jitted, vmapped reset of B episodes, per episode; `expert`: Meta-World's scripted
   policy on B states (one callback), per action.
 `--stepper=metaworld` times Meta-World's own `step` instead (the reference). Best of
@@ -73,12 +74,8 @@ def main(_):
   rows, _ = host.reset(np.zeros((1, 2), np.uint32), np.zeros((1, 1), np.float32))
   mujoco.mj_setState(model, data, rows.view(np.float64)[0, :spec.nstate],
                      mujoco.mjtState.mjSTATE_INTEGRATION)
-  substeps = 2000
-  raw = substeps / skip / _best(lambda: [mujoco.mj_step(model, data) for _ in range(substeps)],
-                                FLAGS.repeats)[0]
   print(f"{FLAGS.task}, stepper={FLAGS.stepper}, {FLAGS.threads} threads, {FLAGS.steps} steps; "
         f"env-steps/s (frame skip {skip})")
-  print(f"physics 1 thread: {raw:,.0f}")
 
   host.step = timed = _Timed(host.step)  # before tracing: the callback calls the wrapper
   reset = jax.jit(jax.vmap(env.reset))
@@ -92,6 +89,9 @@ def main(_):
 
   from mujoco import batch as mj_batch  # pylint: disable=import-outside-toplevel
   for size in map(int, FLAGS.sizes):
+    # Each row's physics beside its callback: on a shared machine the load changes between rows.
+    raw = 2000 / skip / _best(lambda: [mujoco.mj_step(model, data) for _ in range(2000)],
+                              FLAGS.repeats)[0]
     batch = mj_batch.Batch(model, size, FLAGS.threads)
     batch.state[:] = rows.view(np.float64)[0, :spec.nstate]
     physics = size * FLAGS.steps / _best(
@@ -114,11 +114,11 @@ def main(_):
       mj = mj_timed.seconds / total
       same = size * FLAGS.steps * FLAGS.repeats / mj_timed.seconds
       parts += (f": MuJoCo step {mj:.0%}, observation/reward/copies {share - mj:.0%}; "
-                f"its physics alone {same:,.0f}/s, callback {rate / same:.2f}x that")
+                f"its MuJoCo steps alone {same:,.0f}/s")
     succeeded = float(run(jax.random.PRNGKey(2), states).info["success"].mean())
     jax.block_until_ready(expert(states))
     expert_s = _best(lambda: jax.block_until_ready(expert(states)), FLAGS.repeats)[0] / size  # pylint: disable=cell-var-from-loop
-    print(f"B={size}: physics batch {physics:,.0f} | callback {rate:,.0f} "
+    print(f"B={size}: physics 1 thread {raw:,.0f}, batch {physics:,.0f} | callback {rate:,.0f} "
           f"({rate / raw:.2f}x 1 thread, {rate / physics:.2f}x batch; {parts}; "
           f"{succeeded:.0%} held) | reset {reset_s * 1e3:.2f} ms/episode | expert "
           f"{expert_s * 1e6:.0f} us/action")
