@@ -10,6 +10,7 @@ against the study's reference arm the seed-paired difference [90% CI], the proba
 improvement (rliable: P(arm > reference) over seeds) and the minimal detectable difference
 (`amf.metrics`). Figures go to `<study>/figures/`.
 """
+import datetime
 import json
 import os
 import time
@@ -246,11 +247,36 @@ def _figures(root, study, env, env_arms, rows_by_process, allocs, config) -> lis
   return out + [""]
 
 
+def interval(record: dict):
+  """`(start, end)` of a finished process in seconds (its `launch.json`): from `started` (a
+  resumed process's first attempt, so the gaps between attempts count) or else its wall
+  `seconds` before `finished`; None where `finished` is not recorded."""
+  if "finished" not in record:
+    return None
+  end = datetime.datetime.fromisoformat(record["finished"])
+  start = (datetime.datetime.fromisoformat(record["started"]) if "started" in record
+           else end - datetime.timedelta(seconds=record["seconds"]))
+  epoch = datetime.datetime(2000, 1, 1)  # the records' local times, compared as they are
+  return (start - epoch).total_seconds(), (end - epoch).total_seconds()
+
+
+def span(intervals) -> float:
+  """Seconds during which at least one of `intervals` ran: the length of their union, which
+  unlike the sum of their lengths counts processes that ran side by side once."""
+  total, reached = 0.0, -float("inf")
+  for start, end in sorted(intervals):
+    total += max(0.0, end - max(start, reached))
+    reached = max(reached, end)
+  return total
+
+
 def times(root: str, study: dict) -> dict:
   """Processes, finished ones with the study's current settings, finished ones with older
-  settings (stale: the launcher runs them again, `studies.holds`), and the wall and CPU
-  seconds of the current ones (their `launch.json` files; CPU time where it was recorded)."""
-  out = {"processes": 0, "done": 0, "stale": 0, "seconds": 0.0, "cpu_seconds": 0.0, "cpu_of": 0}
+  settings (stale: the launcher runs them again, `studies.holds`), and of the current ones
+  the summed wall and CPU seconds and their `(start, end)` intervals (their `launch.json`
+  files; CPU time and intervals where they were recorded)."""
+  out = {"processes": 0, "done": 0, "stale": 0, "seconds": 0.0, "cpu_seconds": 0.0, "cpu_of": 0,
+         "intervals": []}
   for process in studies.processes(ml_collections.ConfigDict(study)):
     out["processes"] += 1
     workdir = os.path.join(root, process.path)
@@ -260,6 +286,8 @@ def times(root: str, study: dict) -> dict:
     if studies.holds(workdir, json.loads(studies.experiment_config(process).to_json())):
       out["done"] += 1
       out["seconds"] += record["seconds"]
+      if interval(record) is not None:
+        out["intervals"].append(interval(record))
       if "cpu_seconds" in record:
         out["cpu_seconds"] += record["cpu_seconds"]
         out["cpu_of"] += 1
@@ -286,19 +314,25 @@ def build(root: str) -> str:
            "reference arm [bootstrap CI], **bold** where the CI excludes 0; P(>ref.): "
            "rliable's probability of improvement; MDD: the minimal detectable difference of "
            "that comparison (80% power). AUC is the mean level over the budget.", "",
-           "Done: finished with the study's current settings (its wall time is theirs); "
+           "Done: finished with the study's current settings (its times are theirs); "
            "stale: finished with older ones (e.g. fewer seeds), shown below until the "
-           "launcher reruns it. CPU time: user + system time of the done processes that "
-           "recorded it (of n), which unlike wall time does not grow when processes share "
-           "the cores.", "",
-           "| study | processes | done | stale | wall time | CPU time (of n) |",
-           "|---|---|---|---|---|---|"]
+           "launcher reruns it. Wall time: the done processes' wall times summed, which "
+           "counts processes that ran side by side twice; elapsed: the time during which at "
+           "least one of them ran (the union of their [start, finish] intervals in "
+           "`launch.json`, a resumed process's from its first attempt). CPU time: user + "
+           "system time of the done processes that recorded it (of n), which unlike wall "
+           "time does not grow when processes share the cores.", "",
+           "| study | processes | done | stale | wall time (summed) | elapsed | "
+           "CPU time (of n) |",
+           "|---|---|---|---|---|---|---|"]
   rows = {name: times(root, study) for name, study in loaded.items()}
-  rows["total"] = {k: sum(t[k] for t in rows.values()) for k in next(iter(rows.values()))}
-  for name, t in rows.items():
+  rows["total"] = {k: sum((t[k] for t in rows.values()), type(v)())  # 0, 0.0 or []
+                   for k, v in next(iter(rows.values())).items()}
+  for name, t in rows.items():  # the total's intervals are every study's: their union spans
     label = name if name == "total" else f"[{name}](#{name})"
     lines.append(f"| {label} | {t['processes']} | {t['done']} | {t['stale']} | "
                  f"{t['seconds'] / 60:.1f} min | "
+                 + (f"{span(t['intervals']) / 60:.1f} min | " if t["intervals"] else "– | ")
                  + (f"{t['cpu_seconds'] / 60:.1f} min ({t['cpu_of']}) |" if t["cpu_of"] else "– |"))
   lines.append("")
   missing = [n for n in study_configs.STUDIES if n not in found]

@@ -151,4 +151,35 @@ def test_a_process_that_ran_with_older_settings_counts_as_stale(tmp_path):
     (path / "launch.json").write_text(json.dumps({"status": "done", "seconds": 60.0,
                                                   "cpu_seconds": 90.0}))
   assert report.times(str(tmp_path), demo.to_dict()) == {
-      "processes": 2, "done": 1, "stale": 1, "seconds": 60.0, "cpu_seconds": 90.0, "cpu_of": 1}
+      "processes": 2, "done": 1, "stale": 1, "seconds": 60.0, "cpu_seconds": 90.0, "cpu_of": 1,
+      "intervals": []}
+
+
+def test_the_time_table_shows_summed_wall_time_and_the_elapsed_span(tmp_path):
+  """Two processes of 30 and 20 min that overlap by 10, and a third of 10 min in two attempts
+  15 min apart from the first's start to the last's end: 60 min summed, 40 + 15 elapsed."""
+  demo = study("batch_size", "Does it work?", {"process": "b1"},
+               {"integrator_gp": integrator_gp("quick", {"b1": {}, "b2": {}, "b4": {}})},
+               "quick")
+  studies.write(demo, str(tmp_path))
+  records = ({"seconds": 1800.0, "finished": "2026-12-07 10:30:00"},
+             {"seconds": 1200.0, "finished": "2026-12-07 10:40:00"},
+             {"seconds": 600.0, "started": "2026-12-07 11:30:00", "attempts": 2,
+              "finished": "2026-12-07 11:45:00"})
+  for process, record in zip(studies.processes(demo), records):
+    path = tmp_path / process.path
+    path.mkdir(parents=True)
+    _write(path, _rows("amf", "k=6", 0.9) + _rows("uniform", "k=6", 0.5))
+    (path / "config.json").write_text(studies.experiment_config(process).to_json())
+    (path / "launch.json").write_text(json.dumps({"status": "done", **record}))
+  t = report.times(str(tmp_path), demo.to_dict())
+  assert t["seconds"] == 3600.0 and report.span(t["intervals"]) == 3300.0
+  text = report.build(str(tmp_path))
+  assert "| [batch_size](#batch_size) | 3 | 3 | 0 | 60.0 min | 55.0 min | – |" in text
+  assert "| total | 3 | 3 | 0 | 60.0 min | 55.0 min | – |" in text
+
+
+def test_span_is_the_length_of_the_union():
+  assert report.span([]) == 0.0
+  assert report.span([(0, 10), (5, 7), (20, 30), (25, 40), (40, 41)]) == 31.0
+  assert report.span([(5, 6), (0, 10)]) == 10.0
