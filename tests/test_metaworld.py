@@ -32,7 +32,11 @@ def test_weld_shim_keeps_mujoco4s_extra_entry():
   np.testing.assert_array_equal(env.model.eq_data[weld, 11:], model.eq_data[weld, 11:])
 
 
-def test_missing_metaworld_is_one_line(monkeypatch):
+def test_missing_or_other_metaworld_is_one_line(monkeypatch):
+  metaworld = metaworld_compat.import_metaworld()
+  monkeypatch.setattr(metaworld, "__version__", "2.0.0", raising=False)
+  with pytest.raises(ImportError, match="Meta-World 2.0.0 is installed, this project needs"):
+    metaworld_compat.import_metaworld()
   monkeypatch.setitem(sys.modules, "metaworld", None)
   with pytest.raises(ImportError, match="pip install --no-deps metaworld==3.1.1") as e:
     metaworld_compat.import_metaworld()
