@@ -8,10 +8,11 @@ question at one round.
 A run is `(method, variant, seed)` of an AMF-NN experiment (`experiments.active_finetune`);
 `--round=r` gives its learner and demonstrations after `r` rounds, the selection key of round
 `r + 1` and the loop's question (its batch size, estimator, kernel, proposal, stride, targets),
-so `amf.suggest` asks for what the loop asked for next (`export.json` records it). A sweep keeps
-the carry after every chunk of `checkpoint_every` rounds (`amf.sweep.run`); a round between two
-is re-advanced from the one before it by the sweep's own program on the same runs, which gives
-the same numbers. Round 0 is the pre-trained policy (`checkpoints/pretrained`).
+so on an AMF arm `amf.suggest` asks for what the loop asked for next (`export.json` records
+what the run's method asked; on another method's run it is AMF's answer in that state). A
+sweep keeps the carry after every chunk of `checkpoint_every` rounds (`amf.sweep.run`); a
+round between two is re-advanced from the one before it by the sweep's own program on the
+same runs, which gives the same numbers. Round 0 is the pre-trained policy (`checkpoints/pretrained`).
 """
 import json
 import os
