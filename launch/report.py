@@ -8,7 +8,8 @@ method under one pre-training mix (the `variant` column) in one process: its fin
 success and return as mean [90% CI] (the seeded bootstrap of `summary.csv`) and IQM (rliable), and
 against the study's reference arm the seed-paired difference [90% CI], the probability of
 improvement (rliable: P(arm > reference) over seeds) and the minimal detectable difference
-(`amf.metrics`). Figures go to `<study>/figures/`.
+(`amf.metrics`); where the reference was evaluated at more demonstration counts (a smaller
+batch), also the AUC difference at matched counts. Figures go to `<study>/figures/`.
 """
 import datetime
 import json
@@ -30,12 +31,13 @@ MDD_GOAL, SEEDS_MOST = 0.05, 40  # the plan's power goal and the most seeds a st
 
 
 class Arm(NamedTuple):
-  """One method under one mix in one process, and its per-seed final value and AUC."""
+  """One method under one mix in one process, and its per-seed final value, AUC and curve."""
   process: str
   method: str
   variant: str
   seeds: list
-  values: dict  # metric -> {"final": (n,), "auc": (n,)}
+  values: dict  # metric -> {"final": (n,), "auc": (n,), "curve": (n, rounds)}
+  demos: tuple = ()  # demonstrations at each round (seed 0's)
 
   @property
   def key(self) -> str:
@@ -47,13 +49,15 @@ def arms(rows_by_process: dict, metric_names) -> list[Arm]:
   out = []
   for process, rows in rows_by_process.items():
     grids = {value: metrics.grids(rows, value) for value in metric_names}
+    demos = metrics.grids(rows, "num_demos")
     for method, variant in grids[metric_names[0]]:
       values = {}
       for value in metric_names:
         grid = grids[value][method, variant]
-        values[value] = {"final": grid.values[:, -1], "auc": metrics.auc(grid.values)}
+        values[value] = {"final": grid.values[:, -1], "auc": metrics.auc(grid.values),
+                         "curve": grid.values}
       out.append(Arm(process, method, variant, grids[metric_names[0]][method, variant].seeds,
-                     values))
+                     values, tuple(int(n) for n in demos[method, variant].values[0])))
   return out
 
 
@@ -91,6 +95,19 @@ def comparison(arm: Arm, ref: Arm, metric: str, stat: str) -> dict:
           "poi": float(rl_metrics.probability_of_improvement(a[:, None], b[:, None]))}
 
 
+def matched_comparison(arm: Arm, ref: Arm, metric: str):
+  """Seed-paired AUC difference arm - reference over the demonstration counts of `arm`'s rounds,
+  the reference's curve read at those counts, where the reference was evaluated at more of
+  them (a smaller batch at the same budget): the AUC column then also compares grids, this
+  does not. None where the counts are the same or not a subset of the reference's (seeds are
+  paired as in `comparison`, which the table has checked)."""
+  if arm.demos == ref.demos or not set(arm.demos) <= set(ref.demos):
+    return None
+  at = [ref.demos.index(n) for n in arm.demos]
+  return metrics.paired_stats(metrics.auc(arm.values[metric]["curve"])
+                              - metrics.auc(ref.values[metric]["curve"][:, at]), LEVEL)
+
+
 def _ci(mean, low, high, sign: bool = False) -> str:
   f = "{:+.3f}" if sign else "{:.3f}"
   text = f"{f.format(mean)} [{f.format(low)}, {f.format(high)}]"
@@ -100,13 +117,12 @@ def _ci(mean, low, high, sign: bool = False) -> str:
 
 def table(env_arms: list[Arm], study, metric: str, estimates: dict) -> list[str]:
   """The markdown table of one metric of one environment."""
-  several = len({a.variant for a in env_arms}) > 1
   head = ("| arm | seeds | final [90% CI] | IQM | Δ final vs ref. | P(>ref.) | MDD | "
           "AUC [90% CI] | IQM | Δ AUC vs ref. | P(>ref.) | MDD |")
   lines = [head, "|" + "---|" * 12]
   for arm in env_arms:
     ref = reference_of(arm, env_arms, study["reference"])
-    label = arm.key + (f" · {arm.variant}" if several else "")
+    label = _label(arm, env_arms)
     if arm.method in study["outside"]:
       label += " (outside ref.)"
     cells = [label, str(len(arm.seeds))]
@@ -160,6 +176,7 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
   for metric in names:
     lines += [f"**{metric}** (reference: {_reference(study)})", ""]
     lines += table(env_arms, study, metric, estimates) + [""]
+    lines += matched_line(env_arms, study, metric)
   lines += power_line(env_arms, study)
   lines += diversity_table(allocs)
   lines += _figures(root, study, env, env_arms, rows_by_process, allocs, config)
@@ -172,13 +189,12 @@ def power_line(env_arms: list, study: dict) -> list[str]:
   if "success" not in study["metrics"]:
     return []
   needs = []
-  several = len({a.variant for a in env_arms}) > 1
   for arm in env_arms:
     ref = reference_of(arm, env_arms, study["reference"])
     if ref is not None:
       n = metrics.seeds_for(arm.values["success"]["auc"] - ref.values["success"]["auc"],
                             MDD_GOAL, LEVEL, most=SEEDS_MOST)
-      needs.append(f"{arm.key}{f' · {arm.variant}' if several else ''} "
+      needs.append(f"{_label(arm, env_arms)} "
                    f"{n if n <= SEEDS_MOST else f'> {SEEDS_MOST}'}")
   if not needs:
     return []
@@ -202,6 +218,29 @@ def diversity_table(allocs) -> list[str]:
   return lines + [""]
 
 
+def matched_line(env_arms: list[Arm], study: dict, metric: str) -> list[str]:
+  """The AUC differences at matched demonstration counts (`matched_comparison`) of the arms
+  whose reference was evaluated at more counts; nothing when no arm's was."""
+  cells = []
+  for arm in env_arms:
+    ref = reference_of(arm, env_arms, study["reference"])
+    c = ref and matched_comparison(arm, ref, metric)
+    if c:
+      cells.append(f"{_label(arm, env_arms)} {_ci(c['mean'], c['low'], c['high'], sign=True)} "
+                   f"(MDD {c['mdd']:.3f})")
+  if not cells:
+    return []
+  return [f"Δ {metric} AUC vs ref. at matched demonstration counts (both curves over the "
+          "counts of the arm's own rounds, so the reference's finer grid of a smaller batch "
+          "is no part of the difference; the AUC column above includes it): "
+          + ", ".join(cells) + ".", ""]
+
+
+def _label(arm: Arm, env_arms: list[Arm]) -> str:
+  """The arm's name in a table, with its mix where the environment's arms differ in mix."""
+  return arm.key + (f" · {arm.variant}" if len({a.variant for a in env_arms}) > 1 else "")
+
+
 def _reference(study: dict) -> str:
   return ", ".join(f"{k} {v}" for k, v in study["reference"].items())
 
@@ -221,9 +260,7 @@ def _figures(root, study, env, env_arms, rows_by_process, allocs, config) -> lis
   for arm in env_arms:
     ref = reference_of(arm, env_arms, study["reference"])
     if ref is not None:
-      several = len({a.variant for a in env_arms}) > 1
-      label = arm.key + (f" · {arm.variant}" if several else "")
-      entries += [{"label": label, "method": arm.method, "metric": m, "stat": s,
+      entries += [{"label": _label(arm, env_arms), "method": arm.method, "metric": m, "stat": s,
                    **comparison(arm, ref, m, s)}
                   for m in study["metrics"] for s in STATS]
   if entries:

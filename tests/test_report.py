@@ -183,3 +183,24 @@ def test_span_is_the_length_of_the_union():
   assert report.span([]) == 0.0
   assert report.span([(0, 10), (5, 7), (20, 30), (25, 40), (40, 41)]) == 31.0
   assert report.span([(5, 6), (0, 10)]) == 10.0
+
+
+def test_a_larger_batch_is_compared_at_the_demonstration_counts_it_was_evaluated_at():
+  """A reference that reaches 1 after one demonstration, an arm of batch 4 that reaches 1 at
+  four: the AUC over each one's own rounds says -0.375, at matched counts (0 and 4) 0."""
+  seeds = [0, 1, 2]
+  ref = report.Arm("b1", "amf", "v", seeds,
+                   {"success": {"curve": np.tile([0., 1, 1, 1, 1], (3, 1))}}, (0, 1, 2, 3, 4))
+  arm = report.Arm("b4", "amf", "v", seeds, {"success": {"curve": np.tile([0., 1], (3, 1))}},
+                   (0, 4))
+  auc = lambda a: metrics.auc(a.values["success"]["curve"])
+  assert np.mean(auc(arm) - auc(ref)) == pytest.approx(-0.375)
+  assert report.matched_comparison(arm, ref, "success")["mean"] == 0.0
+  assert report.matched_comparison(ref, ref, "success") is None  # the same counts
+  assert report.matched_comparison(ref, arm, "success") is None  # counts the arm lacks
+
+
+def test_the_report_gives_the_matched_count_comparison_under_the_table(workdir):
+  text = report.build(str(workdir))
+  line = next(l for l in text.splitlines() if l.startswith("Δ success AUC vs ref. at matched"))
+  assert "b2 amf **-0.200" in line and "b1 amf" not in line  # (0 + (0.5 - 0.9)) / 2
