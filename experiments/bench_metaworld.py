@@ -39,14 +39,28 @@ flags.DEFINE_enum("stepper", "batch", STEPPERS, "how MetaWorld steps on the host
 FLAGS = flags.FLAGS
 
 
-def _best(fn, repeats):
-  """The best and the total seconds of `repeats` calls of `fn`."""
+def _best(repeats, fn, *args):
+  """The best and the total seconds of `repeats` calls of `fn(*args)`."""
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    fn()
+    fn(*args)
     times.append(time.perf_counter() - start)
   return min(times), sum(times)
+
+
+def _ready(fn, *args):
+  return jax.block_until_ready(fn(*args))
+
+
+def _mj_steps(model, data, substeps):
+  for _ in range(substeps):
+    mujoco.mj_step(model, data)
+
+
+def _batch_steps(batch, skip, steps):
+  for _ in range(steps):
+    batch.step(nstep=skip)
 
 
 class _Timed:
@@ -90,23 +104,20 @@ def main(_):
   from mujoco import batch as mj_batch  # pylint: disable=import-outside-toplevel
   for size in map(int, FLAGS.sizes):
     # Each row's physics beside its callback: on a shared machine the load changes between rows.
-    raw = 2000 / skip / _best(lambda: [mujoco.mj_step(model, data) for _ in range(2000)],
-                              FLAGS.repeats)[0]
+    raw = 2000 / skip / _best(FLAGS.repeats, _mj_steps, model, data, 2000)[0]
     batch = mj_batch.Batch(model, size, FLAGS.threads)
     batch.state[:] = rows.view(np.float64)[0, :spec.nstate]
-    physics = size * FLAGS.steps / _best(
-        lambda: [batch.step(nstep=skip) for _ in range(FLAGS.steps)], FLAGS.repeats)[0]  # pylint: disable=cell-var-from-loop
+    physics = size * FLAGS.steps / _best(FLAGS.repeats, _batch_steps, batch, skip, FLAGS.steps)[0]
     keys = jax.random.split(jax.random.PRNGKey(size), size)
     tasks = jnp.zeros((size, 1))
     states = jax.block_until_ready(reset(keys, tasks))
-    reset_s = _best(lambda: jax.block_until_ready(reset(keys, tasks)), 1)[0] / size  # pylint: disable=cell-var-from-loop
+    reset_s = _best(1, _ready, reset, keys, tasks)[0] / size
     jax.block_until_ready(run(jax.random.PRNGKey(1), states))  # compile
     fast = host.fast[0] if host.fast else None
     if fast:
       fast.batch.step = mj_timed = _Timed(fast.batch.step)
     timed.seconds = 0.0
-    seconds, total = _best(lambda: jax.block_until_ready(run(jax.random.PRNGKey(2), states)),  # pylint: disable=cell-var-from-loop
-                           FLAGS.repeats)
+    seconds, total = _best(FLAGS.repeats, _ready, run, jax.random.PRNGKey(2), states)
     rate = size * FLAGS.steps / seconds
     share = timed.seconds / total
     parts = f"host call {share:.0%}"
@@ -117,7 +128,7 @@ def main(_):
                 f"its MuJoCo steps alone {same:,.0f}/s")
     succeeded = float(run(jax.random.PRNGKey(2), states).info["success"].mean())
     jax.block_until_ready(expert(states))
-    expert_s = _best(lambda: jax.block_until_ready(expert(states)), FLAGS.repeats)[0] / size  # pylint: disable=cell-var-from-loop
+    expert_s = _best(FLAGS.repeats, _ready, expert, states)[0] / size
     print(f"B={size}: physics 1 thread {raw:,.0f}, batch {physics:,.0f} | callback {rate:,.0f} "
           f"({rate / raw:.2f}x 1 thread, {rate / physics:.2f}x batch; {parts}; "
           f"{succeeded:.0%} held) | reset {reset_s * 1e3:.2f} ms/episode | expert "

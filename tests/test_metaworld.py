@@ -1,4 +1,6 @@
 """Meta-World on the host: pure, batched callbacks that replay MuJoCo exactly, and its experts."""
+import functools
+import operator
 import sys
 
 import jax
@@ -75,7 +77,7 @@ def test_same_key_same_trajectories_and_jit_vmap_is_one_by_one(env):
   for t in range(env.num_tasks):
     for e in range(2):
       alone = one(keys[t, e], env.tasks[t])
-      assert _bits(alone) == _bits(jax.tree.map(lambda x: x[t, e], batched))  # pylint: disable=cell-var-from-loop
+      assert _bits(alone) == _bits(jax.tree.map(operator.itemgetter((t, e)), batched))
   assert batched.obs.shape == (env.num_tasks, 2, H, 39)
   # Distinct episodes of a task start apart (the task's own random positions).
   assert not np.array_equal(batched.obs[:, 0, 0], batched.obs[:, 1, 0])
@@ -112,10 +114,9 @@ def test_batched_stepping_is_metaworlds_own():
   trajs = []
   for stepper in ("metaworld", "batch"):
     env = MetaWorld(horizon=90, stepper=stepper)
+    episode = functools.partial(rollout.rollout, env, env.expert, noise=0.3)
     keys = jax.random.split(jax.random.PRNGKey(11), (env.num_tasks, 2))
-    trajs.append(jax.jit(jax.vmap(jax.vmap(
-        lambda k, c: rollout.rollout(env, env.expert, k, c, 0.3), (0, None))))(  # pylint: disable=cell-var-from-loop
-            keys, env.tasks))
+    trajs.append(jax.jit(jax.vmap(jax.vmap(episode, (0, None))))(keys, env.tasks))
   assert _bits(trajs[0]) == _bits(trajs[1])
   assert 0 < float(trajs[0].success.mean()) < 1  # both outcomes are compared
 
@@ -125,9 +126,10 @@ def test_cached_hand_reset_is_the_original():
   host = MetaWorld(tasks=("drawer-close-v3",), horizon=H)._host  # pylint: disable=protected-access
   spec = host.specs[0]
   fresh = _env_class("drawer-close-v3")()
-  fresh._set_task_called, fresh._partially_observable = True, False  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  fresh._set_task_called, fresh._partially_observable = True, False
   del fresh.sawyer_observation_space
-  fresh._freeze_rand_vec, fresh.seeded_rand_vec = False, True  # pylint: disable=protected-access
+  fresh._freeze_rand_vec, fresh.seeded_rand_vec = False, True
   for seed in (5, 6):
     cached = _reset(mujoco, spec.env, spec.canonical, seed, None)
     original = _reset(mujoco, fresh, spec.canonical, seed, None)
@@ -160,7 +162,8 @@ def test_finite_features_are_one_hot(env):
   first = MetaWorld(num_tasks=2, horizon=H)
   assert first.names == DEFAULT_TASKS[:2] and first.task_feature_size == 2
   with pytest.raises(ValueError, match=r"indices must lie in \[0, 1\], got \[0, 2\]"):
-    first._host.reset(np.zeros((2, 2), np.uint32), np.array([[0.0], [2.0]], np.float32))  # pylint: disable=protected-access
+    first._host.reset(  # pylint: disable=protected-access
+        np.zeros((2, 2), np.uint32), np.array([[0.0], [2.0]], np.float32))
 
 
 @pytest.mark.slow  # 8 episodes of each task, to success (about 20 s)

@@ -461,8 +461,8 @@ class MetaWorld(MultiTaskEnv):
   are its episode-start distribution, drawn from the episode's key. Continuous variant
   (`family`, "reach-v3" or "push-v3"): task = the goal position in that family's `goal_space`
   box, features = the goal, the object's position still drawn at random; the finite set is
-  `grid(num_tasks)` over the box (default 4). (Push puts its goal at the puck's height whatever the box's
-  z, a parameter its grid then spends a factor of 1 on.)
+  `grid(num_tasks)` over the box (default 4). (Push puts its goal at the puck's height
+  whatever the box's z, a parameter its grid then spends a factor of 1 on.)
 
   Observations (39) and actions (4, in [-1, 1]; clipped) are Meta-World's, with the goal
   observed as in its MT benchmarks; the reward is Meta-World's (v2), success its
