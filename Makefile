@@ -38,10 +38,10 @@ example: $(STAMP)
 	$(PY) -m examples.lab_loop --workdir=runs/lab_loop
 
 bench: $(STAMP)
-	$(PY) -m experiments.bench_integrator_gp
+	$(PY) -m benchmarks.integrator_gp
 
 bench-nn: $(STAMP)
-	$(PY) -m experiments.bench_active_finetune
+	$(PY) -m benchmarks.active_finetune
 
 clean:
 	rm -rf $(VENV) runs

@@ -15,6 +15,6 @@ setup(
     description="Active multi-task fine-tuning of generalist policies, jit-compiled and vmapped.",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["amf", "amf.*", "experiments", "configs", "configs.*",
-                                     "launch"]),
+                                     "launch", "benchmarks", "probes"]),
     install_requires=_REQUIREMENTS + ["neural-tangents==0.6.5"],
 )

@@ -1,6 +1,6 @@
 """Speed of AMF-NN: prints figures, with ratios measured in the same run.
 
-  python -m experiments.bench_active_finetune [--config=configs/active_finetune.py:reacher]
+  python -m benchmarks.active_finetune [--config=configs/active_finetune.py:reacher]
 
 1. Selection latency per round (occupancy estimate, network kernel, GP covariance, greedy
    batch) against the number of candidate tasks K and of target points (K x m x H/stride),

@@ -1,8 +1,8 @@
 """Selection latency in a continuous task space: against the number of candidates G and the
 continuous proposal's number of starts. Prints a table (ratios against the grid of 2).
 
-  python -m experiments.bench_discretisation --study_env=integrator_gp
-  python -m experiments.bench_discretisation --study_env=reacher --seeds=10
+  python -m benchmarks.discretisation --study_env=integrator_gp
+  python -m benchmarks.discretisation --study_env=reacher --seeds=10
 
 Each row is one AMF selection (occupancy estimates, covariance over the targets' and the
 candidates' inputs, the proposal, the greedy batch), jitted and vmapped over `--seeds` runs on
@@ -13,7 +13,8 @@ from absl import flags
 
 from amf import cli
 from amf.active import LoopConfig, make_loop
-from experiments import common, discretisation_runs
+from experiments import common
+from probes import discretisation_runs
 
 _ENV = flags.DEFINE_enum("study_env", "integrator_gp", list(discretisation_runs.PROCESSES),
                          "Environment (and learner) of the discretisation study.")

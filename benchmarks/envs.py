@@ -1,6 +1,6 @@
 """Env-steps per second of our brax wrappers next to brax's own `step`, measured in one run.
 
-  python -m experiments.bench_envs [--envs=reacher,pusher] [--sizes=1,64,256,1024]
+  python -m benchmarks.envs [--envs=reacher,pusher] [--sizes=1,64,256,1024]
 
 First the seconds to build each environment (and, for comparison, brax's own eager
 `observation_size`). Then for each environment and number of parallel episodes it times one

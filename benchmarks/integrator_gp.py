@@ -1,6 +1,6 @@
 """Speed of AMF-GP on the integrator: prints figures, with ratios measured in the same run.
 
-  python -m experiments.bench_integrator_gp [--config=configs/integrator_gp.py] [--k=6]
+  python -m benchmarks.integrator_gp [--config=configs/integrator_gp.py] [--k=6]
 
 1. 1 seed vs 10 vmapped seeds: run time of all rounds (after compilation), and the ratio.
 2. Selection alone per round (AMF's scores + greedy batch), 1 seed and 10 vmapped seeds.

@@ -1,6 +1,6 @@
 """Why do greedy batches repeat a task? AMF's first batch with a fixed and a fitted noise.
 
-  python -m experiments.batch_noise --config=configs/active_finetune.py:pusher \
+  python -m probes.batch_noise --config=configs/active_finetune.py:pusher \
       --config.kernels="('last_layer','loss_gradient','dropout')" --config.mixes="('subset',)"
 
 Pre-trains the config's runs (every seed of every mix, as `experiments.active_finetune` does,

@@ -1,7 +1,7 @@
 """Does the continuous search do anything? How far it raises AMF's score over its best draw.
 
-  python -m experiments.search_gain --study_env=integrator_gp --seeds=10
-  python -m experiments.search_gain --study_env=reacher --seeds=10 --workdir=runs/search_gain
+  python -m probes.search_gain --study_env=integrator_gp --seeds=10
+  python -m probes.search_gain --study_env=reacher --seeds=10 --workdir=runs/search_gain
 
 Replays the discretisation study's AMF runs with the `continuous` proposal
 (`configs/studies/discretisation.py`, paper scale; the same seeds, pre-training and round keys,
@@ -18,7 +18,7 @@ from absl import flags
 
 from amf import acquisition, cli, metrics
 from amf.active import LoopConfig, make_loop, round_streams
-from experiments import discretisation_runs
+from probes import discretisation_runs
 
 _ENV = flags.DEFINE_enum("study_env", "integrator_gp", list(discretisation_runs.PROCESSES),
                          "Environment (and learner) of the discretisation study.")

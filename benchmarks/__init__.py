@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that time the project's programs and print figures (docs/speed.md)."""

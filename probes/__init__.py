@@ -1,0 +1,1 @@
+"""Probes: scripts that look inside a study's rounds to explain a finding (docs/results.md)."""
