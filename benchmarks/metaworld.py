@@ -1,7 +1,7 @@
 """Meta-World env-steps/s: the jitted, vmapped `MetaWorld.step` (one host callback per step for
 the whole batch) against MuJoCo's own stepping of the same model, in the same run.
 
-  python -m experiments.bench_metaworld --task=push-v3 --sizes=32,128,512
+  python -m benchmarks.metaworld --task=push-v3 --sizes=32,128,512
 
 Rows, per batch size B (episodes stepped side by side, uniform random actions, so few succeed
 and are held):

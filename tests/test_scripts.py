@@ -2,7 +2,7 @@
 
 They are scripts a person runs by hand, so nothing else would notice when a change to the
 library breaks one: each runs here on the integrator (or reacher for the environments'
-benchmark) at the smallest size its flags allow.
+benchmark, Meta-World's push for its own) at the smallest size its flags allow.
 """
 import subprocess
 import sys
@@ -22,6 +22,7 @@ SCRIPTS = {
                                    "--repeats=1"], "x grid:2"),
     "benchmarks.envs": (["--envs=reacher", "--sizes=1", "--horizon=2", "--repeats=1"],
                         "reacher"),
+    "benchmarks.metaworld": (["--sizes=2", "--steps=2", "--repeats=1"], "callback"),
     "probes.batch_noise": (_QUICK_NN + ["--config.kernels=('last_layer',)",
                                         "--config.mixes=('subset',)"], "distinct tasks per batch"),
     "probes.search_gain": (["--study_env=integrator_gp", "--seeds=1"], "median ratio"),
