@@ -239,6 +239,22 @@ def split(data: data_lib.Dataset, pretrain_size: int):
           jax.tree.map(lambda x: x[pretrain_size:], data))
 
 
+class RoundModel(NamedTuple):
+  """A round's GP view of the expert, given the demonstrations so far."""
+  estimate: Callable[[jax.Array], acquisition.Estimated]  # tasks (n, P) -> their estimated inputs
+  covariance: Callable[[jax.Array], tuple]  # inputs Z -> (posterior cov, prior variances, noise)
+  factorised: Callable[[], gp.Model]        # the same model, factorised once over the data
+  proposal_key: jax.Array                   # the round's proposal's key
+
+
+class Scorer(NamedTuple):
+  """AMF's scores of task sets against a round's targets."""
+  score: Callable[[jax.Array], jax.Array]  # tasks (n, P) -> alpha (n,), differentiable in them
+  joint: Callable[[jax.Array], tuple]      # tasks -> `acquisition.query_set` over the targets' and
+                                           # the tasks' inputs
+  proposal_key: jax.Array
+
+
 def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
   """Builds the loop. Randomness follows `amf.keys`: each key below has one consumer."""
   cfg.validate(env)
@@ -260,16 +276,13 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
     return evaluate(env, actor, key, tasks, cfg.eval_episodes, cfg.eval_task_batch,
                     cfg.eval_episode_batch)
 
-  def model(c: Carry, key):
-    """This round's GP view: `(estimate, covariance, factorised, proposal key)`.
-    `estimate(tasks)` is the tasks' estimated inputs (`acquisition.Estimated`),
-    `covariance(Z)` the learner's `(posterior covariance, prior variances, noise std)` given
-    the demonstrations, and `factorised()` the same model as a `gp.Model`, factorised once."""
+  def model(c: Carry, key) -> RoundModel:
+    """This round's GP view (the occupancy estimators fitted once, for any tasks)."""
     s = keys.streams(key, ("occupancy", "kernel", "proposal"))
     ctx = occupancy.Context(env, c.data, lambda *x: learner.log_prob(c.learner, *x),
                             cfg.occupancy_samples, lambda *x: learner.act(c.learner, *x),
                             cfg.critic)
-    fitted = [e(ctx, s["occupancy"]) for e in estimators]  # once per round, for any tasks
+    fitted = [e(ctx, s["occupancy"]) for e in estimators]
 
     def estimate(tasks) -> acquisition.Estimated:
       occ = jax.lax.switch(c.estimator, [lambda f=f: f(tasks) for f in fitted])
@@ -280,37 +293,36 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
     covariance = lambda query: learner.covariance(c.learner, strided, query, s["kernel"],
                                                   c.kernel)
     factorised = lambda: learner.model(c.learner, strided, s["kernel"], c.kernel)
-    return estimate, covariance, factorised, s["proposal"]
+    return RoundModel(estimate, covariance, factorised, s["proposal"])
 
-  def scorer(c: Carry, key, once: bool):
-    """`(score, joint, proposal key)`: `score(tasks)` is AMF's alpha of each task,
-    differentiable in the task parameters, `joint(tasks)` the `acquisition.query_set` over
-    the targets' and the tasks' inputs. `once`: against one factorisation of the data per
-    round (`acquisition.factorised`; the continuous search scores a task set per step)."""
-    estimate, covariance, factorised, k_prop = model(c, key)
-    est_t = estimate(c.targets)
+  def scorer(c: Carry, key, once: bool) -> Scorer:
+    """AMF's scores this round; `once`: against one factorisation of the data per round
+    (`acquisition.factorised`; the continuous search scores a task set per step)."""
+    m = model(c, key)
+    est_t = m.estimate(c.targets)
     if once:
-      score, joint = acquisition.factorised(factorised(), space.mu, est_t)
+      score, joint = acquisition.factorised(m.factorised(), space.mu, est_t)
     else:
-      joint = lambda est: acquisition.query_set(covariance, space.mu, est_t, est)
+      joint = lambda est: acquisition.query_set(m.covariance, space.mu, est_t, est)
       score = lambda est: acquisition.scores(*joint(est))
-    return (lambda tasks: score(estimate(tasks))), (lambda tasks: joint(estimate(tasks))), k_prop
+    return Scorer(lambda tasks: score(m.estimate(tasks)), lambda tasks: joint(m.estimate(tasks)),
+                  m.proposal_key)
 
   def alpha(c: Carry, key: jax.Array, tasks: jax.Array) -> jax.Array:
     """AMF's score `alpha_n(c)` of each task of `tasks` (n, P); differentiable in `tasks`."""
-    return scorer(c, key, once=not transductive)[0](tasks)
+    return scorer(c, key, once=not transductive).score(tasks)
 
   def scoring(c: Carry, key) -> selection.Scored:
     """Proposes candidates; the posterior covariance over theirs and the targets' inputs."""
     if space.shared:
-      estimate, covariance, _, _ = model(c, key)
-      return selection.Scored(*acquisition.query_set(covariance, space.mu, estimate(env.tasks)),
-                              grid)
-    score, joint, k_prop = scorer(c, key, once=cfg.proposal == "continuous")
+      m = model(c, key)
+      return selection.Scored(*acquisition.query_set(m.covariance, space.mu,
+                                                     m.estimate(env.tasks)), grid)
+    s = scorer(c, key, once=cfg.proposal == "continuous")
     ctx = proposals.Context(env.task_space, grid, cfg.num_candidates or num_tasks, space.draw,
-                            score, cfg.ascent)
-    batch = propose(ctx, k_prop)
-    return selection.Scored(*joint(batch.tasks), batch)
+                            s.score, cfg.ascent)
+    batch = propose(ctx, s.proposal_key)
+    return selection.Scored(*s.joint(batch.tasks), batch)
 
   def start(data: data_lib.Dataset, state, targets: jax.Array, key: jax.Array) -> Carry:
     """A carry at round 0 from demonstrations, a learner state and target tasks as they are
@@ -333,10 +345,11 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
                       diverged=_diverged(c.diverged, jnp.int32(0), state, ev))
 
   def select(c: Carry, key: jax.Array) -> TaskBatch:
-    problem = selection.Problem(c.round, data_lib.task_counts(c.data, num_tasks), space.mu, b,
-                                lambda key: scoring(c, key), env.tasks,
-                                TaskBatch(c.targets, space.ids), space.draw, env.task_features,
-                                TaskBatch(c.data.task, c.data.task_id), c.data.mask)
+    problem = selection.Problem(
+        round=c.round, counts=data_lib.task_counts(c.data, num_tasks), mu=space.mu,
+        batch_size=b, scoring=lambda key: scoring(c, key), tasks=env.tasks,
+        targets=TaskBatch(c.targets, space.ids), draw=space.draw, features=env.task_features,
+        demos=TaskBatch(c.data.task, c.data.task_id), demo_mask=c.data.mask)
     branches = [lambda key, pick=pick: pick(problem, key) for pick in strategies]
     return jax.lax.switch(c.strategy, branches, key)
 

@@ -33,7 +33,7 @@ class Problem(NamedTuple):
   """What a strategy may look at when choosing a batch."""
   round: jax.Array         # () int: rounds done so far
   counts: jax.Array        # (K,) demonstrations per finite-set task so far, pre-training included
-  target: jax.Array        # (T,) weights of the target tasks (mu on them)
+  mu: jax.Array            # (T,) weights of the target tasks (mu on them)
   batch_size: int          # B (static)
   scoring: Callable[[jax.Array], Scored]  # costly: only scored strategies call it
   tasks: jax.Array         # (K, P) the finite task set
@@ -93,7 +93,7 @@ def coverage(problem: Problem, key: jax.Array) -> TaskBatch:
   distance = lambda a, b: jnp.linalg.norm(a[:, None] - b[None], axis=-1)
   nearest = jnp.where(problem.demo_mask, distance(targets, demos), jnp.inf).min(-1)
   # Tasks outside the target's support are never asked for.
-  nearest = jnp.where(problem.target > 0, nearest, -jnp.inf)
+  nearest = jnp.where(problem.mu > 0, nearest, -jnp.inf)
 
   def pick(nearest, _):
     best = jnp.argmax(nearest)
@@ -110,7 +110,7 @@ def rebalancing(problem: Problem, key: jax.Array) -> TaskBatch:
   """
   jitter = jax.random.uniform(key, problem.counts.shape, maxval=0.5)
   # Tasks outside the target's support are never asked for.
-  penalty = jnp.where(problem.target > 0, 0.0, jnp.inf)
+  penalty = jnp.where(problem.mu > 0, 0.0, jnp.inf)
 
   def pick(counts, _):
     best = jnp.argmin(counts + jitter + penalty)

@@ -38,8 +38,9 @@ def _problem(counts=(0, 0, 0, 0), target=None, batch_size=1, round_=0, scoring=N
                      jnp.full((demo_tasks.shape[0] + 2,), -1, jnp.int32))
   mask = jnp.arange(demo_tasks.shape[0] + 2) < demo_tasks.shape[0]  # two empty slots
   scoring = scoring if scoring is not None else _scoring(k)
-  return Problem(jnp.int32(round_), counts, target, batch_size, scoring, tasks, targets,
-                 draw, lambda c: c, demos_, mask)
+  return Problem(round=jnp.int32(round_), counts=counts, mu=target, batch_size=batch_size,
+                 scoring=scoring, tasks=tasks, targets=targets, draw=draw,
+                 features=lambda c: c, demos=demos_, demo_mask=mask)
 
 
 NOISE = 0.3
