@@ -58,8 +58,9 @@ def get_config(arg: str = "reacher") -> ml_collections.ConfigDict:
   c.occupancy_samples = 2
   c.eval_episodes = loop.eval_episodes
   # Tasks evaluated side by side: 1 keeps brax's CPU cost linear in the vmapped runs (10 seeds
-  # x 8 tasks x 10 episodes at once run 2-3x slower per step); 0 (all) suits accelerators.
-  c.eval_task_batch = 1
+  # x 8 tasks x 10 episodes at once run 2-3x slower per step); 0 (all) suits accelerators and
+  # host physics (Meta-World).
+  c.eval_task_batch = loop.eval_task_batch
   # Or, if > 0, that many of a run's episodes side by side (pusher; `rollout.rollouts`).
   c.eval_episode_batch = loop.eval_episode_batch
   # Rounds between orbax checkpoints and progress lines: 1 on pusher, whose 4 rounds take

@@ -31,7 +31,8 @@ class Loop(NamedTuple):
   num_seeds: int = 10
   eval_episodes: int = 10
   finetune_steps: int = 3000    # per round
-  eval_episode_batch: int = 0   # episodes evaluated side by side per run (0: by task)
+  eval_task_batch: int = 1      # tasks evaluated side by side (0: all)
+  eval_episode_batch: int = 0   # if > 0, episodes evaluated side by side per run instead
   checkpoint_every: int = 5     # rounds between checkpoints and progress lines
 
 
