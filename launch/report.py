@@ -18,8 +18,10 @@ import time
 from typing import NamedTuple
 
 import ml_collections
+import numpy as np
 from absl import flags
 from rliable import metrics as rl_metrics
+from scipy import stats
 
 from amf import cli, envs, metrics, plotting
 from configs import studies as study_configs
@@ -85,13 +87,26 @@ def interval_estimates(arm: Arm, metric_names) -> dict:
   return out
 
 
+def paired(diffs) -> dict:
+  """`metrics.paired_stats` of seed-paired differences, with the Student-t interval at the same
+  level (`t_low`, `t_high`: with few seeds the percentile bootstrap can exclude 0 where it does
+  not) and `tied`: every difference 0, so there is no spread and nothing to estimate."""
+  diffs = np.asarray(diffs, float)
+  n = len(diffs)
+  half = (stats.t.ppf((1 + LEVEL) / 2, n - 1) * diffs.std(ddof=1) / np.sqrt(n) if n > 1
+          else float("nan"))
+  return {**metrics.paired_stats(diffs, LEVEL), "t_low": float(diffs.mean() - half),
+          "t_high": float(diffs.mean() + half), "tied": bool(np.all(diffs == 0))}
+
+
 def comparison(arm: Arm, ref: Arm, metric: str, stat: str) -> dict:
-  """Seed-paired difference arm - reference, with rliable's probability of improvement."""
+  """Seed-paired difference arm - reference (`paired`), with rliable's probability of
+  improvement."""
   if arm.seeds != ref.seeds:
     raise ValueError(f"{arm.key} and {ref.key} ran different seeds ({arm.seeds} vs "
                      f"{ref.seeds}): no paired comparison")
   a, b = arm.values[metric][stat], ref.values[metric][stat]
-  return {**metrics.paired_stats(a - b, LEVEL),
+  return {**paired(a - b),
           "poi": float(rl_metrics.probability_of_improvement(a[:, None], b[:, None]))}
 
 
@@ -104,8 +119,8 @@ def matched_comparison(arm: Arm, ref: Arm, metric: str):
   if arm.demos == ref.demos or not set(arm.demos) <= set(ref.demos):
     return None
   at = [ref.demos.index(n) for n in arm.demos]
-  return metrics.paired_stats(metrics.auc(arm.values[metric]["curve"])
-                              - metrics.auc(ref.values[metric]["curve"][:, at]), LEVEL)
+  return paired(metrics.auc(arm.values[metric]["curve"])
+                - metrics.auc(ref.values[metric]["curve"][:, at]))
 
 
 def _ci(mean, low, high, sign: bool = False) -> str:
@@ -115,10 +130,23 @@ def _ci(mean, low, high, sign: bool = False) -> str:
   return f"**{text}**" if sign and excludes_zero else text
 
 
+CEILING = "at the ceiling: no information"
+
+
+def _delta(c: dict) -> str:
+  """A paired difference's cell (`paired`): its bootstrap CI, bold where it excludes 0 and
+  marked † where the t-interval does not; `CEILING` where every seed's difference is 0."""
+  if c["tied"]:
+    return CEILING
+  text = _ci(c["mean"], c["low"], c["high"], sign=True)
+  return text + " †" if text.startswith("**") and c["t_low"] <= 0 <= c["t_high"] else text
+
+
 def table(env_arms: list[Arm], study, metric: str, estimates: dict) -> list[str]:
   """The markdown table of one metric of one environment."""
-  head = ("| arm | seeds | final [90% CI] | IQM | Δ final vs ref. | P(>ref.) | MDD | "
-          "AUC [90% CI] | IQM | Δ AUC vs ref. | P(>ref.) | MDD |")
+  head = ("| arm | seeds | final [90% CI] | IQM | Δ final vs ref. [90% bootstrap CI] | "
+          "P(>ref.) | MDD | AUC [90% CI] | IQM | Δ AUC vs ref. [90% bootstrap CI] | P(>ref.) | "
+          "MDD |")
   lines = [head, "|" + "---|" * 12]
   for arm in env_arms:
     ref = reference_of(arm, env_arms, study["reference"])
@@ -134,8 +162,8 @@ def table(env_arms: list[Arm], study, metric: str, estimates: dict) -> list[str]
         cells += ["reference" if is_ref else "–", "", ""]
       else:
         c = comparison(arm, ref, metric, stat)
-        cells += [_ci(c["mean"], c["low"], c["high"], sign=True), f"{c['poi']:.2f}",
-                  f"{c['mdd']:.3f}"]
+        cells += ([CEILING, "–", "–"] if c["tied"]
+                  else [_delta(c), f"{c['poi']:.2f}", f"{c['mdd']:.3f}"])
     lines.append("| " + " | ".join(cells) + " |")
   return lines
 
@@ -192,10 +220,11 @@ def power_line(env_arms: list, study: dict) -> list[str]:
   for arm in env_arms:
     ref = reference_of(arm, env_arms, study["reference"])
     if ref is not None:
-      n = metrics.seeds_for(arm.values["success"]["auc"] - ref.values["success"]["auc"],
-                            MDD_GOAL, LEVEL, most=SEEDS_MOST)
-      needs.append(f"{_label(arm, env_arms)} "
-                   f"{n if n <= SEEDS_MOST else f'> {SEEDS_MOST}'}")
+      diffs = arm.values["success"]["auc"] - ref.values["success"]["auc"]
+      n = metrics.seeds_for(diffs, MDD_GOAL, LEVEL, most=SEEDS_MOST)
+      needs.append(f"{_label(arm, env_arms)} " + (
+          "– (at the ceiling)" if paired(diffs)["tied"]
+          else f"{n if n <= SEEDS_MOST else f'> {SEEDS_MOST}'}"))
   if not needs:
     return []
   return [f"Seeds for an MDD ≤ {MDD_GOAL} in success AUC against the reference (from these "
@@ -226,8 +255,8 @@ def matched_line(env_arms: list[Arm], study: dict, metric: str) -> list[str]:
     ref = reference_of(arm, env_arms, study["reference"])
     c = ref and matched_comparison(arm, ref, metric)
     if c:
-      cells.append(f"{_label(arm, env_arms)} {_ci(c['mean'], c['low'], c['high'], sign=True)} "
-                   f"(MDD {c['mdd']:.3f})")
+      cells.append(f"{_label(arm, env_arms)} {_delta(c)}"
+                   + ("" if c["tied"] else f" (MDD {c['mdd']:.3f})"))
   if not cells:
     return []
   return [f"Δ {metric} AUC vs ref. at matched demonstration counts (both curves over the "
@@ -345,10 +374,14 @@ def build(root: str) -> str:
   lines = ["# Ablation studies", "",
            f"Scale: {', '.join(scales)}. Built {time.strftime('%Y-%m-%d %H:%M')} from the "
            f"tables under this folder (`python -m launch.report --workdir={root}` rebuilds it). "
-           f"Statistics over seeds at {LEVEL:.0%}: mean [bootstrap CI] (2000 resamples, "
-           "seeded: the intervals of `summary.csv`) and IQM (rliable); Δ: the seed-paired "
-           "difference against the study's "
-           "reference arm [bootstrap CI], **bold** where the CI excludes 0; P(>ref.): "
+           f"Statistics over seeds at {LEVEL:.0%}: mean [bootstrap CI] (the percentile "
+           "bootstrap of `amf.metrics.bootstrap_ci`, 2000 resamples, seeded: the intervals of "
+           "`summary.csv`) and IQM (rliable); Δ: the seed-paired difference against the "
+           "study's reference arm [the same bootstrap over the per-seed differences], **bold** "
+           "where that CI excludes 0, and marked † where the Student-t interval of the same "
+           "differences at the same level does not (with few seeds the bootstrap is the "
+           f"narrower); \"{CEILING}\" where every seed's difference is 0 (both arms equal on "
+           "every seed, as at a success of 1: no spread, so no CI, P or MDD). P(>ref.): "
            "rliable's probability of improvement; MDD: the minimal detectable difference of "
            "that comparison (80% power). AUC is the mean level over the budget.", "",
            "Done: finished with the study's current settings (its times are theirs); "

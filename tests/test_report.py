@@ -204,3 +204,27 @@ def test_the_report_gives_the_matched_count_comparison_under_the_table(workdir):
   text = report.build(str(workdir))
   line = next(l for l in text.splitlines() if l.startswith("Δ success AUC vs ref. at matched"))
   assert "b2 amf **-0.200" in line and "b1 amf" not in line  # (0 + (0.5 - 0.9)) / 2
+
+
+def test_a_bold_difference_that_the_t_interval_does_not_confirm_is_marked():
+  """One large difference among small positive ones: every bootstrap resample's mean is > 0, the
+  t-interval (wide from the outlier) covers 0."""
+  c = report.paired([0.001] * 9 + [0.1])
+  assert c["low"] > 0 and c["t_low"] < 0
+  assert report._delta(c).startswith("**+0.011") and report._delta(c).endswith("†")
+  steady = report.paired(np.linspace(0.05, 0.07, 10))
+  assert report._delta(steady).endswith("**")  # both intervals exclude 0: no mark
+  assert not report._delta(report.paired([-0.1, 0.1, 0.0])).startswith("**")
+
+
+def test_a_comparison_equal_on_every_seed_says_it_carries_no_information(workdir):
+  """b2's uniform arm ends where b1's does on every seed (same levels, same seed noise): its
+  final Δ, P and MDD give way to the ceiling's note; the power line asks no seeds of a tie."""
+  assert report._delta(report.paired(np.zeros(5))) == report.CEILING
+  text = report.build(str(workdir))
+  cells = next(l for l in text.splitlines() if l.startswith("| b2 uniform")).split(" | ")
+  assert cells[4:7] == [report.CEILING, "–", "–"] and "0.000 [+0.000" not in cells[4]
+  top = {"success": {"auc": np.ones(4)}}
+  tied = [report.Arm("", m, "v", [0, 1, 2, 3], top) for m in ("amf", "uniform")]
+  study_of_two = {"metrics": ["success"], "reference": {"method": "uniform"}}
+  assert "amf – (at the ceiling)" in report.power_line(tied, study_of_two)[0]
