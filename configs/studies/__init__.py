@@ -22,10 +22,8 @@ SCALES = ("quick", "paper")
 # Seeds by power: at the paper scale an NN study on an environment runs its testbed's
 # `study_seeds` (`amf.envs.registry.Testbed`), the seeds its comparisons with the reference need
 # for a minimal detectable difference of at most 0.05 success AUC (80% power, at most 40), from
-# the pilots' seed-paired spreads (the report's "Seeds for an MDD" lines). Reacher: at most 17
-# in importance_weights and batch_size (40 seeds each); pusher: 27 (amf) and 33 (uniform)
-# against rebalancing (20 seeds). A process that ran with more before this rule keeps them (its
-# study says so): more seeds only narrow its CIs.
+# pilots' seed-paired spreads (docs/studies.md, "Seeds by power"). A process that ran with more
+# keeps them (its study says so): more seeds only narrow its CIs.
 
 
 def get(name: str, scale: str) -> ml_collections.ConfigDict:

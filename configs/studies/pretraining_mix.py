@@ -14,10 +14,9 @@ def mixes(k: int) -> tuple[str, ...]:
           f"subset:{k // 2}", f"subset:{3 * k // 4}")
 
 
-# On a `costly` environment (pusher: 21 arms x 34 seeds take about 6 h of a 2-core CPU, longer
-# than a sitting, and a killed process's checkpoints are not committed) each mix is its own
-# process (`shards`, which the report reads as one), about 1 h each, so the study advances in
-# pieces that survive.
+# On a `costly` environment (pusher) the study in one process outlasts a sitting, and a killed
+# process's checkpoints are not committed, so each mix is its own process (`shards`, which the
+# report reads as one) and the study advances in pieces that survive (docs/studies.md, "Shards").
 
 
 def get_config(scale: str = "paper"):
