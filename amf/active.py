@@ -106,9 +106,8 @@ class LoopConfig:
       return value
 
     spec = proposal or (tuple(config["proposals"]) if "proposals" in config else ("grid",))[0]
-    name, num = proposals.parse(spec)
-    if not num and name != "grid":
-      num = config["num_candidates"] if "num_candidates" in config else 0
+    name, num = proposals.resolve(spec, config["num_candidates"] if "num_candidates" in config
+                                  else 0)
     given = dict(strategies=tuple(strategies), proposal=name, num_candidates=num)
     for field in dataclasses.fields(cls):
       if field.name not in given and field.name in config:

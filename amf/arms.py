@@ -41,9 +41,10 @@ def settings(config: dict) -> dict:
   return {k: v for k, v in canonical(config).items() if k not in ARM_SET}
 
 
-def key(config, strategy: str, estimator: str, kernel: str, proposal: str) -> tuple[str, dict]:
-  """`(key, identity)` of one arm of `config`'s process."""
-  identity = settings(config.to_dict())
+def key(process: dict, strategy: str, estimator: str, kernel: str,
+        proposal: str) -> tuple[str, dict]:
+  """`(key, identity)` of one arm of a process with `settings` `process` (`settings`)."""
+  identity = dict(process)
   scored = strategy in selection.SCORED
   identity["arm"] = {"strategy": strategy, "estimator": estimator if scored else None,
                      "kernel": kernel if scored else None,

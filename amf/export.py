@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 
 from amf import checkpoint, cli, envs, nn_learner, suggest, sweep
-from amf.active import LoopConfig, choose, make_loop, round_streams
+from amf.active import choose, make_loop, round_streams
 
 
 def _run_index(batch: sweep.Runs, variant: str, seed: int) -> int:
@@ -37,10 +37,10 @@ def _run_index(batch: sweep.Runs, variant: str, seed: int) -> int:
   return pairs.index((variant, seed))
 
 
-def _arm(config, method: str):
+def _arm(spec: sweep.Spec, method: str):
   """`(program, members, arm)` of the method labelled `method` (`amf.sweep.program_arms`)."""
   labels = []
-  for program, members, _ in sweep.program_arms(config):
+  for program, members, _ in sweep.program_arms(spec):
     for arm in members:
       if arm[0] == method:
         return program, members, arm
@@ -65,8 +65,9 @@ def export(workdir: str, method: str, seed: int, round_: int, out: str,
   learner = nn_learner.make(config, env)
   batch = active_finetune.runs(config, env)
   j, n = _run_index(batch, variant, seed), len(batch.keys)
-  program, members, (label, s, e, k) = _arm(config, method)
-  num_rounds = LoopConfig.from_config(config, config.methods).num_rounds
+  spec = sweep.Spec.from_config(config)
+  program, members, (label, s, e, k) = _arm(spec, method)
+  num_rounds = spec.loop.num_rounds
   if not 0 <= round_ <= num_rounds:
     raise ValueError(f"round must be in 0..{num_rounds}, got {round_}.")
   tag = ("+".join(program.strategies) + program.suffix).replace("/", "_")
@@ -74,12 +75,11 @@ def export(workdir: str, method: str, seed: int, round_: int, out: str,
   if not directory.is_dir():
     raise ValueError(f"export: {directory} not found: the run's checkpoints (an arm read "
                      "from a plan's store keeps its tables only).")
-  loop = make_loop(env, learner, LoopConfig.from_config(config, program.strategies,
-                                                        program.proposal))
+  loop = make_loop(env, learner, spec.program(program))
   # The sweep's batch of this program's runs before round 1 (`sweep.methods`): the pre-trained
   # runs, once per arm, arm-major.
-  initial = jax.eval_shape(jax.vmap(make_loop(env, learner, LoopConfig.from_config(
-      config, config.methods)).init), batch.keys, batch.weights)
+  initial = jax.eval_shape(jax.vmap(make_loop(env, learner, spec.loop).init), batch.keys,
+                           batch.weights)
   pre = checkpoint.restore(str(workdir / "checkpoints" / "pretrained"), initial)
   carry = jax.tree.map(lambda *x: jnp.concatenate(x), *[choose(pre, *a[1:]) for a in members])
   index = members.index((label, s, e, k)) * n + j

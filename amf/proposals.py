@@ -104,3 +104,10 @@ def parse(spec: str) -> tuple[str, int]:
     raise ValueError(f"Proposal {spec!r}: the number of candidates after ':' must be a "
                      "positive integer.")
   return name, int(num or 0)
+
+
+def resolve(spec: str, draws: int) -> tuple[str, int]:
+  """`(name, candidates)` of proposal `spec`: its own count, else `draws` (a config's
+  `num_candidates`), except for `grid`, whose 0 is the finite set."""
+  name, num = parse(spec)
+  return name, num or (0 if name == "grid" else draws)

@@ -7,6 +7,7 @@ orbax every `checkpoint_every` rounds, and a restarted sweep resumes from the ne
 checkpoint, so a killed run loses no finished round. Every checkpoint is kept (`amf.export`
 reads any round of a run).
 """
+import dataclasses
 import itertools
 import os
 import time
@@ -17,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from amf import arms, checkpoint, selection
+from amf import arms, checkpoint, proposals, selection
 from amf.active import Carry, LoopConfig, choose, make_loop
 from amf.gp_policy import GPPolicy
 
@@ -226,43 +227,77 @@ def pretrained(init: Callable, runs: Runs, workdir: str) -> Carry:
   return initial
 
 
-def kernel_names(config) -> tuple[str, ...]:
-  """The kernels a config's learner scores with: an NN learner's `config.kernels`, else the GP
-  learner's own."""
-  return tuple(config.kernels) if "kernels" in config else GPPolicy.kernels
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """What a sweep runs, as typed values: an experiment builds it from its config once
+  (`from_config`), and the library reads nothing else of the config.
+
+  `settings` are the config values an arm's result depends on besides its own
+  (`amf.arms.settings`): with an arm's strategy, estimator, kernel and proposal, its identity.
+  """
+  env: str                         # the `env` column
+  methods: tuple[str, ...]
+  proposals: tuple[str, ...]
+  estimators: tuple[str, ...]
+  kernels: tuple[str, ...]         # the learner's kernels
+  loop: LoopConfig                 # of the whole sweep (`program` sets a program's own)
+  draws: int                       # candidates of a proposal without its own count
+  checkpoint_every: int
+  max_runs_per_call: int
+  settings: dict
+
+  @classmethod
+  def from_config(cls, config) -> "Spec":
+    """An experiment's config: the loop's fields by name (`LoopConfig.from_config`), and
+    `env`, `methods`, `proposals`, `estimators`, `kernels` (an NN learner's; the GP learner
+    has its own), `checkpoint_every`, `max_runs_per_call`."""
+    kernels = tuple(config.kernels) if "kernels" in config else GPPolicy.kernels
+    return cls(config.env, tuple(config.methods), tuple(config.proposals),
+               tuple(config.estimators), kernels,
+               LoopConfig.from_config(config, config.methods),
+               config.num_candidates if "num_candidates" in config else 0,
+               config.checkpoint_every, config.max_runs_per_call,
+               arms.settings(config.to_dict()))
+
+  def program(self, program: "Program") -> LoopConfig:
+    """The loop settings of one program: its strategies and candidate proposal."""
+    name, num = proposals.resolve(program.proposal, self.draws)
+    return dataclasses.replace(self.loop, strategies=tuple(program.strategies), proposal=name,
+                               num_candidates=num)
 
 
-def program_arms(config):
-  """Per `programs` entry of `config`: `(program, arms, ids)`, its arms
+def program_arms(spec: Spec):
+  """Per `programs` entry of `spec`: `(program, arms, ids)`, its arms
   `(label, strategy, estimator, kernel)` and each label's `(key, identity)` (`amf.arms`)."""
-  kernels, out = kernel_names(config), []
-  for group, proposal, suffix in programs(config.methods, config.proposals):
-    members = [(label + suffix, *rest) for label, *rest in
-                arms_of(group, config.estimators, kernels)]
-    ids = {label: arms.key(config, group[s], config.estimators[e], kernels[j], proposal)
+  out = []
+  for program in programs(spec.methods, spec.proposals):
+    group = program.strategies
+    members = [(label + program.suffix, *rest) for label, *rest in
+               arms_of(group, spec.estimators, spec.kernels)]
+    ids = {label: arms.key(spec.settings, group[s], spec.estimators[e], spec.kernels[j],
+                           program.proposal)
            for label, s, e, j in members}
-    out.append((Program(group, proposal, suffix), members, ids))
+    out.append((program, members, ids))
   return out
 
 
-def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
+def methods(spec: Spec, env, learner, runs: Runs, workdir: str, target: np.ndarray,
             check: Optional[Callable[[Carry], None]] = None, store: str = "") -> dict:
-  """Every arm of `config.methods` on every run: tables `{name: rows}` of
+  """Every arm of `spec.methods` on every run: tables `{name: rows}` of
   `metrics`, `per_task` and `allocations`.
 
   Pre-trains once (`pretrained`), then runs each `programs` entry as one checkpointed sweep
-  (`run`) under `workdir/checkpoints/`. `config` is an experiment's config (the loop's fields
-  by name, `LoopConfig.from_config`, and `methods`, `proposals`, `env`, `checkpoint_every`,
-  `max_runs_per_call`). `check(initial)` may refuse the pre-trained runs (e.g. a kernel with
-  NaNs) before the sweep. With a `store` (`amf.arms`), an arm that a finished process of the
-  plan computed is read from its tables, and the arms computed here are indexed.
+  (`run`) under `workdir/checkpoints/`. `check(initial)` may refuse the pre-trained runs (e.g.
+  a kernel with NaNs) before the sweep. With a `store` (`amf.arms`), an arm that a finished
+  process of the plan computed is read from its tables, and the arms computed here are
+  indexed.
   """
-  if tuple(learner.kernels) != kernel_names(config):
-    raise ValueError(f"the learner scores with kernels {learner.kernels}, the config names "
-                     f"{kernel_names(config)}")
-  cfg = LoopConfig.from_config(config, config.methods)
+  if tuple(learner.kernels) != spec.kernels:
+    raise ValueError(f"the learner scores with kernels {learner.kernels}, the sweep names "
+                     f"{spec.kernels}")
+  cfg = spec.loop
   programs_found = []  # per program: its arms, those read from the store, those computed here
-  for program, members, ids in program_arms(config):
+  for program, members, ids in program_arms(spec):
     found = {label: arms.find(store, ids[label][0], label)
              for label, *_ in members} if store else {}
     chosen = [v for v in members if found.get(v[0]) is None]
@@ -274,8 +309,8 @@ def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
       check(initial)
   n = len(runs.keys)
   tables = {name: [] for name in arms.TABLES}
-  for (group, proposal, suffix), members, ids, found, chosen in programs_found:
-    start, name = time.time(), "+".join(group) + suffix
+  for program, members, ids, found, chosen in programs_found:
+    start, name = time.time(), "+".join(program.strategies) + program.suffix
     computed = {}
     if chosen:
       # One program per group: the runs of all its arms are batched together. A
@@ -284,15 +319,15 @@ def methods(config, env, learner, runs: Runs, workdir: str, target: np.ndarray,
           label.replace("/", "_") for label, *_ in chosen))
       batch = jax.tree.map(lambda *x: jnp.concatenate(x),
                            *[choose(initial, s, e, j) for _, s, e, j in chosen])
-      loop = make_loop(env, learner, LoopConfig.from_config(config, group, proposal))
+      loop = make_loop(env, learner, spec.program(program))
       labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
                 for v, s in zip(runs.variants, runs.seeds)]
       carry = run(tag, loop.advance, batch, cfg.num_rounds,
-                  os.path.join(workdir, "checkpoints", tag), config.checkpoint_every, labels,
-                  config.max_runs_per_call)
+                  os.path.join(workdir, "checkpoints", tag), spec.checkpoint_every, labels,
+                  spec.max_runs_per_call)
       for i, (label, *_) in enumerate(chosen):
         part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
-        computed[label] = dict(zip(arms.TABLES, rows(part, config.env, label, runs.variants,
+        computed[label] = dict(zip(arms.TABLES, rows(part, spec.env, label, runs.variants,
                                                       runs.seeds, target)))
         if store:
           arms.record(store, *ids[label], workdir, label)

@@ -106,7 +106,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   check = lambda initial: nn.check_kernels(jax.tree.map(lambda x: x[0], initial.learner),
                                            jax.tree.map(lambda x: x[0], initial.data),
                                            jax.random.PRNGKey(config.seed))
-  tables = sweep.methods(config, env, nn, batch, workdir, target, check=check, store=arms)
+  tables = sweep.methods(sweep.Spec.from_config(config), env, nn, batch, workdir, target,
+                         check=check, store=arms)
   common.write_tables(workdir, tables, config.eval_episodes)
   figures(config, workdir, tables, env)
   return tables["metrics"]

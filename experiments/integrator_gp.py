@@ -51,8 +51,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   target = validate(config)
   common.prepare_workdir(config, workdir, overwrite)
   env, learner, (keys, weights, variants, seeds) = setup(config)
-  tables = sweep.methods(config, env, learner, sweep.Runs(keys, weights, variants, seeds),
-                         workdir, target, store=arms)
+  tables = sweep.methods(sweep.Spec.from_config(config), env, learner,
+                         sweep.Runs(keys, weights, variants, seeds), workdir, target, store=arms)
   common.write_tables(workdir, tables, config.eval_episodes)
   figures(config, workdir, tables["metrics"], tables["allocations"], env)
   return tables["metrics"]

@@ -300,8 +300,8 @@ def job_arms(job: Job) -> dict:
   """A study process's arms: `{label: (key, identity)}` (`amf.sweep.program_arms`)."""
   if not job.config:
     return {}
-  config = ml_collections.ConfigDict(json.loads(job.config))
-  return {label: arm for _, _, ids in sweep.program_arms(config) for label, arm in ids.items()}
+  spec = sweep.Spec.from_config(ml_collections.ConfigDict(json.loads(job.config)))
+  return {label: arm for _, _, ids in sweep.program_arms(spec) for label, arm in ids.items()}
 
 
 def arm_count(jobs: list[Job]) -> tuple[int, int]:
