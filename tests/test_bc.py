@@ -57,7 +57,6 @@ def test_empty_slots_have_no_effect(env, bc_setup, bc_pretrained):
   chex.assert_trees_all_equal(train(clean), train(dirty))
 
 
-@pytest.mark.slow  # 6 s of compilation; the cosine-decay test is test_bc's fast one
 def test_a_few_steps_lower_the_loss_and_repeat_exactly(env):
   """Fast: 30 Adam steps on four demonstrations lower the BC loss; the same key repeats."""
   import optax

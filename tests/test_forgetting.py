@@ -30,7 +30,6 @@ def new_demos(env, seed, ids):
   return data.demonstrate(env, jax.random.key(seed), jnp.asarray(ids))
 
 
-@pytest.mark.slow  # > 3 s: pre-trains, then compiles a fine-tuning
 @pytest.mark.parametrize("name", MODES)
 def test_finetuning_keeps_prior_frozen(env, bc_setup, bc_pretrained, modes, name):
   mode, finetune = modes[name]

@@ -50,7 +50,6 @@ def test_pretraining_fits_the_demonstrations(env, trained):
   assert float(jnp.abs(acts - dataset.actions[:4]).mean()) < 0.03
 
 
-@pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop
 def test_covariance_with_rbf_equals_the_gp_on_the_raw_inputs(env, trained):
   """Kernel 1 of ("last_layer", "rbf", "linear") through lax.switch and the precomputed Gram
   matrix is the plain GP with tinygp's ExpSquared (mean diagonal 1, so no rescaling)."""
@@ -101,7 +100,6 @@ def test_fitted_noise_is_the_marginal_likelihoods_and_both_models_use_it(env, tr
   np.testing.assert_allclose(model_cov, cov, rtol=1e-4, atol=2e-4)  # two float32 factorisations
 
 
-@pytest.mark.slow  # > 3 s: pre-trains the learner or runs its loop
 def test_check_kernels_names_a_kernel_with_nans(trained):
   learner, state, dataset, _ = trained
   learner.check_kernels(state, dataset, jax.random.PRNGKey(0))  # finite: no error

@@ -54,7 +54,6 @@ def _question(**kw):
   return suggest.Question(**{**dict(estimator="importance", occupancy_samples=2, stride=2), **kw})
 
 
-@pytest.mark.slow  # compiles a loop and the suggestion
 def test_suggest_asks_for_what_the_loop_asked_for(integrator_round):
   c, env, learner, first, second = integrator_round
   key = round_streams(first.key)["selection"]
