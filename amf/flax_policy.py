@@ -98,7 +98,7 @@ class FlaxLearner(nn_learner.NNLearner):
                                                   for f in branches])
 
   def init(self, data, key):
-    raise NotImplementedError("a FlaxPolicy is trained by its lab; amf.suggest only asks.")
+    raise TypeError("a FlaxPolicy is trained by its lab; amf.suggest only asks.")
 
   update = init
 

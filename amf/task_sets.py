@@ -46,8 +46,8 @@ class TaskSet(MultiTaskEnv):
     return self.task_space.grid(num)
 
   def _no_simulator(self, *args):
-    raise NotImplementedError("A TaskSet has no simulator: use an estimator that re-uses the "
-                              "demonstrations (importance, uniform, learned).")
+    raise TypeError("A TaskSet has no simulator: use an estimator that re-uses the "
+                    "demonstrations (importance, uniform, learned).")
 
   reset = step = success = expert = _no_simulator
 
