@@ -62,7 +62,7 @@ def export(workdir: str, method: str, seed: int, round_: int, out: str,
     raise ValueError(f"export: {workdir} is not an AMF-NN experiment's (its config has no "
                      "network kernels); amf.suggest reads NN policies.")
   env = envs.make(config.env, **config.env_kwargs)
-  learner = nn_learner.make(config, env)
+  learner = nn_learner.make(nn_learner.Spec.from_config(config), env)
   batch = active_finetune.runs(config, env)
   j, n = _run_index(batch, variant, seed), len(batch.keys)
   spec = sweep.Spec.from_config(config)

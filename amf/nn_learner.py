@@ -11,6 +11,7 @@ over the demonstrations in play: `noise` is then relative to the model's prior v
 scale is the data's, not the query's, so the model of the expert does not depend on which
 inputs are asked about (AMF's shared finite-set path and its joint path give equal scores).
 """
+import dataclasses
 import functools
 from typing import Any, NamedTuple
 
@@ -122,30 +123,59 @@ class NNLearner(NamedTuple):
       nn_kernels.check_kernel(jax.jit(self.gram)(state, points, key, i), name)
 
 
-# The config fields that describe a learner (`configs/testbed.py`, `configs/active_finetune.py`).
-FIELDS = ("hidden", "action_std", "head", "forgetting", "forgetting_options", "learning_rate",
-          "bc_batch_size", "lr_decay", "kernels", "noise", "fit_noise", "pretrain_steps", "finetune_steps",
-          "kernel_hyper")
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """What describes an NN learner, as typed values: an experiment builds it from its config
+  (`from_config`: `configs/testbed.py`, `configs/active_finetune.py`), `amf.suggest` stores it
+  as JSON (`to_dict`)."""
+  hidden: tuple[int, ...]
+  action_std: float
+  forgetting: str
+  forgetting_options: dict  # mode -> its options (`amf.forgetting.options`)
+  learning_rate: float
+  bc_batch_size: int
+  lr_decay: str
+  kernels: tuple[str, ...]
+  noise: float
+  fit_noise: bool
+  pretrain_steps: int
+  finetune_steps: int
+  kernel_hyper: dict        # `amf.nn_kernels.Hyper`'s fields
+  head: str = "fixed_std"   # a policy saved before heads existed has none
+
+  @classmethod
+  def from_config(cls, config) -> "Spec":
+    """The learner's fields of `config` (a ConfigDict or a mapping, e.g. a `to_dict`), with
+    sequences as tuples at every depth, so a spec read back from JSON equals the original."""
+    fields = dataclasses.fields(cls)
+    missing = [f.name for f in fields if f.name not in config
+               and f.default is dataclasses.MISSING]
+    if missing:
+      raise ValueError(f"a learner needs the field(s) {missing}")
+    given = {f.name: _nested(config[f.name], tuple) for f in fields if f.name in config}
+    return cls(**{**given, "fit_noise": bool(given["fit_noise"])})
+
+  def to_dict(self) -> dict:
+    """Plain JSON-able values (sequences as lists)."""
+    return _nested(dataclasses.asdict(self), list)
 
 
-def config_dict(config) -> dict:
-  """The learner's fields of `config` (a ConfigDict or a mapping) as plain JSON-able values."""
-  plain = lambda v: v.to_dict() if hasattr(v, "to_dict") else (list(v) if isinstance(
-      v, tuple) else v)
-  return {name: plain(config[name]) for name in FIELDS}
+def _nested(value, sequence):
+  """`value` with every mapping a dict and every sequence of type `sequence`, at every depth."""
+  if hasattr(value, "items"):
+    return {k: _nested(v, sequence) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return sequence(_nested(v, sequence) for v in value)
+  return value
 
 
-def make(config, env: MultiTaskEnv) -> NNLearner:
-  """The learner a config describes (an ml_collections config or a mapping with `FIELDS`);
-  unknown policy heads, forgetting modes or options are refused here. A config without `head`
-  (saved before heads existed) has the fixed-std head."""
+def make(spec: Spec, env: MultiTaskEnv) -> NNLearner:
+  """The learner `spec` describes; unknown policy heads, forgetting modes or options are
+  refused here."""
   policy = make_policy(env.observation_size, env.task_feature_size, env.action_size,
-                       tuple(config["hidden"]), config["action_std"],
-                       config.get("head", "fixed_std"))
-  options = dict(config["forgetting_options"].get(config["forgetting"], {}))
-  mitigation = forgetting.make(config["forgetting"], env, policy,
-                               optax.adam(config["learning_rate"]), config["bc_batch_size"],
-                               config["lr_decay"], **options)
-  return NNLearner(env, policy, mitigation, tuple(config["kernels"]), config["noise"],
-                   config["pretrain_steps"], config["finetune_steps"],
-                   nn_kernels.Hyper(**config["kernel_hyper"]), bool(config["fit_noise"]))
+                       spec.hidden, spec.action_std, spec.head)
+  options = dict(spec.forgetting_options.get(spec.forgetting, {}))
+  mitigation = forgetting.make(spec.forgetting, env, policy, optax.adam(spec.learning_rate),
+                               spec.bc_batch_size, spec.lr_decay, **options)
+  return NNLearner(env, policy, mitigation, spec.kernels, spec.noise, spec.pretrain_steps,
+                   spec.finetune_steps, nn_kernels.Hyper(**spec.kernel_hyper), spec.fit_noise)

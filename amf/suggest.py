@@ -259,7 +259,7 @@ def save_policy(directory: str, env_name: str, env_kwargs: dict, config, state: 
   and the learner's state (orbax, under `state/`)."""
   os.makedirs(directory, exist_ok=True)
   spec = dict(env=env_name, env_kwargs=dict(env_kwargs),
-              learner=nn_learner.config_dict(config),
+              learner=nn_learner.Spec.from_config(config).to_dict(),
               loop=(question or Question.from_config(config)).settings())
   if selection_key is not None:
     spec["selection_key"] = np.asarray(jax.random.key_data(selection_key)).tolist()
@@ -313,7 +313,7 @@ def _testbed(spec: dict, where: str):
   `amf.nn_learner`'s network."""
   del where
   env = envs.make(spec["env"], **spec.get("env_kwargs", {}))
-  learner = nn_learner.make(spec["learner"], env)
+  learner = nn_learner.make(nn_learner.Spec.from_config(spec["learner"]), env)
   return env, learner, jax.eval_shape(learner.init, data_lib.empty(env, 1),
                                       jax.random.PRNGKey(0))
 

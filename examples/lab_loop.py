@@ -59,7 +59,7 @@ def main(argv):
   workdir.mkdir(parents=True, exist_ok=True)
   c = active_finetune.get_config("reacher,quick")  # the testbed's learner, laptop-sized BC
   env = envs.make("reacher", **c.env_kwargs)
-  learner = nn_learner.make(c, env)
+  learner = nn_learner.make(nn_learner.Spec.from_config(c), env)
   key = jax.random.PRNGKey(FLAGS.seed)
   k_data, k_fit, key = jax.random.split(key, 3)
   weights = data.mix_weights("subset", env.num_tasks, k=4)

@@ -83,7 +83,7 @@ def validate(config: ml_collections.ConfigDict):
 
 
 def learner(config: ml_collections.ConfigDict, env) -> NNLearner:
-  return nn_learner.make(config, env)
+  return nn_learner.make(nn_learner.Spec.from_config(config), env)
 
 
 def runs(config: ml_collections.ConfigDict, env) -> sweep.Runs:

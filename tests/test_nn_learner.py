@@ -159,24 +159,26 @@ def test_loop_runs_are_independent_of_their_batch(loop_run):
 
 
 def test_a_learner_is_built_from_a_config_and_its_fields_travel_as_json():
-  """Fast: `nn_learner.make` reads the testbed's fields from a mapping; `config_dict` gives
-  them back as plain JSON-able values; an unknown forgetting mode or learning-rate decay is
+  """Fast: `nn_learner.Spec` reads the testbed's fields from a config, gives them back as plain
+  JSON-able values and reads those again; an unknown forgetting mode or learning-rate decay is
   refused by name."""
   import json
   from amf import nn_learner
   from configs import active_finetune
   config = active_finetune.get_config("integrator,quick")
-  plain = json.loads(json.dumps(nn_learner.config_dict(config)))
+  plain = json.loads(json.dumps(nn_learner.Spec.from_config(config).to_dict()))
+  assert nn_learner.Spec.from_config(plain) == nn_learner.Spec.from_config(config)
   env = Integrator(horizon=8)
-  learner = nn_learner.make(plain, env)
+  build = lambda **kw: nn_learner.make(nn_learner.Spec.from_config({**plain, **kw}), env)
+  learner = build()
   assert learner.kernels == tuple(config.kernels) and learner.noise == config.noise
   assert learner.policy.action_std == config.action_std
   assert learner.mitigation.decay == config.lr_decay == "constant"
-  assert nn_learner.make({**plain, "lr_decay": "cosine"}, env).mitigation.decay == "cosine"
+  assert build(lr_decay="cosine").mitigation.decay == "cosine"
   with pytest.raises(ValueError, match="'forget'"):
-    nn_learner.make({**plain, "forgetting": "forget"}, env)
+    build(forgetting="forget")
   with pytest.raises(ValueError, match="learning-rate decay 'step'"):
-    nn_learner.make({**plain, "lr_decay": "step"}, env)
+    build(lr_decay="step")
 
 
 def test_the_policy_head_is_read_from_the_config_and_refused_by_name():
@@ -186,16 +188,17 @@ def test_the_policy_head_is_read_from_the_config_and_refused_by_name():
   from amf import nn_learner
   from configs import active_finetune
   config = active_finetune.get_config("integrator,quick")
-  plain = json.loads(json.dumps(nn_learner.config_dict(config)))
+  plain = json.loads(json.dumps(nn_learner.Spec.from_config(config).to_dict()))
   env = Integrator(horizon=8)
-  assert config.head == "fixed_std" and nn_learner.make(plain, env).policy.head.name == "fixed_std"
+  build = lambda d: nn_learner.make(nn_learner.Spec.from_config(d), env)
+  assert config.head == "fixed_std" and build(plain).policy.head.name == "fixed_std"
   old = {k: v for k, v in plain.items() if k != "head"}
-  assert nn_learner.make(old, env).policy.head.name == "fixed_std"
-  learner = nn_learner.make({**plain, "head": "categorical"}, env)
+  assert build(old).policy.head.name == "fixed_std"
+  learner = build({**plain, "head": "categorical"})
   assert learner.policy.head.name == "categorical"
   assert learner.policy.module.out == env.action_size * learner.policy.head.bins
   with pytest.raises(ValueError, match=r"policy head 'mixture'.*'categorical', 'fixed_std'"):
-    nn_learner.make({**plain, "head": "mixture"}, env)
+    build({**plain, "head": "mixture"})
 
 
 @pytest.mark.slow  # > 3 s: pre-trains the learner
@@ -207,7 +210,7 @@ def test_a_categorical_learner_gives_a_finite_covariance_per_kernel(env):
   config = active_finetune.get_config("integrator,quick")
   config.head, config.pretrain_steps = "categorical", 150
   config.kernels = ("loss_gradient", "last_layer")
-  learner = nn_learner.make(config, env)
+  learner = nn_learner.make(nn_learner.Spec.from_config(config), env)
   demos = data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([0, 0, 1, 1]))
   dataset = data.concat(demos, data.empty(env, 2))
   state = jax.jit(learner.init)(dataset, jax.random.PRNGKey(1))

@@ -33,7 +33,7 @@ def _loop_two_rounds(env_name, key=0, **loop_settings):
   """The loop's carry after one round (a policy and data a lab would have) and after two."""
   c = _config(env_name)
   env = envs.make(c.env, **c.env_kwargs)
-  learner = nn_learner.make(c, env)
+  learner = nn_learner.make(nn_learner.Spec.from_config(c), env)
   settings = dict(strategies=("amf",), estimators=("importance",), pretrain_size=4, budget=2,
                   batch_size=1, occupancy_samples=2, eval_episodes=2, stride=2)
   settings.update(loop_settings)
@@ -139,7 +139,7 @@ def test_suggest_on_reacher_asks_for_what_the_loop_asked_for():
 def small():
   c = _config("integrator", pretrain_steps=10)
   env = envs.make(c.env, **c.env_kwargs)
-  learner = nn_learner.make(c, env)
+  learner = nn_learner.make(nn_learner.Spec.from_config(c), env)
   demos = data.concat(data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([0, 1, 2])),
                       data.empty(env, 1))
   return c, env, learner, demos
@@ -301,7 +301,8 @@ def test_a_saved_policy_reads_back_with_the_loops_defaults(small, saved):
      "does not fit the learner .*policy.json describes"),
     (lambda spec: spec["learner"].update(hidden="wide"),
      "its environment or learner does not build"),
-    (lambda spec: spec["learner"].pop("noise"), r"does not build \(KeyError: 'noise'\)"),
+    (lambda spec: spec["learner"].pop("noise"),
+     r"does not build \(ValueError: a learner needs the field\(s\) \['noise'\]\)"),
     (lambda spec: spec.pop("env"), r"lacks \['env'\]"),
     (lambda spec: spec.update(env="walker"), "Unknown environment 'walker'"),
     (lambda spec: spec["env_kwargs"].update(colour=1), "its environment or learner does not build"),

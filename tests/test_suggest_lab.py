@@ -18,7 +18,7 @@ def small():
   c = active_finetune.get_config("integrator,quick")
   c.update(dict(pretrain_steps=20, hidden=(16, 16), kernels=("loss_gradient", "last_layer")))
   env = envs.make(c.env, **c.env_kwargs)
-  learner = nn_learner.make(c, env)
+  learner = nn_learner.make(nn_learner.Spec.from_config(c), env)
   demos = data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([0, 1, 2, 5]))
   state = jax.jit(learner.init)(demos, jax.random.PRNGKey(1))
   return c, env, learner, state, demos

@@ -61,7 +61,7 @@ def test_the_protocol_on_the_testbeds_network_gives_the_testbeds_answer():
   c.update(dict(pretrain_steps=50, hidden=(16, 16), forgetting="replay",
                 kernels=("loss_gradient", "last_layer")))
   env = envs.make(c.env, **c.env_kwargs)
-  learner = nn_learner.make(c, env)
+  learner = nn_learner.make(nn_learner.Spec.from_config(c), env)
   demos = data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([0, 1, 2, 5]))
   state = jax.jit(learner.init)(demos, jax.random.PRNGKey(1))
   own = flax_policy.learner(flax_policy.FlaxPolicy(learner.policy.module, "head",
