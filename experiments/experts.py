@@ -61,10 +61,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   logging.info("continuous: %d tasks in %.1fs (compile included)", len(continuous),
                time.time() - start)
 
-  table = (rows(config.env, "discrete", env.tasks, env.task_features(env.tasks), config.seed,
-                discrete_eval)
-           + rows(config.env, "continuous", continuous, env.task_features(continuous),
-                  config.seed, continuous_eval))
+  phi = jax.vmap(env.task_features)  # of one task each (`MultiTaskEnv.task_features`)
+  table = (rows(config.env, "discrete", env.tasks, phi(env.tasks), config.seed, discrete_eval)
+           + rows(config.env, "continuous", continuous, phi(continuous), config.seed,
+                  continuous_eval))
   metrics.write_csv(os.path.join(workdir, "metrics.csv"), table, COLUMNS)
   figure(config.env, table, config.min_success, os.path.join(workdir, "expert_success.png"))
 
