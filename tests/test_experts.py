@@ -33,3 +33,14 @@ def test_experts_script_writes_its_outputs(tmp_path):
   assert all(row["success"] == 1.0 for row in rows)
   for name in ("metrics.csv", "config.json", "expert_success.png"):
     assert (tmp_path / name).stat().st_size > 0
+
+
+@pytest.mark.slow  # builds Meta-World on the host
+def test_an_environment_with_one_hot_features_gets_a_row_per_task(tmp_path):
+  # Task features are a function of one task: a batched call on one-hot features had given one
+  # row for the whole finite set.
+  rows = experts.run(_config(env="metaworld", env_kwargs={"horizon": 5}), str(tmp_path))
+  discrete = [r for r in rows if r["set"] == "discrete"]
+  assert [r["task"] for r in discrete] == [0, 1, 2, 3]
+  assert [r["feature_0"] for r in discrete] == [1.0, 0.0, 0.0, 0.0]
+  assert len(rows) == 4 + 4
