@@ -41,10 +41,10 @@ def settings(config: dict) -> dict:
   return {k: v for k, v in canonical(config).items() if k not in ARM_SET}
 
 
-def key(process: dict, strategy: str, estimator: str, kernel: str,
+def key(process_settings: dict, strategy: str, estimator: str, kernel: str,
         proposal: str) -> tuple[str, dict]:
-  """`(key, identity)` of one arm of a process with `settings` `process` (`settings`)."""
-  identity = dict(process)
+  """`(key, identity)` of one arm of a process whose `settings` are `process_settings`."""
+  identity = dict(process_settings)
   scored = strategy in selection.SCORED
   identity["arm"] = {"strategy": strategy, "estimator": estimator if scored else None,
                      "kernel": kernel if scored else None,

@@ -295,7 +295,6 @@ def methods(spec: Spec, env, learner, runs: Runs, workdir: str, target: np.ndarr
   if tuple(learner.kernels) != spec.kernels:
     raise ValueError(f"the learner scores with kernels {learner.kernels}, the sweep names "
                      f"{spec.kernels}")
-  cfg = spec.loop
   programs_found = []  # per program: its arms, those read from the store, those computed here
   for program, members, ids in program_arms(spec):
     found = {label: arms.find(store, ids[label][0], label)
@@ -304,7 +303,7 @@ def methods(spec: Spec, env, learner, runs: Runs, workdir: str, target: np.ndarr
     programs_found.append((program, members, ids, found, chosen))
   initial = None
   if any(chosen for *_, chosen in programs_found):  # pre-training only when an arm is computed
-    initial = pretrained(make_loop(env, learner, cfg).init, runs, workdir)
+    initial = pretrained(make_loop(env, learner, spec.loop).init, runs, workdir)
     if check is not None:
       check(initial)
   n = len(runs.keys)
@@ -322,7 +321,7 @@ def methods(spec: Spec, env, learner, runs: Runs, workdir: str, target: np.ndarr
       loop = make_loop(env, learner, spec.program(program))
       labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
                 for v, s in zip(runs.variants, runs.seeds)]
-      carry = run(tag, loop.advance, batch, cfg.num_rounds,
+      carry = run(tag, loop.advance, batch, spec.loop.num_rounds,
                   os.path.join(workdir, "checkpoints", tag), spec.checkpoint_every, labels,
                   spec.max_runs_per_call)
       for i, (label, *_) in enumerate(chosen):

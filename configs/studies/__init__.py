@@ -103,6 +103,5 @@ def nn_envs(scale: str, quick: bool = True) -> list[tuple[str, str]]:
   (reacher and pusher cost minutes per process on a laptop CPU). A process is named by its
   testbed's `study_name` (the integrator's `integrator_nn`, apart from AMF-GP's
   `integrator_gp`), else by its environment."""
-  return [(tb.study_name or env, env) for env, tb in
-          ((env, reg.testbed) for env, reg in envs.ENVS.items())
-          if scale == "paper" or (quick and tb.quick_studies)]
+  return [(reg.testbed.study_name or env, env) for env, reg in envs.ENVS.items()
+          if scale == "paper" or (quick and reg.testbed.quick_studies)]
