@@ -282,23 +282,24 @@ def program_arms(spec: Spec):
 
 
 def methods(spec: Spec, env, learner, runs: Runs, workdir: str, target: np.ndarray,
-            check: Optional[Callable[[Carry], None]] = None, store: str = "") -> dict:
+            check: Optional[Callable[[Carry], None]] = None,
+            store: Optional[arms.Store] = None) -> dict:
   """Every arm of `spec.methods` on every run: tables `{name: rows}` of
   `metrics`, `per_task` and `allocations`.
 
   Pre-trains once (`pretrained`), then runs each `programs` entry as one checkpointed sweep
   (`run`) under `workdir/checkpoints/`. `check(initial)` may refuse the pre-trained runs (e.g.
-  a kernel with NaNs) before the sweep. With a `store` (`amf.arms`), an arm that a finished
-  process of the plan computed is read from its tables, and the arms computed here are
-  indexed.
+  a kernel with NaNs) before the sweep. With a `store` (`amf.arms.Store`), an arm that a
+  finished process of the plan computed is read from its tables, and the arms computed here are
+  recorded in it.
   """
   if tuple(learner.kernels) != spec.kernels:
     raise ValueError(f"the learner scores with kernels {learner.kernels}, the sweep names "
                      f"{spec.kernels}")
   programs_found = []  # per program: its arms, those read from the store, those computed here
   for program, members, ids in program_arms(spec):
-    found = {label: arms.find(store, ids[label][0], label)
-             for label, *_ in members} if store else {}
+    found = {label: store.find(ids[label][0], label)
+             for label, *_ in members} if store is not None else {}
     chosen = [v for v in members if found.get(v[0]) is None]
     programs_found.append((program, members, ids, found, chosen))
   initial = None
@@ -328,8 +329,8 @@ def methods(spec: Spec, env, learner, runs: Runs, workdir: str, target: np.ndarr
         part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
         computed[label] = dict(zip(arms.TABLES, rows(part, spec.env, label, runs.variants,
                                                       runs.seeds, target)))
-        if store:
-          arms.record(store, *ids[label], workdir, label)
+        if store is not None:
+          store.record(*ids[label], label)
     for label, *_ in members:
       for table, new in (found.get(label) or computed[label]).items():
         tables[table].extend(new)

@@ -21,7 +21,7 @@ from absl import logging
 
 from amf import data, envs, nn_kernels, nn_learner, plotting, sweep
 from amf.nn_learner import NNLearner
-from experiments import common
+from experiments import arm_index, common
 
 
 class Mix(NamedTuple):
@@ -107,7 +107,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
                                            jax.tree.map(lambda x: x[0], initial.data),
                                            jax.random.PRNGKey(config.seed))
   tables = sweep.methods(sweep.Spec.from_config(config), env, nn, batch, workdir, target,
-                         check=check, store=arms)
+                         check=check, store=arm_index.folder(arms, workdir))
   common.write_tables(workdir, tables, config.eval_episodes)
   figures(config, workdir, tables, env)
   return tables["metrics"]

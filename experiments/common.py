@@ -168,7 +168,7 @@ def main(run: Callable[..., object], default_config: str, default_workdir: str) 
                     "instead of refusing it.")
   sweeps = "arms" in inspect.signature(run).parameters  # a method sweep (`amf.sweep.methods`)
   if sweeps:
-    flags.DEFINE_string("arms", "", "A folder shared by a plan's processes (`amf.arms`): arms "
+    flags.DEFINE_string("arms", "", "A folder shared by a plan's processes (`experiments.arm_index`): arms "
                         "that a finished process computed with the same settings are read "
                         "from its tables instead of run again; `launch.reproduce` sets it.")
   def main_(argv):

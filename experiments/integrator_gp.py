@@ -15,7 +15,7 @@ from absl import logging
 
 from amf import data, envs, gp_kernels, plotting, sweep
 from amf.gp_policy import GPPolicy
-from experiments import common
+from experiments import arm_index, common
 
 def validate(config: ml_collections.ConfigDict) -> np.ndarray:
   """Refuses a bad config before anything compiles; returns the target mu."""
@@ -52,7 +52,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, overwrite: bool = False
   common.prepare_workdir(config, workdir, overwrite)
   env, learner, (keys, weights, variants, seeds) = setup(config)
   tables = sweep.methods(sweep.Spec.from_config(config), env, learner,
-                         sweep.Runs(keys, weights, variants, seeds), workdir, target, store=arms)
+                         sweep.Runs(keys, weights, variants, seeds), workdir, target,
+                         store=arm_index.folder(arms, workdir))
   common.write_tables(workdir, tables, config.eval_episodes)
   figures(config, workdir, tables["metrics"], tables["allocations"], env)
   return tables["metrics"]

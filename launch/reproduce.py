@@ -31,8 +31,9 @@ import ml_collections
 import psutil
 from absl import flags, logging
 
-from amf import arms, checkpoint, cli, envs, sweep
+from amf import checkpoint, cli, envs, sweep
 from configs import studies as study_configs
+from experiments import arm_index
 from launch import studies
 
 def _env_figure(experiment: str, env: str):
@@ -312,10 +313,11 @@ def arm_count(jobs: list[Job]) -> tuple[int, int]:
 
 def index_arms(job: Job, store: str) -> None:
   """Indexes a finished process's arms in `store`, e.g. one that ran before the plan had an
-  index, so later processes read them (`amf.arms`)."""
+  index, so later processes read them (`experiments.arm_index`)."""
+  index = arm_index.Folder(store, job.workdir)
   for label, (key, identity) in job_arms(job).items():
-    if arms.locate(store, key) is None:
-      arms.record(store, key, identity, job.workdir, label)
+    if index.locate(key) is None:
+      index.record(key, identity, label)
 
 
 def copy_twin(job: Job, label: str = "") -> dict:

@@ -1,4 +1,4 @@
-"""Tests of the plan's arm index (`amf/arms.py`): an arm a finished process computed is read,
+"""Tests of the plan's arm index (`amf/arms.py`, `experiments/arm_index.py`): an arm a finished process computed is read,
 not run again, and reads the same rows the computation gives."""
 import os
 
@@ -6,7 +6,7 @@ import pytest
 
 from amf import arms, metrics
 from configs import integrator_gp as gp_config
-from experiments import integrator_gp
+from experiments import arm_index, integrator_gp
 
 
 def _config(**overrides):
@@ -76,12 +76,13 @@ def test_an_index_entry_is_found_only_while_its_process_holds_the_arms_settings(
   workdir = tmp_path / "p"
   workdir.mkdir()
   (workdir / "config.json").write_text(config.to_json())
-  arms.record(store, arm_key, identity, str(workdir), "uniform")
-  assert arms.locate(store, arm_key) is None  # its tables are not written yet
+  index = arm_index.Folder(store, str(workdir))
+  index.record(arm_key, identity, "uniform")
+  assert index.locate(arm_key) is None  # its tables are not written yet
   for table in arms.TABLES:
     (workdir / f"{table}.csv").write_text("method,seed\nuniform,0\nuniform,1\n")
-  assert arms.locate(store, arm_key) == (str(workdir), "uniform")
-  assert [r["method"] for r in arms.find(store, arm_key, "base")["metrics"]] == ["base", "base"]
+  assert index.locate(arm_key) == (str(workdir), "uniform")
+  assert [r["method"] for r in index.find(arm_key, "base")["metrics"]] == ["base", "base"]
   config.budget += 1  # a later config's outputs in the same workdir
   (workdir / "config.json").write_text(config.to_json())
-  assert arms.locate(store, arm_key) is None and arms.find(store, arm_key, "base") is None
+  assert index.locate(arm_key) is None and index.find(arm_key, "base") is None
