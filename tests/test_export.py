@@ -102,3 +102,19 @@ def test_bad_exports_are_refused(tmp_path, args, match):
     export.export(str(workdir), **{**dict(method="amf", seed=0, round_=1,
                                           out=str(tmp_path / "out")), **args})
   assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # a Meta-World run (MuJoCo on the host), then suggests at two rounds
+def test_a_metaworld_policy_and_its_demonstrations_get_the_loops_answer(tmp_path):
+  c = config_lib.get_config("metaworld,quick")
+  c.update(dict(num_seeds=1, mixes=("subset",), budget=2, batch_size=1, pretrain_size=4,
+                pretrain_steps=50, finetune_steps=10, hidden=(16,), eval_episodes=1,
+                methods=("amf",), checkpoint_every=1, kernels=("last_layer",)))
+  c.env_kwargs.horizon = 20
+  active_finetune.run(c, str(tmp_path / "run"))
+  for round_ in (0, 1):
+    out = tmp_path / f"round{round_}"
+    record = export.export(str(tmp_path / "run"), "amf", 0, round_, str(out))
+    assert type(suggest.load_policy(out / "policy").env).__name__ == "MetaWorld"
+    assert np.asarray(_suggest(out).ids).tolist() == record["loop_asked"] == _asked_by_the_loop(
+        tmp_path / "run", "amf", 0, round_)
