@@ -9,6 +9,7 @@ import re
 from typing import NamedTuple, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 Row = dict
@@ -104,25 +105,24 @@ class Grid(NamedTuple):
 def grids(rows: Sequence[Row], value: str, by: Sequence[str] = GROUP) -> dict[tuple, Grid]:
   """Groups rows by the columns `by` into seed x round grids, in order of first appearance."""
   check_columns(rows, (value, "seed", "round", *by))
-  cells = {}
-  for row in rows:
-    cell = cells.setdefault(tuple(row[c] for c in by), {})
-    index = (row["seed"], row["round"])
-    if index in cell:
-      raise ValueError(
-          f"several rows for {dict(zip(by, tuple(row[c] for c in by)))}, seed {index[0]}, round "
-          f"{index[1]}: filter the rows (e.g. to one env) or add their column to `by`")
-    cell[index] = float(row[value])
-  return {key: _grid(key, cell) for key, cell in cells.items()}
-
-
-def _grid(key: tuple, cell: dict) -> Grid:
-  seeds = sorted({s for s, _ in cell})
-  rounds = sorted({r for _, r in cell})
-  missing = [(s, r) for s in seeds for r in rounds if (s, r) not in cell]
-  if missing:
-    raise ValueError(f"group {key} lacks (seed, round) {missing[:5]}: runs of unequal length")
-  return Grid(seeds, rounds, np.array([[cell[s, r] for r in rounds] for s in seeds]))
+  cells = [*by, "seed", "round"]
+  frame = pd.DataFrame(rows, columns=[*cells, value])
+  repeated = frame[frame.duplicated(cells)]
+  if len(repeated):
+    row = repeated.iloc[0]
+    raise ValueError(
+        f"several rows for {dict(row[list(by)])}, seed {row['seed']}, round {row['round']}: "
+        "filter the rows (e.g. to one env) or add their column to `by`")
+  out = {}
+  for key, group in frame.groupby(list(by), sort=False, dropna=False):
+    key = tuple(k.item() if isinstance(k, np.generic) else k for k in key)  # the rows' types
+    grid = group.pivot(index="seed", columns="round", values=value).sort_index().sort_index(axis=1)
+    if grid.isna().any(axis=None):
+      missing = grid.stack(future_stack=True)
+      raise ValueError(f"group {key} lacks (seed, round) {missing[missing.isna()].index[:5].tolist()}"
+                       ": runs of unequal length")
+    out[key] = Grid(grid.index.tolist(), grid.columns.tolist(), grid.to_numpy(float))
+  return out
 
 
 def table(rows: Sequence[Row], value: str, by: Sequence[str] = GROUP) -> dict[tuple, np.ndarray]:

@@ -15,7 +15,7 @@ import datetime
 import json
 import os
 import time
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import ml_collections
 import numpy as np
@@ -142,12 +142,18 @@ def _delta(c: dict) -> str:
   return text + " †" if text.startswith("**") and c["t_low"] <= 0 <= c["t_high"] else text
 
 
+def markdown(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+  """A markdown table's lines."""
+  row = lambda cells: f"| {' | '.join(cells)} |"
+  return [row(head), "|" + "---|" * len(head), *map(row, rows)]
+
+
 def table(env_arms: list[Arm], study, metric: str, estimates: dict) -> list[str]:
   """The markdown table of one metric of one environment."""
-  head = ("| arm | seeds | final [90% CI] | IQM | Δ final vs ref. [90% bootstrap CI] | "
-          "P(>ref.) | MDD | AUC [90% CI] | IQM | Δ AUC vs ref. [90% bootstrap CI] | P(>ref.) | "
-          "MDD |")
-  lines = [head, "|" + "---|" * 12]
+  head = ("arm", "seeds", "final [90% CI]", "IQM", "Δ final vs ref. [90% bootstrap CI]",
+          "P(>ref.)", "MDD", "AUC [90% CI]", "IQM", "Δ AUC vs ref. [90% bootstrap CI]",
+          "P(>ref.)", "MDD")
+  rows = []
   for arm in env_arms:
     ref = reference_of(arm, env_arms, study["reference"])
     label = _label(arm, env_arms)
@@ -164,8 +170,8 @@ def table(env_arms: list[Arm], study, metric: str, estimates: dict) -> list[str]
         c = comparison(arm, ref, metric, stat)
         cells += ([CEILING, "–", "–"] if c["tied"]
                   else [_delta(c), f"{c['poi']:.2f}", f"{c['mdd']:.3f}"])
-    lines.append("| " + " | ".join(cells) + " |")
-  return lines
+    rows.append(cells)
+  return markdown(head, rows)
 
 
 def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
@@ -237,14 +243,12 @@ def diversity_table(allocs) -> list[str]:
   rows = metrics.batch_diversity(allocs, LEVEL) if allocs else []
   if not rows:
     return []
-  lines = ["**batch diversity** (distinct tasks per batch, mean over seeds [90% CI]; batches "
-           "that ask for a task more than once)", "",
-           "| arm | variant | seeds | B | distinct tasks per batch | batches with a repeat |",
-           "|---|---|---|---|---|---|"]
-  lines += [f"| {r['method']} | {r['variant']} | {r['n_seeds']} | {r['batch_size']} | "
-            f"{_ci(r['distinct_mean'], r['distinct_low'], r['distinct_high'])} | "
-            f"{r['repeat_fraction']:.0%} |" for r in rows]
-  return lines + [""]
+  head = ("arm", "variant", "seeds", "B", "distinct tasks per batch", "batches with a repeat")
+  return ["**batch diversity** (distinct tasks per batch, mean over seeds [90% CI]; batches "
+          "that ask for a task more than once)", "", *markdown(head, [
+              (r["method"], r["variant"], str(r["n_seeds"]), str(r["batch_size"]),
+               _ci(r["distinct_mean"], r["distinct_low"], r["distinct_high"]),
+               f"{r['repeat_fraction']:.0%}") for r in rows]), ""]
 
 
 def matched_line(env_arms: list[Arm], study: dict, metric: str) -> list[str]:
@@ -391,20 +395,18 @@ def build(root: str) -> str:
            "least one of them ran (the union of their [start, finish] intervals in "
            "`launch.json`, a resumed process's from its first attempt). CPU time: user + "
            "system time of the done processes that recorded it (of n), which unlike wall "
-           "time does not grow when processes share the cores.", "",
-           "| study | processes | done | stale | wall time (summed) | elapsed | "
-           "CPU time (of n) |",
-           "|---|---|---|---|---|---|---|"]
+           "time does not grow when processes share the cores.", ""]
   rows = {name: times(root, study) for name, study in loaded.items()}
   rows["total"] = {k: sum((t[k] for t in rows.values()), type(v)())  # 0, 0.0 or []
                    for k, v in next(iter(rows.values())).items()}
-  for name, t in rows.items():  # the total's intervals are every study's: their union spans
-    label = name if name == "total" else f"[{name}](#{name})"
-    lines.append(f"| {label} | {t['processes']} | {t['done']} | {t['stale']} | "
-                 f"{t['seconds'] / 60:.1f} min | "
-                 + (f"{span(t['intervals']) / 60:.1f} min | " if t["intervals"] else "– | ")
-                 + (f"{t['cpu_seconds'] / 60:.1f} min ({t['cpu_of']}) |" if t["cpu_of"] else "– |"))
-  lines.append("")
+  # The total's intervals are every study's: their union spans.
+  lines += markdown(("study", "processes", "done", "stale", "wall time (summed)", "elapsed",
+                     "CPU time (of n)"), [
+      (name if name == "total" else f"[{name}](#{name})", str(t["processes"]), str(t["done"]),
+       str(t["stale"]), f"{t['seconds'] / 60:.1f} min",
+       f"{span(t['intervals']) / 60:.1f} min" if t["intervals"] else "–",
+       f"{t['cpu_seconds'] / 60:.1f} min ({t['cpu_of']})" if t["cpu_of"] else "–")
+      for name, t in rows.items()]) + [""]
   missing = [n for n in study_configs.STUDIES if n not in found]
   if missing:
     lines += ["Not run in this workdir: " + ", ".join(f"`{n}`" for n in missing) + ".", ""]
