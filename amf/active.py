@@ -283,12 +283,16 @@ def make_loop(env: MultiTaskEnv, learner: Learner, cfg: LoopConfig) -> Loop:
                             cfg.critic)
     fitted = [e(ctx, s["occupancy"]) for e in estimators]
 
-    def estimate(tasks) -> acquisition.Estimated:
-      occ = jax.lax.switch(c.estimator, [lambda f=f: f(tasks) for f in fitted])
-      return acquisition.Estimated(
-          policy_inputs(occ.obs[:, :, ::stride], phi(tasks)[:, None, None]), occ.weights)
+    # With a step mask in the data every estimate carries one (the branches' trees agree).
+    recorded = (lambda occ: occ) if c.data.steps is None else data_lib.with_steps
 
-    strided = c.data._replace(obs=c.data.obs[:, ::stride], actions=c.data.actions[:, ::stride])
+    def estimate(tasks) -> acquisition.Estimated:
+      occ = jax.lax.switch(c.estimator, [lambda f=f: recorded(f(tasks)) for f in fitted])
+      steps = None if occ.steps is None else occ.steps[:, :, ::stride]
+      return acquisition.Estimated(
+          policy_inputs(occ.obs[:, :, ::stride], phi(tasks)[:, None, None]), occ.weights, steps)
+
+    strided = data_lib.every(c.data, stride)
     covariance = lambda query: learner.covariance(c.learner, strided, query, s["kernel"],
                                                   c.kernel)
     factorised = lambda: learner.model(c.learner, strided, s["kernel"], c.kernel)

@@ -45,8 +45,30 @@ def saved_shapes(path: str) -> list[tuple[int, ...]]:
 def restore(path: str, like: Any) -> Any:
   """Restores the pytree saved at `path`, with the structure and shapes of `like`."""
   _quiet_orbax()
-  with ocp.StandardCheckpointer() as ckpt:
-    return ckpt.restore(os.path.abspath(path), like)
+  try:
+    with ocp.StandardCheckpointer() as ckpt:
+      return ckpt.restore(os.path.abspath(path), like)
+  except ValueError as e:
+    return _restore_older(path, like, e)
+
+
+def _restore_older(path: str, like: Any, error: ValueError) -> Any:
+  """A checkpoint saved before a field that `like` holds as None existed (`Dataset.steps`):
+  orbax's strict restore refuses its tree (the field is missing on disk). When its arrays are
+  exactly `like`'s (as many, of the same shapes), they are restored into `like`'s structure;
+  otherwise `error` is raised."""
+  if "tree structures do not match" not in str(error):
+    raise error
+  try:
+    same = sorted(saved_shapes(path)) == sorted(tuple(x.shape) for x in jax.tree.leaves(like))
+  except Exception:  # pylint: disable=broad-except  (no readable metadata: the first error)
+    same = False
+  if not same:
+    raise error
+  with ocp.PyTreeCheckpointer() as ckpt:
+    return ckpt.restore(os.path.abspath(path), args=ocp.args.PyTreeRestore(
+        item=like, restore_args=ocp.checkpoint_utils.construct_restore_args(like),
+        partial_restore=True))
 
 
 class Progress:
@@ -74,7 +96,10 @@ class Progress:
 
   def restore(self, step: int, like: Any) -> Any:
     """The checkpoint of `step`, with the structure and shapes of `like`."""
-    return self._manager.restore(step, args=ocp.args.StandardRestore(like))
+    try:
+      return self._manager.restore(step, args=ocp.args.StandardRestore(like))
+    except ValueError as e:
+      return _restore_older(os.path.join(self._manager.directory, str(step), "default"), like, e)
 
   def latest(self, like: Any) -> tuple[int, Optional[Any]]:
     failures = []

@@ -1,5 +1,5 @@
 """Demonstration datasets: fixed-shape trajectory buffers with masks, and pre-training mixes."""
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -13,12 +13,19 @@ TASK_MIXES = ("uniform", "skewed", "subset")
 
 
 class Dataset(NamedTuple):
-  """`M` demonstration slots of horizon `H`; slots with `mask == False` are empty."""
+  """`M` demonstration slots of horizon `H`; slots with `mask == False` are empty.
+
+  `steps` (M, H) bool marks the recorded steps of each slot: an episode shorter than `H` is
+  padded (at its end, by `amf.demo_io` and `pad`) with steps marked False, which no reader
+  uses (`flat_pairs` zeroes them as it zeroes empty slots). `None`: every step of a filled
+  slot is recorded (the simulator's episodes), and every reader runs as without masks.
+  """
   obs: jax.Array      # (M, H, obs_size)
   actions: jax.Array  # (M, H, action_size)
   task: jax.Array     # (M, P) task parameters
   task_id: jax.Array  # (M,) index into env.tasks, -1 for a task off the finite set
   mask: jax.Array     # (M,) bool
+  steps: Optional[jax.Array] = None  # (M, H) bool, or None: every step
 
   @property
   def size(self) -> int:
@@ -35,14 +42,59 @@ def empty(env: MultiTaskEnv, size: int) -> Dataset:
       mask=jnp.zeros((size,), bool))
 
 
+def with_steps(data):
+  """`data` (a Dataset, or an `amf.occupancy.Occupancy`: states `obs` (..., obs_size) and
+  their `steps` (...)) with its step mask as an array (every step recorded where it is None)."""
+  if data.steps is not None:
+    return data
+  return data._replace(steps=jnp.ones(data.obs.shape[:-1], bool))
+
+
+def _agree(a: Dataset, b: Dataset) -> tuple[Dataset, Dataset]:
+  """Both with a step mask if either has one (a tree op needs the same structure)."""
+  if (a.steps is None) == (b.steps is None):
+    return a, b
+  return with_steps(a), with_steps(b)
+
+
 def write(data: Dataset, index: jax.Array, new: Dataset) -> Dataset:
   """Fills slots `index` (shape `(B,)`) with the `B` demonstrations of `new` (all filled)."""
+  data, new = _agree(data, new)
   return jax.tree.map(lambda old, x: old.at[index].set(x), data,
                       new._replace(mask=jnp.ones_like(new.mask)))
 
 
 def concat(a: Dataset, b: Dataset) -> Dataset:
-  return jax.tree.map(lambda x, y: jnp.concatenate([x, y]), a, b)
+  return jax.tree.map(lambda x, y: jnp.concatenate([x, y]), *_agree(a, b))
+
+
+def pad(data: Dataset, horizon: int) -> Dataset:
+  """`data` with `horizon` steps per slot: each episode padded at its end with zero steps
+  marked unrecorded in `steps`."""
+  extra = horizon - data.obs.shape[1]
+  if extra < 0:
+    raise ValueError(f"cannot pad episodes of {data.obs.shape[1]} steps to {horizon}.")
+  data = with_steps(data)
+  widen = lambda x: jnp.pad(x, [(0, 0), (0, extra)] + [(0, 0)] * (x.ndim - 2))
+  return data._replace(obs=widen(data.obs), actions=widen(data.actions),
+                       steps=widen(data.steps))
+
+
+def every(data: Dataset, stride: int) -> Dataset:
+  """Every `stride`-th step of each slot (steps 0, stride, 2 stride, ...)."""
+  strided = data._replace(obs=data.obs[:, ::stride], actions=data.actions[:, ::stride])
+  if data.steps is None:
+    return strided
+  return strided._replace(steps=data.steps[:, ::stride])
+
+
+def zero_padding(data: Dataset) -> Dataset:
+  """`data` with the observations and actions of its unrecorded steps zeroed, so garbage
+  there cannot reach products or gradients (`data` itself when every step is recorded)."""
+  if data.steps is None:
+    return data
+  keep = data.steps[..., None]
+  return data._replace(obs=jnp.where(keep, data.obs, 0), actions=jnp.where(keep, data.actions, 0))
 
 
 def demonstrate(env: MultiTaskEnv, key: jax.Array, task_ids: jax.Array,
@@ -73,13 +125,16 @@ def demonstrate_tasks(env: MultiTaskEnv, key: jax.Array, tasks: jax.Array, task_
 def flat_pairs(data: Dataset, features_fn) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
   """Every `(s, phi(c), a)` of the dataset, flattened to `N = M * H` rows, with the mask.
 
-  Returns `(obs (N, obs_size), phi (N, f), actions (N, action_size), mask (N,))`; rows of empty
-  slots are zeroed, not just masked, so garbage there cannot reach products or gradients.
+  Returns `(obs (N, obs_size), phi (N, f), actions (N, action_size), mask (N,))`; the mask is
+  the slot's and the step's (`Dataset.steps`). Rows of empty slots and unrecorded steps are
+  zeroed, not just masked, so garbage there cannot reach products or gradients.
   """
   m, h = data.mask.shape[0], data.obs.shape[1]
   phi = jax.vmap(features_fn)(data.task)
   phi = jnp.broadcast_to(phi[:, None], (m, h, phi.shape[-1]))
   mask = jnp.broadcast_to(data.mask[:, None], (m, h))
+  if data.steps is not None:
+    mask = mask & data.steps
   flat = lambda x: jnp.where(mask[..., None], x, 0).reshape(m * h, -1)
   return flat(data.obs), flat(phi), flat(data.actions), mask.reshape(-1)
 

@@ -9,38 +9,50 @@ taken in the order of `i`, each with
 - the task parameters `task` (P,): a dataset or an attribute of the episode's group; optional
   `task_id` (an attribute: the task's row in the finite set; -1 or absent: off the set).
 
-Every file that does not read is refused with a one-line ValueError naming it.
+Episodes may differ in length: they are padded at their end to the longest (or to the policy's
+horizon, when given), and `Dataset.steps` marks the recorded steps; an episode longer than the
+horizon is refused by name. Every file that does not read is refused with a one-line
+ValueError naming it.
 """
 import pathlib
 import re
+from typing import Optional
 
 import numpy as np
 
 from amf import data as data_lib
 
-FIELDS = ("obs", "actions", "task", "task_id", "mask")
+FIELDS = ("obs", "actions", "task", "task_id", "mask", "steps")
 HDF5_SUFFIXES = (".hdf5", ".h5")
 
 
 def save_demos(path: str, demos: data_lib.Dataset) -> None:
-  """Writes demonstrations as one `.npz` of stacked episodes (the fields of `Dataset`)."""
-  np.savez(path, **{k: np.asarray(v) for k, v in demos._asdict().items()})
+  """Writes demonstrations as one `.npz` of stacked episodes (the fields of `Dataset`; `steps`
+  only when it is set)."""
+  np.savez(path, **{k: np.asarray(v) for k, v in demos._asdict().items() if v is not None})
 
 
-def load_demos(path: str) -> data_lib.Dataset:
-  """Demonstrations from one `.npz` of stacked episodes (`obs` (M, H, O), `actions`
-  (M, H, A), `task` (M, P); optional `task_id`, `mask`), a directory of one-episode `.npz`
-  files (`obs` (H, O), `actions` (H, A), `task` (P,)) or a robomimic-style HDF5 file."""
+def load_demos(path: str, horizon: Optional[int] = None) -> data_lib.Dataset:
+  """Demonstrations from one `.npz` of stacked episodes (`obs` (M, T, O), `actions`
+  (M, T, A), `task` (M, P); optional `task_id`, `mask`, `steps` (M, T)), a directory of
+  one-episode `.npz` files (`obs` (T, O), `actions` (T, A), `task` (P,)) or a robomimic-style
+  HDF5 file. Episodes of different lengths are padded to the longest, or to `horizon` (the
+  policy's; a longer episode is refused naming its file and episode)."""
   p = pathlib.Path(path)
   if p.is_dir():
     files = sorted(p.glob("*.npz"))
     if not files:
       raise ValueError(f"demonstrations: no .npz episodes in {p}.")
-    stacked = _stack([_fields(_load_npz(f), f, FIELDS[:3]) for f in files], p)
+    stacked = _stack({str(f): _fields(_load_npz(f), f, FIELDS[:3]) for f in files}, p, horizon)
   elif p.is_file() and p.suffix in HDF5_SUFFIXES:
-    stacked = _load_hdf5(p)
+    stacked = _load_hdf5(p, horizon)
   elif p.is_file():
-    stacked = _fields(_load_npz(p), p, FIELDS, optional=("task_id", "mask"))
+    stacked = _fields(_load_npz(p), p, FIELDS, optional=("task_id", "mask", "steps"))
+    if horizon is not None and np.ndim(stacked["obs"]) > 1:
+      steps = stacked.get("steps")
+      lengths = (np.sum(steps, -1) if np.ndim(steps) == 2 else
+                 np.full(len(stacked["obs"]), np.shape(stacked["obs"])[1]))
+      _refuse_longer([f"{p} episode {i}" for i in range(len(lengths))], lengths, horizon)
   else:
     raise ValueError(f"demonstrations: {p} is neither a .npz or HDF5 file nor a directory.")
   m = len(stacked["obs"])
@@ -49,21 +61,49 @@ def load_demos(path: str) -> data_lib.Dataset:
         np.asarray(stacked["obs"], np.float32), np.asarray(stacked["actions"], np.float32),
         np.asarray(stacked["task"], np.float32),
         np.asarray(stacked.get("task_id", np.full(m, -1)), np.int32),
-        np.asarray(stacked.get("mask", np.ones(m)), bool))
+        np.asarray(stacked.get("mask", np.ones(m)), bool),
+        np.asarray(stacked["steps"], bool) if "steps" in stacked else None)
   except (TypeError, ValueError) as e:
     raise ValueError(f"demonstrations: {p} holds arrays that are not numbers ({e}).") from None
 
 
-def _stack(episodes: list[dict], where) -> dict:
-  """One-episode fields stacked; episodes of different lengths are refused by name."""
-  lengths = [len(e["obs"]) for e in episodes]
-  if len(set(lengths)) > 1:
-    raise ValueError(f"demonstrations: the episodes in {where} differ in length "
-                     f"({min(lengths)} to {max(lengths)} steps); amf.suggest needs one length.")
+def _refuse_longer(names, lengths, horizon: Optional[int]) -> None:
+  longer = [i for i, n in enumerate(lengths) if horizon is not None and n > horizon]
+  if longer:
+    i = longer[0]
+    raise ValueError(f"demonstrations: {names[i]} has {lengths[i]} steps, more than the "
+                     f"policy's horizon {horizon} ({len(longer)} such episodes).")
+
+
+def _stack(episodes: dict[str, dict], where, horizon: Optional[int]) -> dict:
+  """One-episode fields (by episode name) stacked; episodes shorter than the longest, or than
+  `horizon` when given, are padded at their end with zeros, and `steps` marks the recorded
+  steps (only when some episode is padded)."""
+  for name, e in episodes.items():
+    if np.ndim(e["obs"]) == 0 or np.ndim(e["actions"]) == 0:
+      raise ValueError(f"demonstrations: {name} holds obs and actions without a steps axis.")
+    if len(e["actions"]) != len(e["obs"]):
+      raise ValueError(f"demonstrations: {name} has {len(e['obs'])} observations but "
+                       f"{len(e['actions'])} actions.")
+  lengths = [len(e["obs"]) for e in episodes.values()]
+  _refuse_longer(list(episodes), lengths, horizon)
+  size = max(lengths) if horizon is None else horizon
   try:
-    return {k: np.stack([e[k] for e in episodes]) for k in episodes[0]}
+    stacked = {k: np.stack([_padded(e[k], size) if k in ("obs", "actions") else e[k]
+                            for e in episodes.values()]) for k in next(iter(episodes.values()))}
   except ValueError as e:
     raise ValueError(f"demonstrations: the episodes in {where} differ in shape ({e}).") from None
+  if min(lengths) < size:
+    stacked["steps"] = np.arange(size) < np.array(lengths)[:, None]
+  return stacked
+
+
+def _padded(x: np.ndarray, size: int) -> np.ndarray:
+  """`x` (T, ...) with `size - T` zero steps appended."""
+  x = np.asarray(x)
+  if len(x) == size:
+    return x
+  return np.concatenate([x, np.zeros((size - len(x),) + x.shape[1:], x.dtype)])
 
 
 def _load_npz(path: pathlib.Path) -> dict:
@@ -82,7 +122,7 @@ def _fields(arrays: dict, path, names, optional=()) -> dict:
   return {n: arrays[n] for n in names if n in arrays}
 
 
-def _load_hdf5(path: pathlib.Path) -> dict:
+def _load_hdf5(path: pathlib.Path, horizon: Optional[int]) -> dict:
   import h5py
   try:
     f = h5py.File(path, "r")
@@ -96,7 +136,8 @@ def _load_hdf5(path: pathlib.Path) -> dict:
                    key=lambda n: int(n[5:]))
     if not names:
       raise ValueError(f"demonstrations: {path} has no data/demo_<i> episodes.")
-    return _stack([_hdf5_episode(f["data"][n], f"{path}:data/{n}") for n in names], path)
+    return _stack({f"{path}:data/{n}": _hdf5_episode(f["data"][n], f"{path}:data/{n}")
+                   for n in names}, path, horizon)
 
 
 def _hdf5_episode(group, where: str) -> dict:
@@ -111,10 +152,6 @@ def _hdf5_episode(group, where: str) -> dict:
     parts = [np.asarray(obs[k]) for k in sorted(obs)]
     obs = np.concatenate([x.reshape(len(x), -1) for x in parts], -1)
   task = group["task"][()] if "task" in group else group.attrs["task"]
-  episode = dict(obs=np.asarray(obs), actions=np.asarray(group["actions"]),
-                 task=np.atleast_1d(np.asarray(task)),
-                 task_id=np.asarray(group.attrs.get("task_id", -1)))
-  if len(episode["actions"]) != len(episode["obs"]):
-    raise ValueError(f"demonstrations: {where} has {len(episode['obs'])} observations but "
-                     f"{len(episode['actions'])} actions.")
-  return episode
+  return dict(obs=np.asarray(obs), actions=np.asarray(group["actions"]),
+              task=np.atleast_1d(np.asarray(task)),
+              task_id=np.asarray(group.attrs.get("task_id", -1)))

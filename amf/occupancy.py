@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from amf import bc, keys, registry
-from amf.data import Dataset
+from amf.data import Dataset, zero_padding
 from amf.envs.base import MultiTaskEnv
 from amf.policies import policy_inputs
 from amf.nn_policy import MLP
@@ -67,18 +67,25 @@ class Context(NamedTuple):
 
 
 class Occupancy(NamedTuple):
-  """`obs` (C, m, H, obs_size): estimated expert states per task; `weights` (C, m) sum to 1."""
+  """`obs` (C, m, H, obs_size): estimated expert states per task; `weights` (C, m) sum to 1;
+  `steps` (C, m, H): which of the states were recorded (`Dataset.steps`; None: all)."""
   obs: jax.Array
   weights: jax.Array
+  steps: Optional[jax.Array] = None
 
 
 OccupancyFn = Callable[[jax.Array], Occupancy]  # tasks (C, P) -> their Occupancy
 
 
 def _relabelled_log_ratios(ctx: Context, tasks: jax.Array, score: LogProb) -> jax.Array:
-  """`sum_t score(s_t, phi(c), a_t) - score(s_t, phi(c_i), a_t)` (C, M); empty slots `-inf`."""
-  env, data = ctx.env, ctx.data
-  traj_lp = jax.vmap(jax.vmap(score, in_axes=(0, None, 0)), in_axes=(0, 0, 0))
+  """`sum_t score(s_t, phi(c), a_t) - score(s_t, phi(c_i), a_t)` (C, M) over the recorded
+  steps; empty slots `-inf`."""
+  env, data = ctx.env, zero_padding(ctx.data)
+  lp = jax.vmap(jax.vmap(score, in_axes=(0, None, 0)), in_axes=(0, 0, 0))
+  if data.steps is None:
+    traj_lp = lp
+  else:
+    traj_lp = lambda *x: jnp.where(data.steps, lp(*x), 0.0)
 
   def relabelled(phi):  # (M,): each demonstration's log-likelihood under task features phi
     return traj_lp(data.obs, jnp.broadcast_to(phi, (data.size, phi.shape[0])),
@@ -104,7 +111,14 @@ def _keep_heaviest(ctx: Context, log_w: jax.Array) -> Occupancy:
   self-normalised one.
   """
   top, index = jax.lax.top_k(log_w, min(ctx.num_samples, ctx.data.size))
-  return Occupancy(ctx.data.obs[index], jax.nn.softmax(top, axis=-1))
+  return _demonstrated(ctx.data, index, jax.nn.softmax(top, axis=-1))
+
+
+def _demonstrated(data: Dataset, index: jax.Array, weights: jax.Array) -> Occupancy:
+  """The demonstrations `index` (C, m) as each task's estimated trajectories, `weights`."""
+  data = zero_padding(data)
+  steps = None if data.steps is None else data.steps[index]
+  return Occupancy(data.obs[index], weights, steps)
 
 
 def importance(ctx: Context, key: jax.Array) -> OccupancyFn:
@@ -125,7 +139,7 @@ def uniform(ctx: Context, key: jax.Array) -> OccupancyFn:
     top, index = jax.lax.top_k(jnp.where(ctx.data.mask, draws, -jnp.inf),
                                min(ctx.num_samples, ctx.data.size))
     weights = jnp.isfinite(top).astype(jnp.float32)
-    return Occupancy(ctx.data.obs[index], weights / weights.sum(-1, keepdims=True))
+    return _demonstrated(ctx.data, index, weights / weights.sum(-1, keepdims=True))
   return occupancy
 
 

@@ -139,19 +139,32 @@ def check(env: MultiTaskEnv, learner, demos: data_lib.Dataset, question: Questio
   if isinstance(env, task_sets.TaskSet) and question.estimator not in occupancy.REUSING:
     raise ValueError(f"the {question.estimator} estimator simulates episodes; a task space "
                      f"without a simulator needs one of {list(occupancy.REUSING)}.")
-  expected = dict(obs=(env.horizon, env.observation_size), actions=(env.horizon, env.action_size),
+  # T steps per episode, up to the policy's horizon (shorter ones are padded: `suggest`).
+  t = np.shape(demos.obs)[1] if np.ndim(demos.obs) == 3 else None
+  t = t if t is not None and 1 <= t <= env.horizon else "T"
+  expected = dict(obs=(t, env.observation_size), actions=(t, env.action_size),
                   task=(env.task_space.size,), task_id=(), mask=())
+  if demos.steps is not None:
+    expected["steps"] = (t,)
   m = np.shape(demos.mask)[0] if np.ndim(demos.mask) == 1 else None
   for name, tail in expected.items():
     shape = np.shape(getattr(demos, name))
     if m is None or shape != (m,) + tail:
       raise ValueError(f"demonstrations: {name} has shape {shape}, expected "
-                       f"{('M',) + tail} (M episodes of horizon {env.horizon}).")
+                       f"{('M',) + tail} (M episodes of T <= {env.horizon} steps, the "
+                       "policy's horizon).")
   mask = np.asarray(demos.mask, bool)
   if not mask.any():
     raise ValueError("demonstrations: the set is empty (no episode with mask true).")
-  for name in ("obs", "actions", "task"):
-    if not np.isfinite(np.asarray(getattr(demos, name))[mask]).all():
+  steps = np.broadcast_to(mask[:, None], np.shape(demos.obs)[:2])
+  if demos.steps is not None:
+    steps = steps & np.asarray(demos.steps, bool)
+  empty = np.flatnonzero(mask & ~steps.any(-1))
+  if empty.size:
+    raise ValueError(f"demonstrations: episode {empty[0]} has no recorded steps (steps all "
+                     f"false; {empty.size} such episodes).")
+  for name, where in (("obs", steps), ("actions", steps), ("task", mask)):
+    if not np.isfinite(np.asarray(getattr(demos, name))[where]).all():
       raise ValueError(f"demonstrations: {name} has NaN or inf values.")
   tasks = np.asarray(demos.task)[mask]
   outside = ~np.asarray(env.task_space.contains(tasks))
@@ -187,7 +200,8 @@ def num_candidates(env: MultiTaskEnv, question: Question) -> int:
 
 def suggest(env: MultiTaskEnv, learner, state: Any, demos: data_lib.Dataset, key: jax.Array,
             question: Question = Question(), targets: Optional[jax.Array] = None) -> Suggestion:
-  """AMF's next batch for `learner` in `state` given `demos` (every slot, empty ones masked).
+  """AMF's next batch for `learner` in `state` given `demos` (every slot, empty ones masked;
+  episodes of `T < env.horizon` steps are padded to the horizon, `data.pad`).
 
   `key` is the selection's key (the loop's round key `selection` stream). On a finite set the
   targets are its tasks (mu: `question.target_tasks` / `target_mass`); in a continuous space
@@ -195,8 +209,12 @@ def suggest(env: MultiTaskEnv, learner, state: Any, demos: data_lib.Dataset, key
   for each environment, learner, question and data shape (`_answer`'s static arguments).
   """
   check(env, learner, demos, question, targets)
+  steps = None if demos.steps is None else np.asarray(demos.steps, bool)
   demos = jax.tree.map(jnp.asarray, demos._replace(mask=np.asarray(demos.mask, bool),
-                                                   task_id=np.asarray(demos.task_id, np.int32)))
+                                                   task_id=np.asarray(demos.task_id, np.int32),
+                                                   steps=steps))
+  if demos.obs.shape[1] < env.horizon:
+    demos = data_lib.pad(demos, env.horizon)
   targets = env.tasks if question.task_space == "finite" else jnp.asarray(targets, jnp.float32)
   return _answer(state, demos, targets, key, env=_Same(env), learner=_Same(learner),
                  question=question)
@@ -568,7 +586,7 @@ def main(argv) -> None:
   question, targets, env = load_question(f.tasks, policy.env, streams["targets"],
                                          policy.question, batch_size=f.batch, kernel=f.kernel,
                                          estimator=f.estimator)
-  demos = load_demos(f.demos)
+  demos = load_demos(f.demos, env.horizon)
   question = dataclasses.replace(question, kernel=question.kernel or policy.learner.kernels[0])
   loaded = time.perf_counter()
   s = jax.block_until_ready(suggest(env, with_tasks(policy.learner, env), policy.state, demos,

@@ -270,3 +270,82 @@ def test_query_set_puts_targets_first_and_factorised_scores_match_it(seed):
   score, expected, cov_once, cov = both(_jax(targets), _jax(cands))
   np.testing.assert_allclose(score, expected, rtol=1e-3, atol=1e-6)
   np.testing.assert_allclose(cov_once, cov, rtol=1e-4, atol=1e-5)
+
+
+def _cut(est: acquisition.Estimated, length: int) -> acquisition.Estimated:
+  return acquisition.Estimated(est.inputs[:, :, :length], est.weights)
+
+
+def _padded(est: acquisition.Estimated, extra: int, rng) -> acquisition.Estimated:
+  """`est` with `extra` unrecorded steps of garbage inputs appended."""
+  n, m, h, d = est.inputs.shape
+  garbage = rng.normal(size=(n, m, extra, d))  # near the real inputs: they would count
+  steps = np.broadcast_to(np.arange(h + extra) < h, (n, m, h + extra))
+  return acquisition.Estimated(np.concatenate([est.inputs, garbage], 2), est.weights, steps)
+
+
+def test_unrecorded_steps_score_as_the_trajectories_cut_to_their_recorded_steps():
+  """Estimated trajectories whose last steps are marked unrecorded (`steps`) and hold garbage
+  give what the trajectories cut to their recorded steps give (the unmasked code path): the
+  targets' weights, alpha (`query_set` and `factorised`), the greedy batch and the covariance it
+  leaves, and the undirected score."""
+  rng = np.random.default_rng(0)
+  data = rng.normal(size=(6, 3))
+  mu = rng.dirichlet(np.ones(2))
+  h, extra = 3, 2
+  targets = acquisition.Estimated(rng.normal(size=(2, M, h, 3)), rng.dirichlet(np.ones(M), 2))
+  cands = acquisition.Estimated(rng.normal(size=(C, M, h, 3)), rng.dirichlet(np.ones(M), C))
+  kernel, mask = kernels.ExpSquared(), np.ones(6, bool)
+  covariance = lambda z: (gp.posterior_covariance(kernel, data, mask, DATA_NOISE, z),
+                          gp.prior_variance(kernel, z), NOISE)
+
+  @jax.jit
+  def everything(targets, cands):
+    cov, noise, t, c = acquisition.query_set(covariance, mu, targets, cands)
+    score, _ = acquisition.factorised(gp.model(kernel, data, mask, NOISE), mu, targets)
+    chosen, after = acquisition.greedy_batch(cov, noise, t, c, 3)
+    return (t.weights, acquisition.scores(cov, noise, t, c), score(cands), chosen,
+            jnp.diag(after), acquisition.own_variance(cov, c))
+
+  cut = everything(_jax(targets), _jax(cands))
+  masked = everything(_jax(_padded(targets, extra, rng)), _jax(_padded(cands, extra, rng)))
+  recorded = lambda n: (np.arange(n * M * (h + extra)).reshape(n, M, h + extra)[:, :, :h]
+                        .reshape(-1))
+  t_rows, c_rows = recorded(2), 2 * M * (h + extra) + recorded(C)
+  np.testing.assert_allclose(masked[0][t_rows], cut[0], rtol=1e-6)
+  assert np.all(np.delete(np.asarray(masked[0]), t_rows) == 0)
+  for got, want in zip(masked[1:3], cut[1:3]):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-7)
+  np.testing.assert_array_equal(masked[3], cut[3])
+  np.testing.assert_allclose(masked[4][np.concatenate([t_rows, c_rows])], cut[4],
+                             rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(masked[5], cut[5], rtol=1e-5)
+
+
+def test_trajectories_of_different_recorded_lengths_match_brute_force():
+  """Each candidate trajectory observes only its recorded steps, and a target trajectory's
+  steps share its weight equally (1 / its recorded length)."""
+  rng = np.random.default_rng(1)
+  data = rng.normal(size=(6, 3))
+  mu = rng.dirichlet(np.ones(2))
+  h = 3
+  steps_t = np.arange(h) < rng.integers(1, h + 1, size=(2, M, 1))
+  steps_c = np.arange(h) < rng.integers(1, h + 1, size=(C, M, 1))
+  targets = acquisition.Estimated(rng.normal(size=(2, M, h, 3)), rng.dirichlet(np.ones(M), 2),
+                                  steps_t)
+  cands = acquisition.Estimated(rng.normal(size=(C, M, h, 3)), rng.dirichlet(np.ones(M), C),
+                                steps_c)
+  kernel, mask = kernels.ExpSquared(), np.ones(6, bool)
+  covariance = lambda z: (gp.posterior_covariance(kernel, data, mask, DATA_NOISE, z),
+                          gp.prior_variance(kernel, z), NOISE)
+  cov, noise, t, c = jax.jit(lambda a, b: acquisition.query_set(covariance, mu, a, b))(
+      _jax(targets), _jax(cands))
+  v = mu[:, None, None] * targets.weights[..., None] * steps_t / steps_t.sum(-1, keepdims=True)
+  np.testing.assert_allclose(t.weights, v.reshape(-1), rtol=1e-6)
+  z = np.concatenate([targets.flat(), cands.flat()])
+  t_np = Targets(np.asarray(t.index), np.asarray(t.weights), None)
+  index = np.asarray(c.index)
+  expected = [sum(cands.weights[j, i] * _ig(data, z, t_np, index[j, i][steps_c[j, i]])
+                  for i in range(M)) for j in range(C)]
+  np.testing.assert_allclose(acquisition.scores(cov, noise, t, c), expected, rtol=1e-3,
+                             atol=1e-6)

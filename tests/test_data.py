@@ -3,6 +3,8 @@ the integrator; and pre-training datasets of brax expert demonstrations (reacher
 
 One compiled program per environment builds every mix: the weights are traced.
 """
+import collections
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,6 +152,73 @@ def test_orbax_round_trip(build, tmp_path):
   # Saving again replaces what is there.
   checkpoint.save(str(path), like)
   jax.tree.map(np.testing.assert_array_equal, checkpoint.restore(str(path), ds), like)
+
+
+def _padded(ds, length, garbage=np.nan):
+  """`ds` with its steps from `length` on unrecorded (`steps`) and holding `garbage`."""
+  return ds._replace(obs=ds.obs.at[:, length:].set(garbage),
+                     actions=ds.actions.at[:, length:].set(-garbage),
+                     steps=jnp.broadcast_to(jnp.arange(ds.obs.shape[1]) < length,
+                                            ds.obs.shape[:2]))
+
+
+def test_unrecorded_steps_are_zeroed_and_out_of_the_bc_loss(env):
+  """Steps marked unrecorded are zero rows with mask False in `flat_pairs`, whatever they
+  hold, and the BC loss equals the loss of the episodes cut to their recorded steps."""
+  from amf import bc
+  from amf.nn_policy import make_policy
+  import optax
+  ds = data.concat(data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([0, 3, 5])),
+                   data.empty(env, 1))
+  h, length = ds.obs.shape[1], 3
+  cut = ds._replace(obs=ds.obs[:, :length], actions=ds.actions[:, :length])
+  policy = make_policy(env.observation_size, env.task_feature_size, env.action_size, (8,))
+  params = policy.init(jax.random.PRNGKey(1))
+  trainer = bc.Trainer(bc.policy_loss(policy), optax.adam(1e-3))
+  loss = jax.jit(lambda d: trainer.full_loss(params, d, env.task_features))
+  for garbage in (np.nan, 1e6):
+    padded = _padded(ds, length, garbage)
+    got = [np.asarray(x).reshape(4, h, -1) for x in data.flat_pairs(padded, env.task_features)]
+    want = [np.asarray(x).reshape(4, length, -1) for x in data.flat_pairs(cut, env.task_features)]
+    for g, w in zip(got, want):
+      np.testing.assert_array_equal(g[:, :length], w)
+      assert not g[:, length:].any()
+    np.testing.assert_allclose(loss(padded), loss(cut), rtol=1e-6)
+
+
+def test_steps_travel_through_write_concat_pad_and_checkpoints(env, tmp_path):
+  """A step mask meets a dataset without one (every step recorded) in `write` and `concat`;
+  `pad` appends unrecorded zero steps; checkpoints with steps round-trip, and checkpoints
+  saved before `steps` existed restore (with None)."""
+  ds = data.demonstrate(env, jax.random.PRNGKey(0), jnp.array([0, 3]))
+  short = data.pad(ds._replace(obs=ds.obs[:, :2], actions=ds.actions[:, :2]), 4)
+  np.testing.assert_array_equal(short.steps, [[True, True, False, False]] * 2)
+  np.testing.assert_array_equal(short.obs[:, :2], ds.obs[:, :2])
+  assert not short.obs[:, 2:].any() and not short.actions[:, 2:].any()
+  both = data.concat(ds, short)
+  np.testing.assert_array_equal(both.steps, [[True] * 4] * 2 + [[True, True, False, False]] * 2)
+  written = data.write(data.empty(env, 3), jnp.array([1]), jax.tree.map(lambda x: x[:1], short))
+  np.testing.assert_array_equal(written.steps, [[True] * 4, [True, True, False, False],
+                                                [True] * 4])
+  np.testing.assert_array_equal(written.mask, [False, True, False])
+  np.testing.assert_array_equal(data.every(short, 2).steps, [[True, False]] * 2)
+  checkpoint.save(str(tmp_path / "masked"), short)
+  restored = checkpoint.restore(str(tmp_path / "masked"), jax.tree.map(jnp.zeros_like, short))
+  jax.tree.map(np.testing.assert_array_equal, restored, short)
+  assert restored.steps.dtype == jnp.bool_
+  # The fields a Dataset had before `steps`, saved whole and as a step of a Progress.
+  old = collections.namedtuple("Dataset", data.Dataset._fields[:-1])(*ds[:-1])
+  checkpoint.save(str(tmp_path / "old"), old)
+  progress = checkpoint.Progress(str(tmp_path / "progress"))
+  progress.save(1, dict(data=old))
+  like = jax.tree.map(jnp.zeros_like, ds)
+  for restored in (checkpoint.restore(str(tmp_path / "old"), like),
+                   progress.restore(1, dict(data=like))["data"]):
+    assert isinstance(restored, data.Dataset) and restored.steps is None
+    jax.tree.map(np.testing.assert_array_equal, restored, ds)
+  progress.close()
+  with pytest.raises(ValueError, match="do not match"):  # other differences are still refused
+    checkpoint.restore(str(tmp_path / "old"), like._replace(obs=jnp.zeros((2, 5, 2))))
 
 
 def test_demonstrate_refuses_task_ids_out_of_range():

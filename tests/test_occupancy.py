@@ -122,6 +122,40 @@ def test_num_samples_beyond_the_dataset_is_capped(env):
   assert occ.weights.shape == (4, 4)
 
 
+def _padded(data, extra, garbage):
+  """`data` with `extra` steps appended, holding `garbage` and marked unrecorded (`steps`)."""
+  m, h = data.obs.shape[:2]
+  pad = lambda x: jnp.concatenate([x, jnp.full((m, extra, x.shape[-1]), garbage, x.dtype)], 1)
+  return data._replace(obs=pad(data.obs), actions=pad(data.actions),
+                       steps=jnp.broadcast_to(jnp.arange(h + extra) < h, (m, h + extra)))
+
+
+@pytest.mark.parametrize("estimator", ["importance", "uniform"])
+def test_unrecorded_steps_change_no_estimate(env, estimator):
+  """Demonstrations padded with unrecorded steps of garbage (NaN, huge) are estimated as the
+  demonstrations cut to their recorded steps: the same weights and states, the padded states
+  zero and marked unrecorded."""
+  data = _dataset(env)
+  want = _run(env, data, _toy_log_prob, 3, estimator)
+  for garbage in (np.nan, 1e4):
+    got = _run(env, _padded(data, 3, garbage), _toy_log_prob, 3, estimator)
+    np.testing.assert_allclose(got.weights, want.weights, rtol=1e-6)
+    np.testing.assert_array_equal(got.obs[:, :, :H], want.obs)
+    assert not np.asarray(got.obs[:, :, H:]).any()
+    np.testing.assert_array_equal(got.steps, np.broadcast_to(np.arange(H + 3) < H,
+                                                             got.obs.shape[:3]))
+  assert want.steps is None
+
+
+@pytest.mark.slow  # > 3 s: trains the critic twice
+def test_unrecorded_steps_do_not_reach_the_learned_estimator(env):
+  """The critic trains on recorded steps only: what the padding holds changes nothing."""
+  data = _dataset(env)
+  nan, huge = (_run(env, _padded(data, 3, g), _toy_log_prob, 3, "learned") for g in (np.nan, 1e4))
+  np.testing.assert_array_equal(nan.weights, huge.weights)
+  assert np.isfinite(np.asarray(nan.weights)).all()
+
+
 @pytest.mark.slow  # > 3 s
 def test_oracle_returns_the_experts_states_with_equal_weights(env):
   key = jax.random.PRNGKey(3)

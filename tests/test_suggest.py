@@ -363,11 +363,50 @@ def test_demonstrations_from_a_directory_of_episodes(small, tmp_path):
   loaded = suggest.load_demos(tmp_path)
   np.testing.assert_allclose(loaded.obs, demos.obs[:3])
   assert loaded.mask.all() and np.all(loaded.task_id == -1)
-  np.savez(tmp_path / "ep3.npz", obs=demos.obs[0, :4], actions=demos.actions[0], task=demos.task[0])
-  with pytest.raises(ValueError, match="differ in length"):
+  # Episodes of different lengths: padded to the longest (or the horizon), steps marked.
+  np.savez(tmp_path / "ep3.npz", obs=demos.obs[0, :4], actions=demos.actions[0, :4],
+           task=demos.task[0])
+  loaded = suggest.load_demos(tmp_path)
+  np.testing.assert_array_equal(loaded.steps, np.arange(8) < np.array([8, 8, 8, 4])[:, None])
+  np.testing.assert_allclose(loaded.obs[3], np.concatenate([demos.obs[0, :4], np.zeros((4, 2))]))
+  np.savez(tmp_path / "ep3.npz", obs=demos.obs[0, :4], actions=demos.actions[0],
+           task=demos.task[0])
+  with pytest.raises(ValueError, match=r"ep3.npz has 4 observations but 8 actions"):
     suggest.load_demos(tmp_path)
   with pytest.raises(ValueError, match="neither a .npz or HDF5 file nor a directory"):
     suggest.load_demos(tmp_path / "missing.npz")
+
+
+def _recorded(demos, lengths, garbage):
+  """`demos` with episode `i`'s steps from `lengths[i]` on unrecorded, holding `garbage`."""
+  steps = np.arange(demos.obs.shape[1]) < np.asarray(lengths)[:, None]
+  fill = lambda x: jnp.where(steps[..., None], x, garbage)
+  return demos._replace(obs=fill(demos.obs), actions=fill(demos.actions), steps=steps)
+
+
+def test_episodes_of_different_lengths_are_asked_about_on_their_recorded_steps(small):
+  """Episodes of lengths [H, H - 3, H]: what the unrecorded steps hold (zeros, NaN, 1e4)
+  changes no score; episodes all cut to H - 3 steps, padded or not, get the answer a policy of
+  horizon H - 3 gives on them without any step mask."""
+  c, env, learner, demos = small
+  state = jax.jit(learner.init)(demos, jax.random.PRNGKey(0))
+  question, key, h = _question(stride=2), jax.random.PRNGKey(3), env.horizon
+  ask = lambda d, env=env, learner=learner: suggest.suggest(env, learner, state, d, key,
+                                                            question)
+  # Float tolerance: the unmasked answer factorises smaller matrices.
+  same = lambda a, b: (np.testing.assert_allclose(a.scores, b.scores, rtol=1e-4, atol=1e-7),
+                       np.testing.assert_allclose(a.variance_after, b.variance_after,
+                                                  rtol=1e-4, atol=1e-7),
+                       np.testing.assert_array_equal(a.ids, b.ids))
+  zeros, nans, huge = (ask(_recorded(demos, [h, h - 3, h, h], g)) for g in (0.0, np.nan, 1e4))
+  for other in (nans, huge):  # the padding is zeroed before any use: the very same numbers
+    jax.tree.map(np.testing.assert_array_equal, other, zeros)
+  assert np.isfinite(zeros.scores).all() and np.ptp(zeros.scores) > 0
+  short_env = envs.make(c.env, **{**c.env_kwargs, "horizon": h - 3})
+  cut = demos._replace(obs=demos.obs[:, :h - 3], actions=demos.actions[:, :h - 3])
+  unmasked = ask(cut, short_env, nn_learner.make(nn_learner.Spec.from_config(c), short_env))
+  same(ask(_recorded(demos, [h - 3] * 4, np.nan)), unmasked)
+  same(ask(cut), unmasked)  # (M, H - 3) arrays: `suggest` pads them to the horizon
 
 
 def _command(tmp_path, policy, demos, tasks, *flags, timeout=300):
@@ -384,9 +423,15 @@ def test_the_command_refuses_in_one_line_and_writes_nothing(small, saved, tmp_pa
   (tmp_path / "four.json").write_text(json.dumps(dict(batch_size="four")))
   (tmp_path / "a_file").write_text("")
   hidden = _edited_policy(saved, tmp_path, lambda spec: spec["learner"].update(hidden=[8, 8]))
+  (tmp_path / "long").mkdir()
+  for i, steps in enumerate((8, 9)):
+    np.savez(tmp_path / "long" / f"ep{i}.npz", obs=np.zeros((steps, 2)),
+             actions=np.zeros((steps, 2)), task=demos.task[i])
   ok = dict(policy=saved / "policy", demos=saved / "demos.npz", tasks=tmp_path / "tasks.json")
   cases = [
       (dict(demos=tmp_path / "empty.npz"), "demonstrations: the set is empty"),
+      (dict(demos=tmp_path / "long"),
+       f"{tmp_path / 'long' / 'ep1.npz'} has 9 steps, more than the policy's horizon 8"),
       (dict(tasks=tmp_path / "four.json"), "batch_size must be a whole number, got 'four'"),
       (dict(policy=hidden), "does not fit the learner"),
       (dict(), f"--out={tmp_path / 'a_file'} is a file"),

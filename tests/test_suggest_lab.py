@@ -112,13 +112,47 @@ def test_demonstrations_from_robomimic_hdf5(small, tmp_path):
   np.testing.assert_allclose(demo_io.load_demos(tmp_path / "flat.h5").obs, demos.obs)
 
 
+def test_episodes_of_different_lengths_from_hdf5_and_npz(small, tmp_path):
+  """Episodes of 8, 5, 8 and 3 steps, as robomimic HDF5 and as a directory of .npz episodes:
+  both read as the episodes padded to the horizon with their steps marked, and answer as the
+  same episodes in memory, whatever their padding holds."""
+  c, env, learner, state, demos = small
+  lengths = [8, 5, 8, 3]
+  episodes = [dict(obs=np.asarray(demos.obs[i, :n]), actions=np.asarray(demos.actions[i, :n]),
+                   task=np.asarray(demos.task[i])) for i, n in enumerate(lengths)]
+  _robomimic(tmp_path / "demos.hdf5", episodes)
+  (tmp_path / "episodes").mkdir()
+  for i, e in enumerate(episodes):
+    np.savez(tmp_path / "episodes" / f"ep{i}.npz", **e)
+  steps = np.arange(8) < np.array(lengths)[:, None]
+  garbage = demos._replace(obs=jnp.where(steps[..., None], demos.obs, jnp.nan),
+                           actions=jnp.where(steps[..., None], demos.actions, 1e4),
+                           task_id=jnp.full(4, -1, jnp.int32), steps=steps)
+  question = suggest.Question(estimator="importance", occupancy_samples=2, stride=2)
+  want = suggest.suggest(env, learner, state, garbage, jax.random.PRNGKey(0), question)
+  assert np.isfinite(want.scores).all()
+  for path in (tmp_path / "demos.hdf5", tmp_path / "episodes"):
+    loaded = demo_io.load_demos(path, horizon=env.horizon)
+    np.testing.assert_array_equal(loaded.steps, steps)
+    np.testing.assert_allclose(loaded.obs, np.where(steps[..., None], demos.obs, 0.0))
+    np.testing.assert_allclose(loaded.actions, np.where(steps[..., None], demos.actions, 0.0))
+    got = suggest.suggest(env, learner, state, loaded, jax.random.PRNGKey(0), question)
+    jax.tree.map(np.testing.assert_array_equal, got, want)
+  # Saved and read back as one .npz of stacked episodes, `steps` included.
+  demo_io.save_demos(tmp_path / "stacked.npz", loaded)
+  jax.tree.map(np.testing.assert_array_equal, demo_io.load_demos(tmp_path / "stacked.npz"),
+               loaded)
+
+
 def test_bad_hdf5_demonstrations_are_refused_naming_the_file(small, tmp_path):
   c, env, learner, state, demos = small
   e = dict(obs=np.zeros((8, 2)), actions=np.zeros((8, 2)), task=np.zeros(1))
-  _robomimic(tmp_path / "lengths.hdf5", [e, dict(e, obs=np.zeros((6, 2)),
-                                                 actions=np.zeros((6, 2)))])
-  with pytest.raises(ValueError, match="lengths.hdf5 differ in length"):
-    demo_io.load_demos(tmp_path / "lengths.hdf5")
+  _robomimic(tmp_path / "long.hdf5", [e, e, dict(e, obs=np.zeros((9, 2)),
+                                                 actions=np.zeros((9, 2)))])
+  demo_io.load_demos(tmp_path / "long.hdf5")  # no horizon given: padded to the longest
+  with pytest.raises(ValueError, match=r"long.hdf5:data/demo_2 has 9 steps, more than the "
+                     r"policy's horizon 8 \(1 such episodes\)"):
+    demo_io.load_demos(tmp_path / "long.hdf5", horizon=8)
   _robomimic(tmp_path / "steps.hdf5", [dict(e, actions=np.zeros((7, 2)))])
   with pytest.raises(ValueError, match=r"steps.hdf5:data/demo_0 has 8 observations but 7"):
     demo_io.load_demos(tmp_path / "steps.hdf5")
