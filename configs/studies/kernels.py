@@ -14,13 +14,19 @@ KERNELS = ("loss_gradient", "random_walk", "linear", "ntk", "last_layer", "dropo
            "nngp_inf")
 
 
-def get_config(scale: str = "paper"):
+def runs(scale: str, kernels, methods=("amf", "uniform"), **overrides) -> dict:
+  """AMF with each of `kernels` (less an environment's `skip_kernels`) and `methods`' others,
+  under `subset` pre-training, on every NN environment."""
   quick = dict(budget=4) if scale == "quick" else {}
-  runs = {name: active_finetune(env, scale, methods=("amf", "uniform"),
-                                kernels=tuple(k for k in KERNELS
+  return {name: active_finetune(env, scale, methods=methods,
+                                kernels=tuple(k for k in kernels
                                               if k not in envs.testbed(env).skip_kernels),
-                                mixes=("subset",), **quick)
+                                mixes=("subset",), **quick, **overrides)
           for name, env in nn_envs(scale)}
+
+
+def get_config(scale: str = "paper"):
   return study("kernels", "Which approximation of the network's kernel gives AMF-NN the best "
                "selections: is loss_gradient ahead of last_layer and dropout?",
-               reference={"method": "amf/loss_gradient"}, envs=runs, scale=scale)
+               reference={"method": "amf/loss_gradient"}, envs=runs(scale, KERNELS),
+               scale=scale)
