@@ -22,17 +22,14 @@ ARM_SET = ("methods", "kernels", "estimators", "proposals")
 # run's numbers depend on it; docs/studies.md, "What a run's numbers depend on".)
 UNCOMPUTED = ("checkpoint_every",)
 TABLES = ("metrics", "per_task", "allocations")
-# Config keys added after processes ran, with the value that computes what those processes
-# computed: a config holding that value is the same config as one without the key, so adding a
-# setting neither reruns a finished process nor re-keys its arms.
-NEUTRAL = {"eval_episode_batch": 0, "head": "fixed_std", "max_runs_per_call": 0}
 
 
 def canonical(config: dict) -> dict:
-  """`config` without its `UNCOMPUTED` keys and the `NEUTRAL` keys that hold their neutral
-  value: two configs that compute the same numbers have the same canonical form."""
-  return {k: v for k, v in config.items()
-          if k not in UNCOMPUTED and (k not in NEUTRAL or v != NEUTRAL[k])}
+  """`config` without its `UNCOMPUTED` keys: two configs that compute the same numbers have the
+  same canonical form. Every other key counts, present or absent: a setting added to the
+  configs after processes ran is written into their records, at the value that computes what
+  they computed, by `python -m launch.migrate`."""
+  return {k: v for k, v in config.items() if k not in UNCOMPUTED}
 
 
 def settings(config: dict) -> dict:
@@ -48,8 +45,13 @@ def key(process_settings: dict, strategy: str, estimator: str, kernel: str,
   identity["arm"] = {"strategy": strategy, "estimator": estimator if scored else None,
                      "kernel": kernel if scored else None,
                      "proposal": proposal if scored else None}
+  return digest(identity), identity
+
+
+def digest(identity: dict) -> str:
+  """The key of the arm whose identity (`key`'s second value) is `identity`."""
   text = json.dumps(identity, sort_keys=True, default=list)
-  return hashlib.sha256(text.encode()).hexdigest()[:20], identity
+  return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 class Store(Protocol):

@@ -73,12 +73,18 @@ def command(process: Process, root: str, overwrite: bool = False) -> list[str]:
           + (["--overwrite"] if overwrite else []))
 
 
+def config_file(spec: str) -> ml_collections.ConfigDict:
+  """The config a `--config` argument names (e.g. `configs/active_finetune.py:reacher`), before
+  any override: every key a process of it writes, in the order it writes them."""
+  path, _, arg = spec.partition(":")
+  module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+  return module.get_config(arg) if arg else module.get_config()
+
+
 def experiment_config(process: Process) -> ml_collections.ConfigDict:
   """The experiment's config as the process will see it: its config file, then the overrides
   (an unknown key or a value of the wrong type is refused here)."""
-  path, _, arg = process.config.partition(":")
-  module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-  config = module.get_config(arg) if arg else module.get_config()
+  config = config_file(process.config)
   config.lock()  # as config_flags does: an override cannot add a key
   try:
     config.update_from_flattened_dict(dict(process.overrides))
@@ -132,7 +138,8 @@ def launch_record(workdir: str) -> dict:
 
 def holds(workdir: str, config: dict) -> bool:
   """Whether the process in `workdir` ran with `config` (its resolved config, as JSON): equal
-  but for settings added since at their neutral values (`amf.arms.canonical`)."""
+  but for settings that change no number (`amf.arms.canonical`). A setting added to the
+  configs since is in `config` and not in the record until `launch.migrate` writes it there."""
   stored = stored_config(workdir)
   return stored is not None and canonical(stored) == canonical(config)
 

@@ -116,10 +116,9 @@ def test_a_study_process_is_done_when_its_config_matches_not_its_wording(tmp_pat
   (tmp_path / "launch.json").write_text(json.dumps({"status": "done", "argv": ["other"]}))
   (tmp_path / "config.json").write_text(config.to_json(indent=2))
   assert reproduce.done(job)  # another wording, the same resolved config
-  # A setting added since, at the value that computes what the process computed: still done.
+  # A setting added since is another config until `launch.migrate` writes it into the record
+  # (tests/test_arms.py).
   newer = ml_collections.ConfigDict({**config.to_dict(), "eval_episode_batch": 0})
-  assert reproduce.done(job._replace(config=newer.to_json()))
-  newer.eval_episode_batch = 2
   assert not reproduce.done(job._replace(config=newer.to_json()))
   config.eval_episodes = 8  # e.g. a changed default: the committed outputs are stale
   assert not reproduce.done(job._replace(config=config.to_json()))
