@@ -19,12 +19,11 @@ import os
 import pathlib
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from amf import checkpoint, cli, envs, nn_learner, suggest, sweep
-from amf.active import choose, make_loop, round_streams
+from amf.active import make_loop, round_streams
 
 
 def _run_index(batch: sweep.Runs, variant: str, seed: int) -> int:
@@ -70,18 +69,17 @@ def export(workdir: str, method: str, seed: int, round_: int, out: str,
   num_rounds = spec.loop.num_rounds
   if not 0 <= round_ <= num_rounds:
     raise ValueError(f"round must be in 0..{num_rounds}, got {round_}.")
-  tag = ("+".join(program.strategies) + program.suffix).replace("/", "_")
+  tag = sweep.name_of(program).replace("/", "_")
   directory = workdir / "checkpoints" / tag
   if not directory.is_dir():
     raise ValueError(f"export: {directory} not found: the run's checkpoints (an arm read "
                      "from a plan's store keeps its tables only).")
   loop = make_loop(env, learner, spec.program(program))
-  # The sweep's batch of this program's runs before round 1 (`sweep.methods`): the pre-trained
-  # runs, once per arm, arm-major.
+  # The sweep's batch of this program's runs before round 1 (`sweep.compute`).
   initial = jax.eval_shape(jax.vmap(make_loop(env, learner, spec.loop).init), batch.keys,
                            batch.weights)
   pre = checkpoint.restore(str(workdir / "checkpoints" / "pretrained"), initial)
-  carry = jax.tree.map(lambda *x: jnp.concatenate(x), *[choose(pre, *a[1:]) for a in members])
+  carry = sweep.arm_batch(pre, members)
   index = members.index((label, s, e, k)) * n + j
   progress = checkpoint.Progress(str(directory), max_to_keep=None)
   done = max([t for t in progress.steps() if t <= round_], default=0)

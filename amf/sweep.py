@@ -281,60 +281,88 @@ def program_arms(spec: Spec):
   return out
 
 
+def name_of(program: Program) -> str:
+  """A program's name in logs, e.g. `uniform+rebalancing` or `amf/grid4`; with "/" as "_",
+  the folder of its checkpoints."""
+  return "+".join(program.strategies) + program.suffix
+
+
+def arm_batch(initial: Carry, members: Sequence) -> Carry:
+  """The runs of the arms `members` (`(label, strategy, estimator, kernel)`), arm-major:
+  each arm's copy of the pre-trained runs `initial`."""
+  return jax.tree.map(lambda *x: jnp.concatenate(x),
+                      *[choose(initial, s, e, j) for _, s, e, j in members])
+
+
+def lookup(spec: Spec, store: Optional[arms.Store] = None) -> list:
+  """Per `program_arms` entry of `spec`: `(program, members, ids, found)`, with `found[label]`
+  the tables of an arm that a finished process of the plan computed (`store.find`), or None
+  where it is still to compute (always without a `store`)."""
+  return [(program, members, ids,
+           {label: store.find(ids[label][0], label) if store is not None else None
+            for label, *_ in members})
+          for program, members, ids in program_arms(spec)]
+
+
+def compute(spec: Spec, env, learner, runs: Runs, workdir: str, target: np.ndarray,
+            initial: Carry, program: Program, chosen: Sequence, tag: str) -> dict:
+  """`{label: tables}` of the arms `chosen` of `program` (`(label, strategy, estimator,
+  kernel)`), computed from the pre-trained runs `initial` as one checkpointed sweep (`run`)
+  under `workdir/checkpoints/tag`: the runs of all the arms are batched together."""
+  n = len(runs.keys)
+  batch = arm_batch(initial, chosen)
+  loop = make_loop(env, learner, spec.program(program))
+  labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
+            for v, s in zip(runs.variants, runs.seeds)]
+  carry = run(tag, loop.advance, batch, spec.loop.num_rounds,
+              os.path.join(workdir, "checkpoints", tag), spec.checkpoint_every, labels,
+              spec.max_runs_per_call)
+  return {label: dict(zip(arms.TABLES, rows(jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry),
+                                            spec.env, label, runs.variants, runs.seeds,
+                                            target)))
+          for i, (label, *_) in enumerate(chosen)}
+
+
 def methods(spec: Spec, env, learner, runs: Runs, workdir: str, target: np.ndarray,
             check: Optional[Callable[[Carry], None]] = None,
             store: Optional[arms.Store] = None) -> dict:
   """Every arm of `spec.methods` on every run: tables `{name: rows}` of
   `metrics`, `per_task` and `allocations`.
 
-  Pre-trains once (`pretrained`), then runs each `programs` entry as one checkpointed sweep
-  (`run`) under `workdir/checkpoints/`. `check(initial)` may refuse the pre-trained runs (e.g.
-  a kernel with NaNs) before the sweep. With a `store` (`amf.arms.Store`), an arm that a
-  finished process of the plan computed is read from its tables, and the arms computed here are
-  recorded in it.
+  Looks the arms up in `store` (`lookup`; an `amf.arms.Store`, recording the arms computed
+  here), pre-trains once (`pretrained`) if any is left to compute, then computes each
+  program's remaining arms (`compute`). `check(initial)` may refuse the pre-trained runs
+  (e.g. a kernel with NaNs) before the sweep.
   """
   if tuple(learner.kernels) != spec.kernels:
     raise ValueError(f"the learner scores with kernels {learner.kernels}, the sweep names "
                      f"{spec.kernels}")
-  programs_found = []  # per program: its arms, those read from the store, those computed here
-  for program, members, ids in program_arms(spec):
-    found = {label: store.find(ids[label][0], label)
-             for label, *_ in members} if store is not None else {}
-    chosen = [v for v in members if found.get(v[0]) is None]
-    programs_found.append((program, members, ids, found, chosen))
+  planned = lookup(spec, store)
   initial = None
-  if any(chosen for *_, chosen in programs_found):  # pre-training only when an arm is computed
+  if any(v is None for *_, found in planned for v in found.values()):
     initial = pretrained(make_loop(env, learner, spec.loop).init, runs, workdir)
     if check is not None:
       check(initial)
-  n = len(runs.keys)
   tables = {name: [] for name in arms.TABLES}
-  for program, members, ids, found, chosen in programs_found:
-    start, name = time.time(), "+".join(program.strategies) + program.suffix
+  for program, members, ids, found in planned:
+    start, name = time.time(), name_of(program)
+    chosen = [v for v in members if found[v[0]] is None]
     computed = {}
     if chosen:
-      # One program per group: the runs of all its arms are batched together. A
-      # subset of them (the rest read from the store) checkpoints under its own name.
+      # A subset of a program's arms (the rest read from the store) checkpoints under its
+      # own name.
       tag = name.replace("/", "_") + ("" if len(chosen) == len(members) else "-" + "-".join(
           label.replace("/", "_") for label, *_ in chosen))
-      batch = jax.tree.map(lambda *x: jnp.concatenate(x),
-                           *[choose(initial, s, e, j) for _, s, e, j in chosen])
-      loop = make_loop(env, learner, spec.program(program))
-      labels = [f"{label}, {v}, seed {s}" for label, *_ in chosen
-                for v, s in zip(runs.variants, runs.seeds)]
-      carry = run(tag, loop.advance, batch, spec.loop.num_rounds,
-                  os.path.join(workdir, "checkpoints", tag), spec.checkpoint_every, labels,
-                  spec.max_runs_per_call)
-      for i, (label, *_) in enumerate(chosen):
-        part = jax.tree.map(lambda x: x[i * n:(i + 1) * n], carry)
-        computed[label] = dict(zip(arms.TABLES, rows(part, spec.env, label, runs.variants,
-                                                      runs.seeds, target)))
-        if store is not None:
+      computed = compute(spec, env, learner, runs, workdir, target, initial, program, chosen,
+                         tag)
+      if store is not None:
+        for label in computed:
           store.record(*ids[label], label)
     for label, *_ in members:
-      for table, new in (found.get(label) or computed[label]).items():
+      for table, new in (found[label] or computed[label]).items():
         tables[table].extend(new)
-    logging.info("%s: %d runs in %.1fs%s", name, len(chosen) * n, time.time() - start,
+    logging.info("%s: %d runs in %.1fs%s", name, len(chosen) * len(runs.keys),
+                 time.time() - start,
                  f"; {len(members) - len(chosen)} arm(s) read from {store}"
                  if len(chosen) < len(members) else "")
   return tables
