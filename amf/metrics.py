@@ -6,7 +6,7 @@ statistics are over seeds, the unit of independent replication.
 import csv
 import pathlib
 import re
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -295,23 +295,51 @@ def curve_summary(rows: Sequence[Row], level: float = 0.9) -> list[Row]:
   return out
 
 
-def batch_diversity(alloc_rows: Sequence[Row], level: float = 0.9) -> list[Row]:
-  """Distinct tasks per batch of each (method, variant), from `allocations.csv` rows.
-
-  A batch is the rows of one (method, variant, seed, round); tasks are told apart by their
-  finite-set id, or by their parameters (`c0`, `c1`, ...) off the set. Per arm: the mean
-  number of distinct tasks per batch (CI over seeds of each seed's mean), the batch size,
-  and the fraction of batches that ask for some task more than once. Arms with batches of
-  one are left out.
-  """
+def batches(alloc_rows: Sequence[Row]) -> dict:
+  """The tasks of each batch `(method, variant, seed, round)` in `allocations.csv` rows, in
+  row order; a task is its finite-set id, or its parameters (`c0`, `c1`, ...) off the set."""
   check_columns(alloc_rows, ("method", "variant", "seed", "round", "task"))
   params = sorted(k for k in (alloc_rows[0] if alloc_rows else {}) if re.fullmatch(r"c\d+", k))
-  batches: dict[tuple, list] = {}
+  out: dict[tuple, list] = {}
   for r in alloc_rows:
     task = r["task"] if int(r["task"]) >= 0 else tuple(round(float(r[k]), 6) for k in params)
-    batches.setdefault((r["method"], r["variant"], r["seed"], r["round"]), []).append(task)
+    out.setdefault((r["method"], r["variant"], r["seed"], r["round"]), []).append(task)
+  return out
+
+
+def batch_agreement(alloc_rows: Sequence[Row], method: str, reference: str,
+                    variant: str) -> Optional[Row]:
+  """How often `method` asks for the same batch (as a multiset of tasks) as `reference` on the
+  same run (variant, seed): in round 1, where both start from the same pre-trained run and
+  differ only by their own setting, and in every round (later rounds also differ by the
+  data of earlier ones). None where the two cannot ask alike by construction: batches of
+  other sizes, or tasks off the finite set (proposals of their own, e.g. grids of other
+  sizes); and when either has no batches."""
+  by = batches(alloc_rows)
+  multiset = lambda tasks: sorted(map(str, tasks))
+  same = {(seed, int(round_)): multiset(tasks) == multiset(by[reference, variant, seed, round_])
+          for (m, v, seed, round_), tasks in by.items()
+          if (m, v) == (method, variant) and (reference, variant, seed, round_) in by
+          and len(tasks) == len(by[reference, variant, seed, round_])
+          and not any(isinstance(t, tuple) for t in tasks + by[reference, variant, seed, round_])}
+  if not same:
+    return None
+  firsts = [equal for (_, round_), equal in same.items() if round_ == 1]
+  return dict(first_equal=sum(firsts), first_n=len(firsts), rounds_equal=sum(same.values()),
+              rounds_n=len(same))
+
+
+def batch_diversity(alloc_rows: Sequence[Row], level: float = 0.9) -> list[Row]:
+  """Distinct tasks per batch of each (method, variant), from `allocations.csv` rows
+  (`batches`).
+
+  Per arm: the mean number of distinct tasks per batch (CI over seeds of each seed's mean),
+  the batch size, and the fraction of batches that ask for some task more than once. Arms
+  with batches of one are left out.
+  """
+  batches_ = batches(alloc_rows)
   arms: dict[tuple, dict] = {}
-  for (method, variant, seed, _), tasks in batches.items():
+  for (method, variant, seed, _), tasks in batches_.items():
     arms.setdefault((method, variant), {}).setdefault(seed, []).append(
         (len(set(tasks)), len(tasks)))
   out = []

@@ -213,6 +213,7 @@ def env_section(root: str, study: dict, env: str, spec: dict) -> list[str]:
     lines += matched_line(env_arms, study, metric)
   lines += power_line(env_arms, study)
   lines += diversity_table(allocs)
+  lines += agreement_line(env_arms, study, allocs)
   lines += _figures(root, study, env, env_arms, rows_by_process, allocs, config)
   return lines
 
@@ -249,6 +250,26 @@ def diversity_table(allocs) -> list[str]:
               (r["method"], r["variant"], str(r["n_seeds"]), str(r["batch_size"]),
                _ci(r["distinct_mean"], r["distinct_low"], r["distinct_high"]),
                f"{r['repeat_fraction']:.0%}") for r in rows]), ""]
+
+
+def agreement_line(env_arms: list[Arm], study: dict, allocs) -> list[str]:
+  """How often each arm asks for the same batch as its reference of the same strategy (e.g.
+  AMF under another kernel) on the same runs (`metrics.batch_agreement`): whether the
+  variant changes AMF's choices at all. Nothing when no arm has such a reference."""
+  cells = []
+  for arm in env_arms:
+    ref = reference_of(arm, env_arms, study["reference"])
+    if ref is None or arm.method.split("/")[0] != ref.method.split("/")[0]:
+      continue
+    a = metrics.batch_agreement(allocs, arm.key, ref.key, arm.variant)
+    if a:
+      cells.append(f"{_label(arm, env_arms)} {a['first_equal']}/{a['first_n']} in round 1, "
+                   f"{a['rounds_equal']}/{a['rounds_n']} in all")
+  if not cells:
+    return []
+  return ["**same batch as the reference** (runs on which the arm asked for the reference's "
+          "batch, as a multiset of tasks; round 1 starts both from the same pre-trained run, "
+          "later rounds also differ by earlier data): " + ", ".join(cells) + ".", ""]
 
 
 def matched_line(env_arms: list[Arm], study: dict, metric: str) -> list[str]:

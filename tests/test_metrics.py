@@ -195,6 +195,24 @@ def test_batch_diversity_counts_distinct_tasks_per_batch():
   assert table["cont"]["distinct_mean"] == 2 and table["cont"]["repeat_fraction"] == 1.0
 
 
+def test_batch_agreement_compares_multisets_on_the_same_runs():
+  def rows(method, batches, size=2):
+    return [dict(method=method, variant="v", seed=seed, round=rnd, task=t, c0=0.0)
+            for (seed, rnd), batch in batches.items() for t in batch[:size]]
+  ref = {(0, 1): (1, 2), (0, 2): (3, 3), (1, 1): (0, 1), (1, 2): (2, 2)}
+  # Seed 0 asks ref's batches in another order (equal as multisets); seed 1 differs in round
+  # 1 and matches in round 2. A round the reference lacks is not counted.
+  arm = {(0, 1): (2, 1), (0, 2): (3, 3), (1, 1): (0, 0), (1, 2): (2, 2), (1, 3): (4, 4)}
+  table = rows("ref", ref) + rows("arm", arm)
+  assert metrics.batch_agreement(table, "arm", "ref", "v") == dict(
+      first_equal=1, first_n=2, rounds_equal=3, rounds_n=4)
+  # Batches of other sizes, or tasks off the finite set, cannot be equal: no comparison.
+  assert metrics.batch_agreement(table + rows("one", arm, 1), "one", "ref", "v") is None
+  off = [{**r, "task": -1} for r in rows("off", arm)]
+  assert metrics.batch_agreement(table + off, "off", "ref", "v") is None
+  assert metrics.batch_agreement(table, "arm", "ref", "w") is None
+
+
 def test_stability_measures_the_gain_over_round_zero_and_the_swing():
   # Seed 0 climbs steadily 0.5 -> 0.8; seed 1 swings 0.5 -> 1.0 -> 0.4 -> 0.9.
   curves = {0: [0.5, 0.6, 0.7, 0.8], 1: [0.5, 1.0, 0.4, 0.9]}

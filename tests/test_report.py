@@ -228,3 +228,11 @@ def test_a_comparison_equal_on_every_seed_says_it_carries_no_information(workdir
   tied = [report.Arm("", m, "v", [0, 1, 2, 3], top) for m in ("amf", "uniform")]
   study_of_two = {"metrics": ["success"], "reference": {"method": "uniform"}}
   assert "amf – (at the ceiling)" in report.power_line(tied, study_of_two)[0]
+
+
+def test_the_report_says_how_often_an_arm_asks_its_references_batch(workdir):
+  """The fixture's arms ask for task `seed % 4` every round: each batch equals its reference's
+  in every round both have (b2 has one round)."""
+  text = report.build(str(workdir))
+  line = next(l for l in text.splitlines() if l.startswith("**same batch as the reference**"))
+  assert "b2 amf 6/6 in round 1, 6/6 in all" in line and "b1 amf" not in line
