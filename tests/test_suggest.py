@@ -38,10 +38,11 @@ def _loop_two_rounds(env_name, key=0, **loop_settings):
                   batch_size=1, occupancy_samples=2, eval_episodes=2, stride=2)
   settings.update(loop_settings)
   loop = make_loop(env, learner, LoopConfig(**settings))
-  first = jax.jit(loop.advance, static_argnums=1)(
+  advance = jax.jit(loop.advance, static_argnums=1)  # one program for both rounds
+  first = advance(
       jax.jit(loop.init)(jax.random.PRNGKey(key), data.mix_weights("subset", env.num_tasks, k=2)),
       1)
-  second = jax.jit(loop.advance, static_argnums=1)(first, 1)
+  second = advance(first, 1)
   return c, env, learner, first, second
 
 
