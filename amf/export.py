@@ -69,8 +69,7 @@ def export(workdir: str, method: str, seed: int, round_: int, out: str,
   num_rounds = spec.loop.num_rounds
   if not 0 <= round_ <= num_rounds:
     raise ValueError(f"round must be in 0..{num_rounds}, got {round_}.")
-  tag = sweep.name_of(program).replace("/", "_")
-  directory = workdir / "checkpoints" / tag
+  directory = workdir / "checkpoints" / sweep.checkpoint_tag(program, members, members)
   if not directory.is_dir():
     raise ValueError(f"export: {directory} not found: the run's checkpoints (an arm read "
                      "from a plan's store keeps its tables only).")

@@ -307,21 +307,20 @@ def batches(alloc_rows: Sequence[Row]) -> dict:
   return out
 
 
-def batch_agreement(alloc_rows: Sequence[Row], method: str, reference: str,
-                    variant: str) -> Optional[Row]:
+def batch_agreement(by: dict, method: str, reference: str, variant: str) -> Optional[Row]:
   """How often `method` asks for the same batch (as a multiset of tasks) as `reference` on the
-  same run (variant, seed): in round 1, where both start from the same pre-trained run and
-  differ only by their own setting, and in every round (later rounds also differ by the
-  data of earlier ones). None where the two cannot ask alike by construction: batches of
-  other sizes, or tasks off the finite set (proposals of their own, e.g. grids of other
-  sizes); and when either has no batches."""
-  by = batches(alloc_rows)
-  multiset = lambda tasks: sorted(map(str, tasks))
-  same = {(seed, int(round_)): multiset(tasks) == multiset(by[reference, variant, seed, round_])
-          for (m, v, seed, round_), tasks in by.items()
-          if (m, v) == (method, variant) and (reference, variant, seed, round_) in by
-          and len(tasks) == len(by[reference, variant, seed, round_])
-          and not any(isinstance(t, tuple) for t in tasks + by[reference, variant, seed, round_])}
+  same run (variant, seed), from the batches `by` (`batches`): in round 1, where both start
+  from the same pre-trained run and differ only by their own setting, and in every round
+  (later rounds also differ by the data of earlier ones). None where the two cannot ask alike
+  by construction: batches of other sizes, or tasks off the finite set (proposals of their
+  own, e.g. grids of other sizes); and when either has no batches."""
+  same = {}
+  for (m, v, seed, round_), tasks in by.items():
+    ref = by.get((reference, variant, seed, round_))
+    if ((m, v) != (method, variant) or ref is None or len(ref) != len(tasks)
+        or any(isinstance(t, tuple) for t in tasks + ref)):
+      continue
+    same[seed, int(round_)] = sorted(map(str, tasks)) == sorted(map(str, ref))
   if not same:
     return None
   firsts = [equal for (_, round_), equal in same.items() if round_ == 1]

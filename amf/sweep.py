@@ -282,9 +282,18 @@ def program_arms(spec: Spec):
 
 
 def name_of(program: Program) -> str:
-  """A program's name in logs, e.g. `uniform+rebalancing` or `amf/grid4`; with "/" as "_",
-  the folder of its checkpoints."""
+  """A program's name in logs, e.g. `uniform+rebalancing` or `amf/grid4`."""
   return "+".join(program.strategies) + program.suffix
+
+
+def checkpoint_tag(program: Program, members: Sequence, chosen: Sequence) -> str:
+  """The folder under `checkpoints/` of the sweep over the arms `chosen` of a program's
+  `members` (`(label, ...)`): the program's name with "/" as "_", followed by the chosen
+  arms' labels when they are a subset (the rest read from a store)."""
+  tag = name_of(program).replace("/", "_")
+  if len(chosen) == len(members):
+    return tag
+  return "-".join([tag] + [label.replace("/", "_") for label, *_ in chosen])
 
 
 def arm_batch(initial: Carry, members: Sequence) -> Carry:
@@ -349,12 +358,8 @@ def methods(spec: Spec, env, learner, runs: Runs, workdir: str, target: np.ndarr
     chosen = [v for v in members if found[v[0]] is None]
     computed = {}
     if chosen:
-      # A subset of a program's arms (the rest read from the store) checkpoints under its
-      # own name.
-      tag = name.replace("/", "_") + ("" if len(chosen) == len(members) else "-" + "-".join(
-          label.replace("/", "_") for label, *_ in chosen))
       computed = compute(spec, env, learner, runs, workdir, target, initial, program, chosen,
-                         tag)
+                         checkpoint_tag(program, members, chosen))
       if store is not None:
         for label in computed:
           store.record(*ids[label], label)

@@ -256,12 +256,12 @@ def agreement_line(env_arms: list[Arm], study: dict, allocs) -> list[str]:
   """How often each arm asks for the same batch as its reference of the same strategy (e.g.
   AMF under another kernel) on the same runs (`metrics.batch_agreement`): whether the
   variant changes AMF's choices at all. Nothing when no arm has such a reference."""
-  cells = []
+  cells, by = [], metrics.batches(allocs) if allocs else {}
   for arm in env_arms:
     ref = reference_of(arm, env_arms, study["reference"])
     if ref is None or arm.method.split("/")[0] != ref.method.split("/")[0]:
       continue
-    a = metrics.batch_agreement(allocs, arm.key, ref.key, arm.variant)
+    a = metrics.batch_agreement(by, arm.key, ref.key, arm.variant)
     if a:
       cells.append(f"{_label(arm, env_arms)} {a['first_equal']}/{a['first_n']} in round 1, "
                    f"{a['rounds_equal']}/{a['rounds_n']} in all")

@@ -204,13 +204,14 @@ def test_batch_agreement_compares_multisets_on_the_same_runs():
   # 1 and matches in round 2. A round the reference lacks is not counted.
   arm = {(0, 1): (2, 1), (0, 2): (3, 3), (1, 1): (0, 0), (1, 2): (2, 2), (1, 3): (4, 4)}
   table = rows("ref", ref) + rows("arm", arm)
-  assert metrics.batch_agreement(table, "arm", "ref", "v") == dict(
-      first_equal=1, first_n=2, rounds_equal=3, rounds_n=4)
+  agreement = lambda rows_, method, variant="v": metrics.batch_agreement(
+      metrics.batches(rows_), method, "ref", variant)
+  assert agreement(table, "arm") == dict(first_equal=1, first_n=2, rounds_equal=3, rounds_n=4)
   # Batches of other sizes, or tasks off the finite set, cannot be equal: no comparison.
-  assert metrics.batch_agreement(table + rows("one", arm, 1), "one", "ref", "v") is None
+  assert agreement(table + rows("one", arm, 1), "one") is None
   off = [{**r, "task": -1} for r in rows("off", arm)]
-  assert metrics.batch_agreement(table + off, "off", "ref", "v") is None
-  assert metrics.batch_agreement(table, "arm", "ref", "w") is None
+  assert agreement(table + off, "off") is None
+  assert agreement(table, "arm", "w") is None
 
 
 def test_stability_measures_the_gain_over_round_zero_and_the_swing():
