@@ -165,7 +165,10 @@ def figure(task_rows, names, num_tasks: int, path) -> None:
   plt.close(fig)
 
 
-def run(process: str, workdir: str, kernel_names: tuple[str, ...], seed: int) -> list[dict]:
+def run(process: str, workdir: str, kernel_names: tuple[str, ...], seed: int,
+        max_runs: int = 0) -> list[dict]:
+  """The probe on `process`'s runs, `max_runs` at a time (0: all at once); returns summary.csv's
+  rows."""
   config = load(process)
   kernel_names = tuple(kernel_names) or tuple(config.kernels)
   unknown = [k for k in kernel_names if k not in config.kernels]
@@ -180,7 +183,9 @@ def run(process: str, workdir: str, kernel_names: tuple[str, ...], seed: int) ->
   os.makedirs(workdir, exist_ok=True)
   initial = sweep.pretrained(make_loop(env, learner, spec.loop).init, batch, source)
   ids = tuple(tuple(config.kernels).index(k) for k in kernel_names)
-  fn = jax.jit(jax.vmap(measure(learner, env, ids, config.stride)))
+  one = measure(learner, env, ids, config.stride)
+  fn = jax.jit(lambda *xs: jax.lax.map(lambda x: one(*x), xs,
+                                       batch_size=max_runs or len(batch.keys)))
   run_keys = jax.random.split(jax.random.PRNGKey(seed), len(batch.keys))
   prior, post, corr, mask = jax.device_get(fn(initial.learner, initial.data, run_keys))
   success = np.asarray(initial.success)[:, 0]
@@ -208,7 +213,7 @@ def run(process: str, workdir: str, kernel_names: tuple[str, ...], seed: int) ->
 def main(argv) -> None:
   del argv
   f = flags.FLAGS
-  rows = run(f.process, f.workdir, tuple(f.kernels), f.seed)
+  rows = run(f.process, f.workdir, tuple(f.kernels), f.seed, f.max_runs)
   for r in rows:
     line = (f"{r['kernel']:>14}: covered share of posterior variance {r['covered_share_mean']:.3f}"
             f" [{r['covered_share_low']:.3f}, {r['covered_share_high']:.3f}]")
@@ -232,6 +237,7 @@ def _flags() -> None:
                     "reference (default: all of them, in the process's order).")
   flags.DEFINE_integer("seed", 7, "The diagnostic's own randomness (query demonstrations, "
                        "stochastic kernels).")
+  flags.DEFINE_integer("max_runs", 0, "Runs computed at once, to bound memory (0: all).")
   flags.mark_flags_as_required(["process", "workdir"])
 
 

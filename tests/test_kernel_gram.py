@@ -30,7 +30,7 @@ def test_categorical_loss_gradient_differs_from_last_layer_fixed_std_does_not(tm
   for head in ("categorical", "fixed_std"):
     config = _process(tmp_path / head, head)
     out = tmp_path / f"out_{head}"
-    rows = kernel_gram.run(str(tmp_path / head), str(out), KERNELS, seed=0)
+    rows = kernel_gram.run(str(tmp_path / head), str(out), KERNELS, seed=0, max_runs=1)
     assert (out / "checkpoints" / "pretrained").is_dir()  # the process had none: made here
     tasks = metrics.read_csv(out / "tasks.csv")
     num_tasks = len({r["task"] for r in tasks})
