@@ -16,7 +16,8 @@ correlations). A task is *covered* when the run's pre-training mix gives it weig
 process ran AMF with a kernel, the summary adds how many of that arm's demonstrations went to
 covered tasks (its allocations.csv), to set beside where the kernel leaves the GP unsure. Writes
 tasks.csv (run x kernel x task), pairs.csv (run x kernel pair), summary.csv and
-kernel_gram.png into --workdir, and prints the summary: per kernel the share of the query's
+kernel_gram.png and probe.json (what was asked; a rerun of the same reads the tables back) into
+--workdir, and prints the summary: per kernel the share of the query's
 posterior variance on covered tasks, with a seed-paired CI against the first kernel.
 """
 import itertools
@@ -30,7 +31,7 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from amf import cli, data, envs, keys, metrics, nn_learner, sweep
+from amf import checkpoint, cli, data, envs, keys, metrics, nn_learner, sweep
 from amf.active import make_loop
 from experiments import active_finetune
 
@@ -151,8 +152,8 @@ def figure(task_rows, names, num_tasks: int, path) -> None:
         post.setdefault((r["variant"], r["seed"]), np.zeros(num_tasks))[r["task"]] = r["posterior"]
     share = np.mean([p / p.sum() for p in post.values()], axis=0)
     ax.bar(np.arange(num_tasks) + (i - (len(names) - 1) / 2) * width, share, width, label=name)
-  success = [np.mean([r["success"] for r in task_rows if r["task"] == t and r["kernel"] == names[0]])
-             for t in range(num_tasks)]
+  success = [np.mean([r["success"] for r in task_rows
+                      if r["task"] == t and r["kernel"] == names[0]]) for t in range(num_tasks)]
   for t in {r["task"] for r in task_rows if r["covered"]}:
     ax.axvspan(t - 0.45, t + 0.45, color="0.9", zorder=0)
   ax.set_xticks(range(num_tasks), [f"{t}\n{s:.2f}" for t, s in enumerate(success)])
@@ -165,22 +166,12 @@ def figure(task_rows, names, num_tasks: int, path) -> None:
   plt.close(fig)
 
 
-def run(process: str, workdir: str, kernel_names: tuple[str, ...], seed: int,
-        max_runs: int = 0) -> list[dict]:
-  """The probe on `process`'s runs, `max_runs` at a time (0: all at once); returns summary.csv's
-  rows."""
-  config = load(process)
-  kernel_names = tuple(kernel_names) or tuple(config.kernels)
-  unknown = [k for k in kernel_names if k not in config.kernels]
-  if len(kernel_names) < 2 or unknown:
-    raise ValueError(f"--kernels needs two or more of the process's kernels "
-                     f"{tuple(config.kernels)}, got {kernel_names}.")
-  env = envs.make(config.env, **config.env_kwargs)
+def compute(config, process: str, workdir: str, env, batch: sweep.Runs, kernel_names,
+            seed: int, max_runs: int) -> tuple[list, list]:
+  """tasks.csv's and pairs.csv's rows: the kernels on the process's pre-trained runs."""
   learner = nn_learner.make(nn_learner.Spec.from_config(config), env)
-  batch = active_finetune.runs(config, env)
   spec = sweep.Spec.from_config(config)
   source = process if os.path.isdir(os.path.join(process, "checkpoints", "pretrained")) else workdir
-  os.makedirs(workdir, exist_ok=True)
   initial = sweep.pretrained(make_loop(env, learner, spec.loop).init, batch, source)
   ids = tuple(tuple(config.kernels).index(k) for k in kernel_names)
   one = measure(learner, env, ids, config.stride)
@@ -200,11 +191,38 @@ def run(process: str, workdir: str, kernel_names: tuple[str, ...], seed: int,
     pair_rows += [dict(run_id, kernel_a=kernel_names[a], kernel_b=kernel_names[b],
                        **pair_stats(corr[j], mask[j], a, b))
                   for a, b in itertools.combinations(range(len(kernel_names)), 2)]
+  return task_rows, pair_rows
+
+
+def run(process: str, workdir: str, kernel_names: tuple[str, ...], seed: int,
+        max_runs: int = 0) -> list[dict]:
+  """The probe on `process`'s runs, `max_runs` at a time (0: all at once); returns summary.csv's
+  rows. A rerun with the same process config, kernels and seed (probe.json) reads its tables
+  back and only redoes the summary, e.g. once the process's arms have finished."""
+  config = load(process)
+  kernel_names = tuple(kernel_names) or tuple(config.kernels)
+  unknown = [k for k in kernel_names if k not in config.kernels]
+  if len(kernel_names) < 2 or unknown:
+    raise ValueError(f"--kernels needs two or more of the process's kernels "
+                     f"{tuple(config.kernels)}, got {kernel_names}.")
+  env = envs.make(config.env, **config.env_kwargs)
+  batch = active_finetune.runs(config, env)
+  os.makedirs(workdir, exist_ok=True)
+  record = json.loads(json.dumps(dict(config=config.to_dict(), kernels=kernel_names, seed=seed)))
+  tables = [os.path.join(workdir, name) for name in ("probe.json", "tasks.csv", "pairs.csv")]
+  if all(map(os.path.exists, tables)) and json.loads(pathlib.Path(tables[0]).read_text()) == record:
+    logging.info("Reading the tables of the same probe from %s", workdir)
+    task_rows, pair_rows = (metrics.read_csv(path) for path in tables[1:])
+  else:
+    task_rows, pair_rows = compute(config, process, workdir, env, batch, kernel_names, seed,
+                                   max_runs)
+    metrics.write_csv(tables[1], task_rows, TASK_COLUMNS)
+    metrics.write_csv(tables[2], pair_rows, PAIR_COLUMNS)
+    checkpoint.save_json(tables[0], record, indent=1)
+  covered = np.asarray(batch.weights) > 0
   by_run = dict(zip(zip(batch.variants, batch.seeds.tolist()), covered.tolist()))
   rows = summary(task_rows, pair_rows, kernel_names,
                  covered_demos(process, by_run, kernel_names))
-  metrics.write_csv(os.path.join(workdir, "tasks.csv"), task_rows, TASK_COLUMNS)
-  metrics.write_csv(os.path.join(workdir, "pairs.csv"), pair_rows, PAIR_COLUMNS)
   metrics.write_csv(os.path.join(workdir, "summary.csv"), rows, list(rows[0]))
   figure(task_rows, kernel_names, env.num_tasks, os.path.join(workdir, "kernel_gram.png"))
   return rows

@@ -45,6 +45,10 @@ def test_categorical_loss_gradient_differs_from_last_layer_fixed_std_does_not(tm
     stats[head] = (np.mean([p["negative_a"] for p in pairs]),
                    np.mean([p["mean_abs_diff"] for p in pairs]))
     assert (out / "kernel_gram.png").stat().st_size > 0
+    written = (out / "tasks.csv").stat().st_mtime_ns
+    again = kernel_gram.run(str(tmp_path / head), str(out), KERNELS, seed=0)  # read back
+    assert (out / "tasks.csv").stat().st_mtime_ns == written
+    assert [r["covered_share_mean"] for r in again] == [r["covered_share_mean"] for r in rows]
     assert config.kernels == KERNELS
   # Fixed std: `(h.h' + 1) sigma^2 a`, never negative; categorical: label covariances that are.
   assert stats["fixed_std"][0] == 0 and stats["categorical"][0] > 0.01, stats
