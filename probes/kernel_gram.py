@@ -143,7 +143,7 @@ def figure(task_rows, names, num_tasks: int, path) -> None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(1.6 + 0.8 * num_tasks, 3.6))
+  fig, ax = plt.subplots(figsize=(max(7.0, 1.6 + 0.8 * num_tasks), 3.6))
   width = 0.8 / len(names)
   for i, name in enumerate(names):
     post = {}
@@ -157,7 +157,7 @@ def figure(task_rows, names, num_tasks: int, path) -> None:
   for t in {r["task"] for r in task_rows if r["covered"]}:
     ax.axvspan(t - 0.45, t + 0.45, color="0.9", zorder=0)
   ax.set_xticks(range(num_tasks), [f"{t}\n{s:.2f}" for t, s in enumerate(success)])
-  ax.set_xlabel("task, and its success after pre-training (shaded: covered by pre-training)")
+  ax.set_xlabel("task (shaded: covered by pre-training) and its success after pre-training")
   ax.set_ylabel("share of posterior variance")
   ax.set_title("Where each kernel leaves the GP unsure after pre-training", fontsize=10)
   ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
