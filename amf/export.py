@@ -19,7 +19,6 @@ import os
 import pathlib
 
 import jax
-import ml_collections
 import numpy as np
 
 from amf import checkpoint, cli, envs, nn_learner, suggest, sweep
@@ -52,14 +51,8 @@ def export(workdir: str, method: str, seed: int, round_: int, out: str,
   """Writes `out/policy`, `out/demos.npz`, `out/tasks.json` and `out/export.json` for run
   `(method, variant, seed)` after `round_` rounds; returns export.json's record."""
   from experiments import active_finetune  # the NN experiment's runs (its mixes and seeds)
+  config = active_finetune.read_config(workdir, "export")
   workdir = pathlib.Path(workdir)
-  try:
-    config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
-  except (OSError, json.JSONDecodeError) as e:
-    raise ValueError(f"export: cannot read {workdir / 'config.json'} ({e}).") from None
-  if "kernels" not in config:
-    raise ValueError(f"export: {workdir} is not an AMF-NN experiment's (its config has no "
-                     "network kernels); amf.suggest reads NN policies.")
   env = envs.make(config.env, **config.env_kwargs)
   learner = nn_learner.make(nn_learner.Spec.from_config(config), env)
   batch = active_finetune.runs(config, env)

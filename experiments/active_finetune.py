@@ -10,6 +10,7 @@ are checkpointed once with orbax and shared by every method; a killed run resume
 last checkpoint. Writes metrics.csv, per_task.csv, allocations.csv, summary.csv, stability.csv,
 paired.csv, config.json and PNG figures into --workdir.
 """
+import json
 import os
 from typing import NamedTuple
 
@@ -80,6 +81,21 @@ def validate(config: ml_collections.ConfigDict):
     raise ValueError("finetune_steps must be at least 1.")
   learner(config, env)  # an unknown forgetting mode or a bad option fails here
   return env, target
+
+
+def read_config(workdir: str, who: str) -> ml_collections.ConfigDict:
+  """The config.json an AMF-NN experiment wrote into `workdir`; a ValueError, naming the
+  caller `who`, where it cannot be read or is not an AMF-NN experiment's (no network kernels)."""
+  path = os.path.join(workdir, "config.json")
+  try:
+    with open(path) as f:
+      config = ml_collections.ConfigDict(json.load(f))
+  except (OSError, json.JSONDecodeError) as e:
+    raise ValueError(f"{who}: cannot read {path} ({e}).") from None
+  if "kernels" not in config:
+    raise ValueError(f"{who}: {workdir} is not an AMF-NN experiment's (its config has no "
+                     "network kernels).")
+  return config
 
 
 def learner(config: ml_collections.ConfigDict, env) -> NNLearner:

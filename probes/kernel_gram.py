@@ -43,36 +43,37 @@ PAIR_COLUMNS = ("env", "variant", "seed", "kernel_a", "kernel_b", "mean_abs_diff
 
 def load(process: str) -> ml_collections.ConfigDict:
   """The process's config; refuses what is not a finite-task AMF-NN process."""
-  path = pathlib.Path(process) / "config.json"
-  try:
-    config = ml_collections.ConfigDict(json.loads(path.read_text()))
-  except (OSError, json.JSONDecodeError) as e:
-    raise ValueError(f"kernel_gram: cannot read {path} ({e}).") from None
-  if "kernels" not in config:
-    raise ValueError(f"kernel_gram: {process} is not an AMF-NN process (no network kernels).")
+  config = active_finetune.read_config(process, "kernel_gram")
   if config.task_space != "finite":
     raise ValueError(f"kernel_gram: {process} has a {config.task_space} task space; the "
                      "per-task summary needs a finite one.")
   return config
 
 
-def measure(learner, env, kernels: tuple[int, ...], stride: int):
+def measure(learner, env, kernels: dict[str, int], stride: int):
   """`(state, data, key) -> (prior (K, T), posterior (K, T), corr (K, Q, Q), mask (Q,))` of
-  one run: per kernel, the scaled prior and posterior variance per task and the correlation
-  matrix over the query."""
+  one run: per kernel (`{name: its number in the process's config}`), the scaled prior and
+  posterior variance per task and the correlation matrix over the query.
+
+  The correlations come from the kernel over the query alone, not from the query's block of
+  the joint Gram matrix that `covariance` builds with the demonstrations: the two are the same
+  for an inductive kernel, and for a transductive one (`random_walk`) the query alone is the
+  kernel's own similarity between tasks. A kernel's key serves both calls, so a stochastic one
+  (`dropout`) draws the same networks for its variance and its correlations."""
   tasks = jnp.arange(env.num_tasks)
 
   def one(state, demos, key):
     s = keys.streams(key, ("demos", "kernel"))
+    kernel_keys = keys.streams(s["kernel"], tuple(kernels))
     query, _, mask = data.dataset_inputs(
         env, data.every(data.demonstrate(env, s["demos"], tasks), stride))
     task_of = jnp.repeat(tasks, query.shape[0] // env.num_tasks)
     per_task = lambda v: jax.ops.segment_sum(jnp.where(mask, v, 0), task_of, env.num_tasks) / (
         jax.ops.segment_sum(mask.astype(v.dtype), task_of, env.num_tasks))
     out = []
-    for k in kernels:  # a few kernels, each its own branch of `lax.switch`
-      post, prior, _ = learner.covariance(state, demos, query, s["kernel"], jnp.int32(k))
-      gram = learner.gram(state, query, s["kernel"], jnp.int32(k))
+    for name, k in kernels.items():  # a few kernels, each its own branch of `lax.switch`
+      post, prior, _ = learner.covariance(state, demos, query, kernel_keys[name], jnp.int32(k))
+      gram = learner.gram(state, query, kernel_keys[name], jnp.int32(k))
       sd = jnp.sqrt(jnp.maximum(jnp.diag(gram), 1e-30))
       out.append((per_task(prior), per_task(jnp.diag(post)), gram / sd[:, None] / sd[None]))
     prior, post, corr = (jnp.stack(x) for x in zip(*out))
@@ -173,7 +174,7 @@ def compute(config, process: str, workdir: str, env, batch: sweep.Runs, kernel_n
   spec = sweep.Spec.from_config(config)
   source = process if os.path.isdir(os.path.join(process, "checkpoints", "pretrained")) else workdir
   initial = sweep.pretrained(make_loop(env, learner, spec.loop).init, batch, source)
-  ids = tuple(tuple(config.kernels).index(k) for k in kernel_names)
+  ids = {k: tuple(config.kernels).index(k) for k in kernel_names}
   one = measure(learner, env, ids, config.stride)
   fn = jax.jit(lambda *xs: jax.lax.map(lambda x: one(*x), xs,
                                        batch_size=max_runs or len(batch.keys)))

@@ -64,6 +64,11 @@ def test_bad_input_is_refused_before_any_work(tmp_path):
   with pytest.raises(ValueError, match="two or more"):
     kernel_gram.run(str(tmp_path / "p"), str(tmp_path / "out"), ("loss_gradient",), 0)
   config = json.loads((tmp_path / "p" / "config.json").read_text())
+  (tmp_path / "gp").mkdir()  # an AMF-GP experiment's config: no network kernels
+  (tmp_path / "gp" / "config.json").write_text(json.dumps(
+      {k: v for k, v in config.items() if k != "kernels"}))
+  with pytest.raises(ValueError, match="kernel_gram: .* is not an AMF-NN experiment's"):
+    kernel_gram.run(str(tmp_path / "gp"), str(tmp_path / "out"), KERNELS, 0)
   config["task_space"] = "continuous"
   (tmp_path / "p" / "config.json").write_text(json.dumps(config))
   with pytest.raises(ValueError, match="finite one"):
