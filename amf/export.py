@@ -21,7 +21,7 @@ import pathlib
 import jax
 import numpy as np
 
-from amf import checkpoint, cli, envs, nn_learner, suggest, sweep
+from amf import checkpoint, cli, envs, suggest, sweep
 from amf.active import make_loop, round_streams
 
 
@@ -54,7 +54,7 @@ def export(workdir: str, method: str, seed: int, round_: int, out: str,
   config = active_finetune.read_config(workdir, "export")
   workdir = pathlib.Path(workdir)
   env = envs.make(config.env, **config.env_kwargs)
-  learner = nn_learner.make(nn_learner.Spec.from_config(config), env)
+  learner = active_finetune.learner(config, env)
   batch = active_finetune.runs(config, env)
   j, n = _run_index(batch, variant, seed), len(batch.keys)
   spec = sweep.Spec.from_config(config)

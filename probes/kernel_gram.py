@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from amf import checkpoint, cli, data, envs, keys, metrics, nn_learner, sweep
+from amf import checkpoint, cli, data, envs, keys, metrics, sweep
 from amf.active import make_loop
 from experiments import active_finetune
 
@@ -167,10 +167,11 @@ def figure(task_rows, names, num_tasks: int, path) -> None:
   plt.close(fig)
 
 
-def compute(config, process: str, workdir: str, env, batch: sweep.Runs, kernel_names,
-            seed: int, max_runs: int) -> tuple[list, list]:
-  """tasks.csv's and pairs.csv's rows: the kernels on the process's pre-trained runs."""
-  learner = nn_learner.make(nn_learner.Spec.from_config(config), env)
+def compute(config, process: str, workdir: str, env, batch: sweep.Runs, covered: np.ndarray,
+            kernel_names, seed: int, max_runs: int) -> tuple[list, list]:
+  """tasks.csv's and pairs.csv's rows: the kernels on the process's pre-trained runs
+  (`covered` (runs, tasks): the tasks each run's pre-training mix gives weight)."""
+  learner = active_finetune.learner(config, env)
   spec = sweep.Spec.from_config(config)
   source = process if os.path.isdir(os.path.join(process, "checkpoints", "pretrained")) else workdir
   initial = sweep.pretrained(make_loop(env, learner, spec.loop).init, batch, source)
@@ -181,7 +182,6 @@ def compute(config, process: str, workdir: str, env, batch: sweep.Runs, kernel_n
   run_keys = jax.random.split(jax.random.PRNGKey(seed), len(batch.keys))
   prior, post, corr, mask = jax.device_get(fn(initial.learner, initial.data, run_keys))
   success = np.asarray(initial.success)[:, 0]
-  covered = np.asarray(batch.weights) > 0
   task_rows, pair_rows = [], []
   for j, (variant, s) in enumerate(zip(batch.variants, batch.seeds.tolist())):
     run_id = dict(env=config.env, variant=variant, seed=s)
@@ -208,6 +208,7 @@ def run(process: str, workdir: str, kernel_names: tuple[str, ...], seed: int,
                      f"{tuple(config.kernels)}, got {kernel_names}.")
   env = envs.make(config.env, **config.env_kwargs)
   batch = active_finetune.runs(config, env)
+  covered = np.asarray(batch.weights) > 0
   os.makedirs(workdir, exist_ok=True)
   record = json.loads(json.dumps(dict(config=config.to_dict(), kernels=kernel_names, seed=seed)))
   tables = [os.path.join(workdir, name) for name in ("probe.json", "tasks.csv", "pairs.csv")]
@@ -215,12 +216,11 @@ def run(process: str, workdir: str, kernel_names: tuple[str, ...], seed: int,
     logging.info("Reading the tables of the same probe from %s", workdir)
     task_rows, pair_rows = (metrics.read_csv(path) for path in tables[1:])
   else:
-    task_rows, pair_rows = compute(config, process, workdir, env, batch, kernel_names, seed,
-                                   max_runs)
+    task_rows, pair_rows = compute(config, process, workdir, env, batch, covered, kernel_names,
+                                   seed, max_runs)
     metrics.write_csv(tables[1], task_rows, TASK_COLUMNS)
     metrics.write_csv(tables[2], pair_rows, PAIR_COLUMNS)
     checkpoint.save_json(tables[0], record, indent=1)
-  covered = np.asarray(batch.weights) > 0
   by_run = dict(zip(zip(batch.variants, batch.seeds.tolist()), covered.tolist()))
   rows = summary(task_rows, pair_rows, kernel_names,
                  covered_demos(process, by_run, kernel_names))
